@@ -1,0 +1,47 @@
+"""Train the vidcolor colorizer (CPU or CUDA); re-run the same command to resume.
+
+Example::
+
+    python scripts/train.py --out runs/main --images 120000
+    python scripts/train.py --out runs/main --export models/vidcolor-lite0.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vidcolor.training import TrainConfig, train  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        parser.add_argument(flag, type=type(field.default), default=field.default)
+    parser.add_argument("--export", type=Path, help="write the run's weights as safetensors and stop")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    if args.export:
+        from vidcolor.weights import export_checkpoint
+
+        digest = export_checkpoint(Path(cfg.out) / "last.pt", args.export)
+        print(f"{args.export}  sha256 {digest}")
+        return 0
+    train(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

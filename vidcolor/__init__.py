@@ -1,0 +1,74 @@
+"""vidcolor: colorize black-and-white film and photos.
+
+Public API: :func:`colorize_image`, :func:`colorize_video`, :class:`JobConfig`,
+:class:`VidcolorError`. The I/O stages are imported lazily, so ``import vidcolor`` is light.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vidcolor._version import __version__
+from vidcolor.config import EncodeConfig, JobConfig, TileConfig
+from vidcolor.errors import InputError, ModelError, OutputError, ResumeError, VidcolorError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "EncodeConfig",
+    "InputError",
+    "JobConfig",
+    "ModelError",
+    "OutputError",
+    "ResumeError",
+    "TileConfig",
+    "VidcolorError",
+    "__version__",
+    "colorize_image",
+    "colorize_video",
+]
+
+
+def colorize_image(image: np.ndarray | str | Path, config: JobConfig | None = None) -> np.ndarray:
+    """Colorize a photo: a path, or a gray ``(H, W)`` / RGB ``(H, W, 3)`` uint8 or uint16 array.
+
+    Returns an RGB ``(H, W, 3)`` array of the input's dtype whose luma is the input's.
+    """
+    import numpy as np
+
+    from vidcolor.image import colorize_array, read_image
+    from vidcolor.pipeline import make_colorizer
+
+    if isinstance(image, (str, Path)):
+        pixels, peak = read_image(Path(image))
+    else:
+        pixels = np.asarray(image)
+        if pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim not in (2, 3):
+            raise InputError("colorize_image takes a uint8/uint16 (H, W) or (H, W, 3) array")
+        peak = 255 if pixels.dtype == np.uint8 else 65535
+    return colorize_array(make_colorizer(config or JobConfig()), pixels, peak)
+
+
+def colorize_video(src: str | Path, dst: str | Path, **options: Any) -> None:
+    """Colorize the video ``src`` into ``dst``.
+
+    ``options`` are :class:`JobConfig` fields (``device``, ``weights``, ``overwrite``, ...) or
+    :class:`EncodeConfig` / :class:`TileConfig` fields (``crf``, ``codec``, ``render_size``, ...).
+    """
+    from vidcolor.pipeline import run_job
+
+    job = {f.name for f in dataclasses.fields(JobConfig)}
+    enc = {f.name for f in dataclasses.fields(EncodeConfig)}
+    tile = {f.name for f in dataclasses.fields(TileConfig)}
+    unknown = set(options) - job - enc - tile
+    if unknown:
+        raise TypeError(f"unknown options: {', '.join(sorted(unknown))}")
+    cfg = JobConfig(
+        **{k: v for k, v in options.items() if k in job},
+        encode=EncodeConfig(**{k: v for k, v in options.items() if k in enc}),
+        tile=TileConfig(**{k: v for k, v in options.items() if k in tile}),
+    )
+    run_job(Path(src), Path(dst), cfg)

@@ -1,0 +1,5 @@
+"""``python -m vidcolor``."""
+
+from vidcolor.cli import main
+
+raise SystemExit(main())

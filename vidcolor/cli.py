@@ -1,0 +1,115 @@
+"""Command line: argparse -> JobConfig -> pipeline. The only place that prints or exits."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from vidcolor._version import __version__
+from vidcolor.config import EncodeConfig, JobConfig, TileConfig
+from vidcolor.errors import VidcolorError
+
+log = logging.getLogger("vidcolor")
+
+EXAMPLES = """examples:
+  vidcolor film.mp4 -o film_color.mp4
+  vidcolor photo.jpg -o photo_color.png
+  vidcolor scans/ -o scans_color/
+  vidcolor film.mp4 -o film.mkv --codec ffv1
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (its defaults come from the config dataclasses)."""
+    enc, tile = EncodeConfig(), TileConfig()
+    p = argparse.ArgumentParser(
+        prog="vidcolor",
+        description="Colorize black-and-white video and photos.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", type=Path, help="video file, image file or folder of images")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output file or folder")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--weights", type=Path, help="safetensors weights (default: shipped model)")
+    p.add_argument("--crf", type=int, default=enc.crf, help=f"quality, lower is better ({enc.crf})")
+    p.add_argument("--preset", default=enc.preset, help=f"encoder preset ({enc.preset})")
+    p.add_argument("--codec", default=enc.codec, help=f"video encoder ({enc.codec})")
+    p.add_argument("--render-size", type=int, default=tile.render_size,
+                   help=f"short side of the network's working resolution ({tile.render_size})")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (auto)")
+    v = p.add_mutually_exclusive_group()
+    v.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    v.add_argument("-q", "--quiet", action="store_true", help="errors only, no progress bar")
+    p.add_argument("--version", action="version", version=f"vidcolor {__version__}")
+    return p
+
+
+class TqdmProgress:
+    """Progress bar on stderr."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+
+    def start(self, total: int | None, unit: str) -> None:
+        """Open a bar."""
+        if self.enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit=unit[:-1] if unit.endswith("s") else unit,
+                            dynamic_ncols=True, file=sys.stderr)
+
+    def advance(self, n: int = 1) -> None:
+        """Advance the bar."""
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        """Close the bar."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 error, 2 usage, 130 interrupted)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="vidcolor: %(message)s", stream=sys.stderr)
+    logging.getLogger("vidcolor").setLevel(level)
+    cfg = JobConfig(
+        device=args.device,
+        weights=args.weights,
+        overwrite=args.overwrite,
+        threads=args.threads,
+        tile=TileConfig(render_size=args.render_size),
+        encode=EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset),
+    )
+    debug = os.environ.get("VIDCOLOR_DEBUG") == "1"
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from vidcolor.pipeline import run_job
+
+    try:
+        with logging_redirect_tqdm():
+            run_job(args.input, args.output, cfg, TqdmProgress(enabled=not args.quiet))
+    except VidcolorError as e:
+        if debug:
+            raise
+        print(f"vidcolor: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("vidcolor: interrupted", file=sys.stderr)
+        return 130
+    return 0

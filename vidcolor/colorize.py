@@ -1,0 +1,80 @@
+"""FrameColorizer: a frame's luma in, its predicted chroma out (at any size)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidcolor.backends import Backend
+from vidcolor.colorspace import luma_to_l, merge_chroma, ycbcr_to_rgb
+from vidcolor.config import TileConfig
+from vidcolor.metrics import pad_to_stride
+
+log = logging.getLogger(__name__)
+
+MAX_ASPECT = 4  # the working frame's long side is at most this many times its short side
+
+
+def working_size(height: int, width: int, render_size: int) -> tuple[int, int]:
+    """Size ``(h, w)`` the network sees: short side ``render_size``, long side capped."""
+    short, long_ = min(height, width), max(height, width)
+    scale = render_size / short
+    long_px = min(round(long_ * scale), MAX_ASPECT * render_size)
+    short_px = max(1, min(render_size, round(short * long_px / long_)))
+    return (short_px, long_px) if height <= width else (long_px, short_px)
+
+
+class FrameColorizer:
+    """Predicts Lab chroma for frames; holds no state across frames yet."""
+
+    def __init__(self, backend: Backend, tile: TileConfig | None = None) -> None:
+        self.backend = backend
+        self.tile = tile or TileConfig()
+
+    def predict_ab(self, luma: torch.Tensor) -> torch.Tensor:
+        """Chroma ``(1, 2, H, W)`` for a full-range luma ``(1, 1, H, W)`` in 0..1."""
+        h, w = luma.shape[-2:]
+        wh, ww = working_size(h, w, self.tile.render_size)
+        small = F.interpolate(luma, size=(wh, ww), mode="area") if (wh, ww) != (h, w) else luma
+        lum = luma_to_l(small)
+        lum_p, _ = pad_to_stride(lum)
+        prior = torch.zeros(1, 3, *lum_p.shape[-2:])
+        ab = self.backend.predict(lum_p, prior)[..., :wh, :ww]
+        return ab.clamp(-110.0, 110.0)
+
+    def chroma_planes(
+        self, y_plane: np.ndarray, full_range: bool, matrix: str, subsample: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """8-bit ``Cb, Cr`` planes for a frame whose 8-bit ``Y'`` plane is ``y_plane``.
+
+        Args:
+            y_plane: ``(H, W)`` uint8 luma plane, copied unchanged into the output frame.
+            full_range: the plane uses 0..255 (else 16..235; chroma then 16..240).
+            matrix: ``bt601`` or ``bt709``.
+            subsample: return 4:2:0 planes (``(H/2, W/2)``; H and W even), else 4:4:4.
+        """
+        luma = _plane_to_luma(y_plane, full_range)
+        ab = self.predict_ab(luma)
+        if subsample:
+            luma = F.avg_pool2d(luma, 2)
+        ab = F.interpolate(ab, size=luma.shape[-2:], mode="bilinear", align_corners=False)
+        cbcr = merge_chroma(luma, ab, matrix)[0]
+        scale = 255.0 if full_range else 224.0
+        planes = (cbcr * scale + 128.0).round().clamp(0, 255).to(torch.uint8).numpy()
+        return planes[0], planes[1]
+
+    def colorize_luma(self, luma: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
+        """RGB ``(1, 3, H, W)`` in 0..1 whose luma equals ``luma`` ``(1, 1, H, W)`` (0..1)."""
+        ab = self.predict_ab(luma)
+        ab = F.interpolate(ab, size=luma.shape[-2:], mode="bilinear", align_corners=False)
+        return ycbcr_to_rgb(luma, merge_chroma(luma, ab, matrix), matrix)
+
+
+def _plane_to_luma(y_plane: np.ndarray, full_range: bool) -> torch.Tensor:
+    y = torch.from_numpy(np.ascontiguousarray(y_plane)).float()[None, None]
+    if full_range:
+        return y / 255.0
+    return ((y - 16.0) / 219.0).clamp(0.0, 1.0)

@@ -1,0 +1,53 @@
+"""Every setting of a job, with its default, in frozen dataclasses (the only place defaults live)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    """How a frame's luminance is brought to the network.
+
+    Attributes:
+        render_size: short side, in pixels, of the working resolution the network sees.
+        batch: windows per network call.
+    """
+
+    render_size: int = 256
+    batch: int = 8
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    """Video encoder settings.
+
+    Attributes:
+        codec: an FFmpeg encoder name (libx264, libx265, ffv1, prores_ks, ...).
+        crf: constant rate factor for encoders that take one (libx264, libx265).
+        preset: encoder speed preset for encoders that take one.
+    """
+
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "medium"
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """One colorization job.
+
+    Attributes:
+        device: ``auto``, ``cpu`` or ``cuda``.
+        weights: a safetensors file; ``None`` uses the shipped weights.
+        overwrite: replace an existing output.
+        threads: torch CPU threads (0: torch's default).
+    """
+
+    device: str = "auto"
+    weights: Path | None = None
+    overwrite: bool = False
+    threads: int = 0
+    tile: TileConfig = field(default_factory=TileConfig)
+    encode: EncodeConfig = field(default_factory=EncodeConfig)

@@ -1,0 +1,89 @@
+"""Streaming decode: a decode thread fills a bounded queue, so memory does not grow with length."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from vidcolor.errors import InputError
+
+log = logging.getLogger(__name__)
+
+MAX_BAD_PACKETS = 100  # corrupt packets tolerated before the input is declared unreadable
+_DONE = object()
+
+
+@dataclass
+class DecodeStats:
+    """What the decoder met: frames decoded and packets it had to skip."""
+
+    frames: int = 0
+    bad_packets: int = 0
+
+
+def iter_frames(
+    path: Path, queue_size: int = 8, stats: DecodeStats | None = None
+) -> Iterator[av.VideoFrame]:
+    """Yield the video frames of ``path`` in presentation order, decoded on a worker thread.
+
+    Corrupt packets are skipped with a count (``stats``); more than ``MAX_BAD_PACKETS`` raises.
+    The worker is always stopped and joined, also when the consumer stops early.
+
+    Raises:
+        InputError: the input cannot be opened or is too damaged to decode.
+    """
+    stats = stats if stats is not None else DecodeStats()
+    q: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            with av.open(str(path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                for packet in container.demux(stream):
+                    try:
+                        frames = packet.decode()
+                    except av.InvalidDataError:
+                        stats.bad_packets += 1
+                        if stats.bad_packets > MAX_BAD_PACKETS:
+                            raise
+                        continue
+                    for frame in frames:
+                        if not put(frame):
+                            return
+            put(_DONE)
+        except BaseException as e:  # handed to the consumer, never lost on this thread
+            put(e)
+
+    worker = threading.Thread(target=work, name="vidcolor-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, av.FFmpegError):
+                raise InputError(f"cannot decode {path}: {item}") from item
+            if isinstance(item, BaseException):
+                raise item
+            stats.frames += 1
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()

@@ -1,0 +1,152 @@
+"""Video encoding: colour frames built from the source's luma plane, written atomically."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vidcolor.config import EncodeConfig
+from vidcolor.errors import OutputError
+from vidcolor.probe import MediaInfo
+
+log = logging.getLogger(__name__)
+
+_CRF_CODECS = frozenset({"libx264", "libx265", "libsvtav1", "libvpx-vp9", "libaom-av1"})
+_PRESET_CODECS = frozenset({"libx264", "libx265"})
+# Encoder colorspace tags: AVCOL_SPC_BT709 = 1, AVCOL_SPC_SMPTE170M = 6.
+_SPACE_TAG = {"bt709": 1, "bt601": 6}
+_PLANAR_8BIT = frozenset(
+    {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuv411p"}
+)
+
+
+@dataclass(frozen=True)
+class PixelPlan:
+    """How frames are built and encoded.
+
+    Attributes:
+        build: ``yuv420p`` or ``yuv444p``: the 8-bit layout frames are assembled in.
+        encoder: the pixel format handed to the encoder (may be wider, e.g. 10-bit).
+    """
+
+    build: str
+    encoder: str
+
+    @property
+    def subsample(self) -> bool:
+        """Chroma planes are 4:2:0."""
+        return self.build == "yuv420p"
+
+
+def plan_pixels(codec: str, width: int, height: int) -> PixelPlan:
+    """Choose formats that keep the exact frame size: 4:2:0 when both sides are even, else 4:4:4.
+
+    Raises:
+        OutputError: the encoder is unknown or takes no YUV format.
+    """
+    try:
+        formats = [f.name for f in (av.codec.Codec(codec, "w").video_formats or ())]
+    except (av.FFmpegError, ValueError) as e:
+        raise OutputError(f"unknown video encoder {codec!r}: {e}") from e
+    even = width % 2 == 0 and height % 2 == 0
+    for build in (["yuv420p"] if even else []) + ["yuv444p"]:
+        if build in formats:
+            return PixelPlan(build, build)
+    for fmt in formats:  # e.g. prores_ks: yuv422p10le; build at 4:4:4 and let swscale convert
+        if fmt.startswith("yuv4") and (even or not fmt.startswith(("yuv420", "yuv422"))):
+            return PixelPlan("yuv444p", fmt)
+    raise OutputError(f"encoder {codec!r} takes no pixel format that keeps {width}x{height}")
+
+
+def luma_plane(frame: av.VideoFrame) -> np.ndarray:
+    """The frame's 8-bit ``Y'`` plane ``(H, W)``, converting wider or packed formats first."""
+    if frame.format.name not in _PLANAR_8BIT and frame.format.name != "gray":
+        frame = frame.reformat(format="yuv444p")
+    plane = frame.planes[0]
+    buf = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    return buf[:, : plane.width].copy()
+
+
+def build_frame(
+    y: np.ndarray, cb: np.ndarray, cr: np.ndarray, plan: PixelPlan, full_range: bool, matrix: str
+) -> av.VideoFrame:
+    """An encoder-ready frame from its three 8-bit planes."""
+    if plan.build == "yuv420p":
+        h, w = y.shape
+        packed = np.concatenate((y.ravel(), cb.ravel(), cr.ravel())).reshape(h * 3 // 2, w)
+        frame = av.VideoFrame.from_ndarray(packed, format="yuv420p")
+    else:
+        frame = av.VideoFrame.from_ndarray(np.stack((y, cb, cr)), format="yuv444p")
+    frame.color_range = 2 if full_range else 1
+    frame.colorspace = _SPACE_TAG[matrix]
+    if plan.encoder != plan.build:
+        rng = 2 if full_range else 1
+        frame = frame.reformat(format=plan.encoder, src_color_range=rng, dst_color_range=rng)
+    return frame
+
+
+class VideoWriter:
+    """Encodes frames into a video-only file; ``close()`` flushes the encoder.
+
+    Frames keep the pts and time base they are given (variable frame rates stay exact).
+    """
+
+    def __init__(self, path: Path, info: MediaInfo, cfg: EncodeConfig, fmt: str | None) -> None:
+        self.path = path
+        self.plan = plan_pixels(cfg.codec, info.width, info.height)
+        try:
+            self.container = av.open(str(path), "w", format=fmt)
+        except (av.FFmpegError, OSError) as e:
+            raise OutputError(f"cannot write {path}: {e}") from e
+        stream = self.container.add_stream(cfg.codec, rate=info.rate)
+        stream.width, stream.height = info.width, info.height
+        stream.pix_fmt = self.plan.encoder
+        stream.time_base = info.time_base
+        stream.codec_context.time_base = info.time_base
+        stream.codec_context.color_range = 2 if info.full_range else 1
+        stream.codec_context.colorspace = _SPACE_TAG[info.matrix]
+        options = {}
+        if cfg.codec in _CRF_CODECS:
+            options["crf"] = str(cfg.crf)
+        if cfg.codec in _PRESET_CODECS:
+            options["preset"] = cfg.preset
+        if cfg.codec == "libx264":
+            # Deterministic output: fixed thread count, no scene-adaptive randomness across runs.
+            stream.codec_context.thread_count = 2
+        stream.codec_context.options = options
+        if info.rotation:
+            stream.set_display_rotation(info.rotation)
+        self.stream = stream
+        self.frames = 0
+
+    def write(self, frame: av.VideoFrame) -> None:
+        """Encode one frame (its pts in the source's time base)."""
+        try:
+            for packet in self.stream.encode(frame):
+                self.container.mux(packet)
+        except (av.FFmpegError, OSError) as e:
+            raise OutputError(f"writing {self.path} failed: {e}") from e
+        self.frames += 1
+
+    def close(self) -> None:
+        """Flush the encoder, write the trailer and fsync the file."""
+        try:
+            for packet in self.stream.encode(None):
+                self.container.mux(packet)
+            self.container.close()
+            with self.path.open("rb") as fh:
+                os.fsync(fh.fileno())
+        except (av.FFmpegError, OSError) as e:
+            raise OutputError(f"finishing {self.path} failed: {e}") from e
+
+    def abort(self) -> None:
+        """Close without flushing after a failure (the file is discarded by the caller)."""
+        try:
+            self.container.close()
+        except (av.FFmpegError, OSError):
+            log.debug("closing %s after a failure also failed", self.path, exc_info=True)

@@ -1,0 +1,125 @@
+"""Orchestration only: probe -> decode -> colorize -> encode -> assemble, or still images."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import torch
+
+from vidcolor.assemble import assemble
+from vidcolor.backends import create_backend
+from vidcolor.colorize import FrameColorizer
+from vidcolor.config import JobConfig
+from vidcolor.decode import DecodeStats, iter_frames
+from vidcolor.encode import VideoWriter, build_frame, luma_plane
+from vidcolor.errors import InputError, OutputError
+from vidcolor.image import colorize_folder, colorize_image_file
+from vidcolor.probe import IMAGE_SUFFIXES, check_input_file, is_image_path, read_media_info
+from vidcolor.progress import NullProgress, Progress
+from vidcolor.weights import load_colorizer
+
+log = logging.getLogger(__name__)
+
+VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska",
+                 ".webm": "webm", ".avi": "avi"}
+
+
+def make_colorizer(cfg: JobConfig) -> FrameColorizer:
+    """Load the weights and build the backend and frame colorizer of a job."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    model = load_colorizer(cfg.weights)
+    return FrameColorizer(create_backend("torch", model, cfg.device), cfg.tile)
+
+
+def check_output(src: Path, dst: Path, overwrite: bool) -> None:
+    """Refuse an output that is the input, exists without ``overwrite``, or cannot be written."""
+    if dst.resolve() == src.resolve() or (dst.exists() and os.path.samefile(src, dst)):
+        raise OutputError(f"the output may not be the input: {dst}")
+    if dst.exists() and not dst.is_dir() and not overwrite:
+        raise OutputError(f"{dst} exists; pass -y/--overwrite to replace it")
+    parent = dst.parent if str(dst.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"output folder does not exist: {parent}")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"output folder is not writable: {parent}")
+
+
+def run_job(src: Path, dst: Path, cfg: JobConfig, progress: Progress | None = None) -> None:
+    """Colorize ``src`` (video, image or folder of images) into ``dst``."""
+    progress = progress or NullProgress()
+    if src.is_dir():
+        check_output(src, dst, cfg.overwrite)
+        colorize_folder(make_colorizer(cfg), src, dst, cfg.overwrite)
+        return
+    check_input_file(src)
+    check_output(src, dst, cfg.overwrite)
+    if is_image_path(src):
+        if dst.suffix.lower() not in IMAGE_SUFFIXES:
+            raise InputError(
+                f"unsupported output extension {dst.suffix!r} for an image; "
+                f"use one of {', '.join(sorted(IMAGE_SUFFIXES))}"
+            )
+        colorize_image_file(make_colorizer(cfg), src, dst, cfg.overwrite)
+        return
+    run_video(src, dst, cfg, progress)
+
+
+def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
+    """Colorize a video; the output appears at ``dst`` only when complete."""
+    fmt = VIDEO_FORMATS.get(dst.suffix.lower())
+    if fmt is None:
+        raise InputError(
+            f"unsupported output extension {dst.suffix!r} for a video; "
+            f"use one of {', '.join(sorted(VIDEO_FORMATS))}"
+        )
+    info = read_media_info(src)
+    colorizer = make_colorizer(cfg)
+    work = dst.with_name(dst.name + ".vidcolor-job")
+    work.mkdir(exist_ok=True)
+    part = work / f"video{dst.suffix}"
+    tmp = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
+    writer: VideoWriter | None = None
+    try:
+        writer = VideoWriter(part, info, cfg.encode, fmt)
+        stats = DecodeStats()
+        progress.start(info.frames or None, "frames")
+        step = 1 / (info.rate * info.time_base) if info.rate else Fraction(1)
+        last_pts: int | None = None
+        for frame in iter_frames(src, stats=stats):
+            if (frame.width, frame.height) != (info.width, info.height):
+                raise InputError(
+                    f"{src}: the frame size changes mid-stream ({info.width}x{info.height} -> "
+                    f"{frame.width}x{frame.height}); vidcolor needs one size per video"
+                )
+            y = luma_plane(frame)
+            cb, cr = colorizer.chroma_planes(y, info.full_range, info.matrix, writer.plan.subsample)
+            out = build_frame(y, cb, cr, writer.plan, info.full_range, info.matrix)
+            pts = frame.pts
+            if pts is None:  # some raw streams carry none: continue at the nominal rate
+                pts = 0 if last_pts is None else last_pts + max(1, round(step))
+            out.pts, out.time_base = pts, info.time_base
+            last_pts = pts
+            writer.write(out)
+            progress.advance()
+        writer.close()
+        writer = None
+        if stats.frames == 0:
+            raise InputError(f"no frame of {src} could be decoded")
+        if info.frames > stats.frames or stats.bad_packets:
+            log.warning(
+                "%s is damaged: %d frames decoded and colorized, %d declared, %d bad packets "
+                "skipped", src.name, stats.frames, info.frames, stats.bad_packets,
+            )
+        assemble([part], src, tmp, fmt, info.rotation)
+        os.replace(tmp, dst)
+    finally:
+        progress.close()
+        if writer is not None:
+            writer.abort()
+        tmp.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,114 @@
+"""What an input is: a video (size, rate, time base, rotation, streams) or a still image."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from vidcolor.errors import InputError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """A video input's parameters.
+
+    Attributes:
+        path: the input file.
+        width, height: coded frame size in pixels.
+        rate: average frame rate (a Fraction; variable-rate inputs keep their own pts).
+        time_base: the video stream's time base.
+        frames: frame count the container declares (0 when unknown).
+        rotation: display rotation in degrees (from the display matrix), 0 when none.
+        pix_fmt: the decoder's pixel format.
+        full_range: the luma plane uses 0..255 (JPEG range) rather than 16..235.
+        matrix: ``bt709`` or ``bt601``, the YCbCr matrix of the source.
+        audio_streams, subtitle_streams: how many of each the input has.
+        duration: seconds, when known.
+    """
+
+    path: Path
+    width: int
+    height: int
+    rate: Fraction
+    time_base: Fraction
+    frames: int
+    rotation: int
+    pix_fmt: str
+    full_range: bool
+    matrix: str
+    audio_streams: int
+    subtitle_streams: int
+    duration: float | None
+
+
+def check_input_file(path: Path) -> None:
+    """Fail with a one-line :class:`InputError` unless ``path`` is a non-empty readable file."""
+    if not path.exists():
+        raise InputError(f"input not found: {path}")
+    if path.is_dir():
+        raise InputError(f"input is a folder, expected a file: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"input is an empty file: {path}")
+
+
+def is_image_path(path: Path) -> bool:
+    """True when ``path`` names a still image by its extension."""
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def read_media_info(path: Path) -> MediaInfo:
+    """Probe a video file; decodes its first frame to learn rotation and colour range.
+
+    Raises:
+        InputError: the file is missing, not media, has no video stream or no decodable frame.
+    """
+    check_input_file(path)
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, UnicodeDecodeError) as e:
+        raise InputError(f"not a video file vidcolor can read: {path} ({e})") from e
+    with container:
+        if not container.streams.video:
+            kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
+            raise InputError(f"no video stream in {path} (it has {kinds})")
+        stream = container.streams.video[0]
+        first = None
+        try:
+            for frame in container.decode(stream):
+                first = frame
+                break
+        except av.FFmpegError as e:
+            raise InputError(f"cannot decode the video in {path}: {e}") from e
+        if first is None:
+            raise InputError(f"the video in {path} has no frames")
+        ctx = stream.codec_context
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
+        fmt = first.format.name
+        full = fmt.startswith(("yuvj", "gray", "rgb", "bgr", "gbr")) or int(first.color_range) == 2
+        # Untagged sources: HD is BT.709 by convention, SD BT.601.
+        space = int(first.colorspace)
+        matrix = "bt709" if space == 1 or (space == 2 and first.height >= 720) else "bt601"
+        duration = float(container.duration / av.time_base) if container.duration else None
+        return MediaInfo(
+            path=path,
+            width=ctx.width or first.width,
+            height=ctx.height or first.height,
+            rate=Fraction(rate),
+            time_base=Fraction(stream.time_base),
+            frames=int(stream.frames or 0),
+            rotation=int(round(first.rotation or 0)),
+            pix_fmt=fmt,
+            full_range=full,
+            matrix=matrix,
+            audio_streams=len(container.streams.audio),
+            subtitle_streams=len(container.streams.subtitles),
+            duration=duration,
+        )

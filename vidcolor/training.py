@@ -1,0 +1,341 @@
+"""Training of the colorizer: data sampling, simulated priors, the loss and the resumable loop.
+
+``scripts/train.py`` is a thin argparse wrapper over :func:`train`. Imports torch, numpy and
+OpenCV only (no PyAV), so it runs on GPU boxes that lack the video stack.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidcolor.colorspace import lab_to_rgb, rgb_to_lab
+from vidcolor.metrics import colorfulness, predict_whole, psnr
+from vidcolor.network import Colorizer, build_colorizer
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+AB_BINS = 22  # 22 x 22 bins of 10 Lab units over -110..110, as Zhang et al.
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run (saved in the run folder; resuming checks it)."""
+
+    data: str = "../shared/data/train"
+    val: str = "../shared/data/val"
+    out: str = "runs/main"
+    crop: int = 128
+    batch: int = 24
+    images: int = 120_000
+    lr: float = 1e-3
+    encoder_lr_scale: float = 0.1
+    weight_decay: float = 1e-4
+    warmup_steps: int = 300
+    rebalance_lambda: float = 0.5
+    rebalance_power: float = 0.35
+    no_prior_fraction: float = 1 / 3
+    val_images: int = 48
+    val_every: int = 500
+    checkpoint_minutes: float = 5.0
+    seed: int = 0
+    device: str = "auto"
+    init: str = ""  # a checkpoint to start from (fine-tuning), instead of ImageNet only
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in ``folder``, sorted."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """A uint8 ``(H, W, 3)`` RGB array of an image file."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"cannot read image {path}")
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """uint8 ``(H, W, 3)`` -> float ``(1, 3, H, W)`` in 0..1."""
+    return torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
+
+
+def to_uint8(rgb: torch.Tensor) -> np.ndarray:
+    """Float ``(1, 3, H, W)`` in 0..1 -> uint8 ``(H, W, 3)``."""
+    return (rgb[0].permute(1, 2, 0).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
+
+
+def ab_histogram(images: list[np.ndarray], size: int = 64) -> np.ndarray:
+    """Normalised ``(22, 22)`` histogram of Lab ``a, b`` over thumbnails of ``images``."""
+    hist = np.zeros((AB_BINS, AB_BINS), np.float64)
+    for img in images:
+        thumb = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+        ab = rgb_to_lab(to_tensor(thumb))[0, 1:].reshape(2, -1).numpy()
+        idx = np.clip(((ab + 110.0) / 10.0).astype(int), 0, AB_BINS - 1)
+        np.add.at(hist, (idx[0], idx[1]), 1.0)
+    return hist / hist.sum()
+
+
+def rebalance_weights(hist: np.ndarray, lam: float, power: float) -> torch.Tensor:
+    """Zhang et al.'s class-rebalancing weights per ab bin, softened by ``power`` (0 = none).
+
+    ``w ∝ ((1 - lam) * p_smooth + lam / Q) ** -1``, normalised so that ``E_p[w] = 1``, then
+    raised to ``power`` and normalised again.
+    """
+    smooth = cv2.GaussianBlur(hist.astype(np.float64), (5, 5), 1.0)
+    q = max(int((hist > 0).sum()), 1)
+    w = 1.0 / ((1.0 - lam) * smooth + lam / q)
+    w /= (hist * w).sum()
+    w = w**power
+    w /= (hist * w).sum()
+    return torch.from_numpy(w).float()
+
+
+def pixel_weights(ab: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """Weight ``(B, 1, H, W)`` of each pixel of ``ab`` ``(B, 2, H, W)`` from its ab bin."""
+    idx = ((ab + 110.0) / 10.0).long().clamp(0, AB_BINS - 1)
+    return table.to(ab.device)[idx[:, 0], idx[:, 1]].unsqueeze(1)
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    radius = max(1, int(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+def chroma_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Dahl's multi-scale blurred loss (here L1), rebalanced per pixel by ``weights``.
+
+    The raw error is averaged with the errors of Gaussian-blurred (sigma 1.5 and 3 px) outputs
+    and targets. Inputs are Lab ``ab`` ``(B, 2, H, W)``; the loss is in Lab units.
+    """
+    loss = (weights * (pred - target).abs()).mean()
+    for sigma in (1.5, 3.0):
+        loss = loss + (weights * (_gaussian_blur(pred, sigma) - _gaussian_blur(target, sigma)).abs()).mean()
+    return loss / 3.0
+
+
+def simulate_prior(ab: torch.Tensor, gen: torch.Generator, no_prior: float) -> torch.Tensor:
+    """A prior ``(B, 3, H, W)`` as the previous frame of a video would give it.
+
+    A fraction ``no_prior`` of samples get none (all zeros). The rest get the true chroma under a
+    small random shift/rotation/zoom, degraded at random: blur, desaturation, hue drift, noise,
+    holes with confidence 0; confidence elsewhere is 1 or drawn from 0.4..1.
+    """
+    b, _, h, w = ab.shape
+    dev = ab.device
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=gen).to(dev)
+
+    angle = (rand(b) - 0.5) * math.radians(8)
+    scale = 1.0 + (rand(b) - 0.5) * 0.16
+    shift = (rand(b, 2) - 0.5) * 0.12
+    cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
+    theta = torch.stack(
+        (torch.stack((cos, -sin, shift[:, 0]), 1), torch.stack((sin, cos, shift[:, 1]), 1)), 1
+    )
+    grid = F.affine_grid(theta, [b, 2, h, w], align_corners=False)
+    prior = F.grid_sample(ab, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    inside = F.grid_sample(torch.ones(b, 1, h, w, device=dev), grid, align_corners=False)
+    conf = (inside > 0.99).float()
+
+    # Blur by down- and upsampling (factor 1, 2, 4 or 8).
+    factor = (2 ** (rand(b) * 4).floor()).long()
+    blurred = prior.clone()
+    for f in (2, 4, 8):
+        sel = factor == f
+        if sel.any():
+            small = F.avg_pool2d(prior[sel], f)
+            blurred[sel] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    prior = blurred
+    # Desaturation and hue drift (a rotation of the ab plane).
+    sat = torch.where(rand(b) < 0.5, 0.6 + 0.4 * rand(b), torch.ones(b, device=dev))
+    hue = torch.where(rand(b) < 0.5, (rand(b) - 0.5) * math.radians(30), torch.zeros(b, device=dev))
+    c, s = (torch.cos(hue) * sat).view(b, 1, 1), (torch.sin(hue) * sat).view(b, 1, 1)
+    a0, b0 = prior[:, 0], prior[:, 1]
+    prior = torch.stack((c * a0 - s * b0, s * a0 + c * b0), 1)
+    noise = torch.randn(b, 2, h, w, generator=gen).to(dev) * (rand(b) * 6.0).view(b, 1, 1, 1)
+    prior = prior + noise
+    # Holes with confidence 0.
+    for i in range(b):
+        for _ in range(int(rand(1).item() * 4)):
+            hh, ww = int(h * (0.1 + 0.3 * rand(1).item())), int(w * (0.1 + 0.3 * rand(1).item()))
+            y0, x0 = int(rand(1).item() * (h - hh)), int(rand(1).item() * (w - ww))
+            conf[i, :, y0 : y0 + hh, x0 : x0 + ww] = 0.0
+    level = torch.where(rand(b) < 0.5, torch.ones(b, device=dev), 0.4 + 0.6 * rand(b))
+    conf = conf * level.view(b, 1, 1, 1)
+    keep = (rand(b) >= no_prior).float().view(b, 1, 1, 1)
+    conf = conf * keep
+    return torch.cat((prior * conf.clamp(max=1.0).ceil(), conf), 1)
+
+
+class CropSampler:
+    """Random crops of in-memory images at random scales, with horizontal flips."""
+
+    def __init__(self, images: list[np.ndarray], crop: int, seed: int) -> None:
+        self.images = images
+        self.crop = crop
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size: int) -> torch.Tensor:
+        """A ``(size, 3, crop, crop)`` float RGB batch in 0..1."""
+        out = np.empty((size, self.crop, self.crop, 3), np.uint8)
+        for i in range(size):
+            img = self.images[self.rng.integers(len(self.images))]
+            h, w = img.shape[:2]
+            # Short side rescaled to crop..short side: objects at and below the stored scale.
+            short = min(h, w)
+            target = self.rng.uniform(self.crop, max(short, self.crop))
+            side = min(int(round(self.crop * short / target)), short)
+            y0 = self.rng.integers(h - side + 1)
+            x0 = self.rng.integers(w - side + 1)
+            patch = img[y0 : y0 + side, x0 : x0 + side]
+            patch = cv2.resize(patch, (self.crop, self.crop), interpolation=cv2.INTER_AREA)
+            out[i] = patch[:, ::-1] if self.rng.random() < 0.5 else patch
+        return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 255.0
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def validate(model: Colorizer, images: list[np.ndarray], device: torch.device) -> dict[str, float]:
+    """Mean PSNR and colourfulness ratio on ``images`` with no prior (whole-image passes)."""
+    was_training = model.training
+    model.eval()
+    scores, cf_out, cf_true = [], [], []
+    for img in images:
+        lab = rgb_to_lab(to_tensor(img).to(device))
+        lum = lab[:, :1]
+        ab = predict_whole(model, lum, torch.zeros(1, 3, *lum.shape[-2:], device=device))
+        out = to_uint8(lab_to_rgb(torch.cat((lum, ab), 1)).cpu())
+        scores.append(psnr(out, img))
+        cf_out.append(colorfulness(out))
+        cf_true.append(colorfulness(img))
+    model.train(was_training)
+    return {"psnr": float(np.mean(scores)), "cf_ratio": float(np.mean(cf_out) / np.mean(cf_true))}
+
+
+def _lr_factor(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run (or resume) a training run; returns the path of the final checkpoint."""
+    torch.manual_seed(cfg.seed)
+    device = pick_device(cfg.device)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    paths = list_images(Path(cfg.data))
+    log.info("loading %d training images from %s", len(paths), cfg.data)
+    images = [read_rgb(p) for p in paths]
+    val_paths = list_images(Path(cfg.val))[:: max(1, len(list_images(Path(cfg.val))) // cfg.val_images)]
+    val_images = [read_rgb(p) for p in val_paths[: cfg.val_images]]
+    hist_path = out / "ab_hist.npy"
+    if not hist_path.exists():
+        step_ = max(1, len(images) // 2000)
+        np.save(hist_path, ab_histogram(images[::step_]))
+    table = rebalance_weights(np.load(hist_path), cfg.rebalance_lambda, cfg.rebalance_power)
+
+    model = build_colorizer(pretrained_encoder=not cfg.init).to(device)
+    if cfg.init:
+        model.load_state_dict(torch.load(cfg.init, map_location=device, weights_only=True)["model"])
+    enc = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
+    dec = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    opt = torch.optim.AdamW(
+        [{"params": enc, "lr": cfg.lr * cfg.encoder_lr_scale}, {"params": dec, "lr": cfg.lr}],
+        weight_decay=cfg.weight_decay,
+    )
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    total_steps = cfg.images // cfg.batch
+    step, elapsed = 0, 0.0
+    sampler = CropSampler(images, cfg.crop, cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    ckpt = out / "last.pt"
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step, elapsed = state["step"], state["elapsed"]
+        sampler.rng.bit_generator.state = state["np_rng"]
+        gen.set_state(state["torch_rng"])
+        log.info("resumed %s at step %d", ckpt, step)
+
+    def save(path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "step": step,
+                "elapsed": elapsed,
+                "np_rng": sampler.rng.bit_generator.state,
+                "torch_rng": gen.get_state(),
+                "config": asdict(cfg),
+            },
+            tmp,
+        )
+        tmp.replace(path)
+
+    use_amp = device.type == "cuda"
+    model.train()
+    t_last_ckpt = t0 = time.monotonic()
+    elapsed0 = elapsed
+    logf = (out / "log.jsonl").open("a")
+    while step < total_steps:
+        for g, base in zip(opt.param_groups, base_lrs, strict=True):
+            g["lr"] = base * _lr_factor(step, total_steps, cfg.warmup_steps)
+        rgb = sampler.batch(cfg.batch).to(device)
+        lab = rgb_to_lab(rgb)
+        lum, ab = lab[:, :1], lab[:, 1:]
+        prior = simulate_prior(ab, gen, cfg.no_prior_fraction)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            pred = model(lum, prior)
+        loss = chroma_loss(pred.float(), ab, pixel_weights(ab, table))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        step += 1
+        elapsed = elapsed0 + time.monotonic() - t0
+        record: dict[str, float] = {"step": step, "loss": round(loss.item(), 4)}
+        if step % 50 == 0:
+            record["img_per_s"] = round(step * cfg.batch / max(elapsed, 1e-9), 2)
+            record["elapsed_min"] = round(elapsed / 60, 2)
+        if step % cfg.val_every == 0 or step == total_steps:
+            record.update({f"val_{k}": round(v, 4) for k, v in validate(model, val_images, device).items()})
+            log.info("step %d %s", step, record)
+        if step % 10 == 0 or len(record) > 2:
+            logf.write(json.dumps(record) + "\n")
+            logf.flush()
+        if time.monotonic() - t_last_ckpt > cfg.checkpoint_minutes * 60 or step == total_steps:
+            save(ckpt)
+            t_last_ckpt = time.monotonic()
+    logf.close()
+    return ckpt

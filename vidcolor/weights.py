@@ -1,0 +1,100 @@
+"""Find, verify and load the shipped colorizer weights. Never downloads anything."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import torch
+
+from vidcolor.errors import ModelError
+from vidcolor.network import Colorizer, build_colorizer
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_NAME = "vidcolor-lite0.safetensors"
+# sha256 of the shipped weights; models/README.md states the same digest.
+WEIGHTS_SHA256 = ""
+
+
+def models_dir() -> Path:
+    """The repository's ``models/`` folder (beside the package)."""
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+def default_weights_path() -> Path:
+    """Path of the shipped weights file."""
+    return models_dir() / WEIGHTS_NAME
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _expected_digest(path: Path) -> str | None:
+    """The digest a weights file must have: the shipped one, or a ``.sha256`` file beside it."""
+    side = path.with_name(path.name + ".sha256")
+    if side.exists():
+        return side.read_text().split()[0].strip()
+    if path.resolve() == default_weights_path().resolve() and WEIGHTS_SHA256:
+        return WEIGHTS_SHA256
+    return None
+
+
+def load_colorizer(path: Path | None = None, *, allow_untrained: bool = True) -> Colorizer:
+    """The colorizer with verified weights, in eval mode.
+
+    Args:
+        path: a safetensors file; ``None`` means the shipped weights.
+        allow_untrained: when no weights are shipped yet (``path`` is ``None`` and the default
+            file is absent), fall back to the ImageNet encoder with an untrained decoder.
+
+    Raises:
+        ModelError: the file is missing, fails its sha256 check or does not fit the network.
+    """
+    from safetensors.torch import load_file
+
+    explicit = path is not None
+    path = Path(path) if explicit else default_weights_path()
+    if not path.exists():
+        if explicit or not allow_untrained:
+            raise ModelError(f"weights not found: {path}")
+        log.warning("no trained weights in %s: using the untrained decoder", path.parent)
+        return build_colorizer(pretrained_encoder=True).eval()
+    expected = _expected_digest(path)
+    if expected is not None:
+        actual = sha256_of(path)
+        if actual != expected:
+            raise ModelError(
+                f"weights file {path} fails its sha256 check (expected {expected[:12]}…, "
+                f"got {actual[:12]}…): restore it from a fresh clone of vidcolor"
+            )
+    try:
+        state = load_file(str(path))
+        model = build_colorizer()
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
+    except Exception as e:
+        raise ModelError(f"weights file {path} does not fit this version of vidcolor: {e}") from e
+    return model.eval()
+
+
+def export_checkpoint(checkpoint: Path, dest: Path) -> str:
+    """Write a training checkpoint's model as fp16 safetensors plus a ``.sha256``; returns it."""
+    from safetensors.torch import save_file
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    tensors = {
+        k: (v.half() if v.is_floating_point() else v).contiguous()
+        for k, v in state.items()
+    }
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(dest), metadata={"format": "pt", "network": "vidcolor.Colorizer"})
+    digest = sha256_of(dest)
+    dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {dest.name}\n")
+    return digest
