@@ -15,33 +15,7 @@ from vidcolor.errors import OutputError
 
 log = logging.getLogger(__name__)
 
-# Codecs each output family takes without re-encoding (a conservative subset of FFmpeg's).
-_MP4_AUDIO = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
-_AUDIO_COPY = {
-    "mp4": _MP4_AUDIO,
-    "mov": _MP4_AUDIO | {"pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_f32le"},
-    "matroska": None,  # None: anything
-    "webm": {"opus", "vorbis"},
-    "avi": {"mp3", "ac3", "pcm_s16le", "aac"},
-}
-_SUBTITLE_COPY = {
-    "mp4": {"mov_text"},
-    "mov": {"mov_text"},
-    "matroska": {"subrip", "ass", "ssa", "webvtt", "hdmv_pgs_subtitle", "dvd_subtitle"},
-    "webm": {"webvtt"},
-}
-
-
-def _family(fmt_name: str) -> str:
-    for fam in ("webm", "matroska", "mp4", "mov", "avi"):
-        if fam in fmt_name.split(","):
-            return fam
-    return fmt_name.split(",")[0]
-
-
-def _copy_ok(table: dict[str, set[str] | None], family: str, codec: str) -> bool:
-    allowed = table.get(family, set())
-    return allowed is None or codec in allowed
+_AUDIO_FALLBACKS = ("aac", "libopus")  # transcode targets, in order of preference
 
 
 def _packets(container: av.container.InputContainer, streams: list) -> Iterator[av.Packet]:
@@ -82,7 +56,7 @@ def _assemble(
     src = av.open(str(source))
     try:
         out = av.open(str(dest), "w", format=fmt)
-        family = _family(out.format.name)
+        accepted = out.supported_codecs
         vin = inputs[0].streams.video[0]
         vout = out.add_stream_from_template(vin)
         if rotation:
@@ -90,20 +64,29 @@ def _assemble(
         copies: dict[int, av.stream.Stream] = {}
         transcodes: dict[int, tuple[av.audio.stream.AudioStream, object]] = {}
         for s in src.streams.audio:
-            if _copy_ok(_AUDIO_COPY, family, s.codec_context.name):
+            if s.codec_context.name in accepted:
                 copies[s.index] = out.add_stream_from_template(s)
             else:
-                log.info("audio stream %d (%s) does not fit %s: transcoding it to AAC",
-                         s.index, s.codec_context.name, family)
-                a = out.add_stream("aac", rate=s.codec_context.sample_rate)
+                target = next((c for c in _AUDIO_FALLBACKS if c in accepted), None)
+                if target is None:
+                    log.warning("audio stream %d (%s) cannot go into %s: dropped",
+                                s.index, s.codec_context.name, out.format.name)
+                    continue
+                log.warning("audio stream %d (%s) does not fit %s: transcoding it to %s",
+                         s.index, s.codec_context.name, out.format.name, target)
+                rate = 48000 if target == "libopus" else s.codec_context.sample_rate
+                a = out.add_stream(target, rate=rate)
                 a.layout = s.codec_context.layout
-                transcodes[s.index] = (a, av.AudioResampler(format="fltp", layout=a.layout))
+                sample_fmt = a.codec_context.codec.audio_formats[0].name
+                transcodes[s.index] = (
+                    a, av.AudioResampler(format=sample_fmt, layout=a.layout, rate=rate)
+                )
         for s in src.streams.subtitles:
-            if _copy_ok(_SUBTITLE_COPY, family, s.codec_context.name):
+            if s.codec_context.name in accepted:
                 copies[s.index] = out.add_stream_from_template(s)
             else:
                 log.warning("subtitle stream %d (%s) cannot go into %s: dropped",
-                            s.index, s.codec_context.name, family)
+                            s.index, s.codec_context.name, out.format.name)
         wanted = [s for s in src.streams if s.index in copies or s.index in transcodes]
         sources = [_packets(c, [c.streams.video[0]]) for c in inputs]
         if wanted:

@@ -34,15 +34,28 @@ class FrameColorizer:
         self.backend = backend
         self.tile = tile or TileConfig()
 
-    def predict_ab(self, luma: torch.Tensor) -> torch.Tensor:
-        """Chroma ``(1, 2, H, W)`` for a full-range luma ``(1, 1, H, W)`` in 0..1."""
+    def predict_ab(self, luma: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """Chroma at the working resolution for a full-range luma ``(1, 1, H, W)`` in 0..1.
+
+        Args:
+            luma: ``(1, 1, H, W)`` full-range ``Y'`` in 0..1.
+            prior: optional ``(1, 3, H, W)`` Lab ``a, b`` and confidence at the luma's size.
+
+        Returns:
+            ``(1, 2, h, w)`` Lab ``a, b`` at the working size (see :func:`working_size`).
+        """
         h, w = luma.shape[-2:]
         wh, ww = working_size(h, w, self.tile.render_size)
         small = F.interpolate(luma, size=(wh, ww), mode="area") if (wh, ww) != (h, w) else luma
         lum = luma_to_l(small)
         lum_p, _ = pad_to_stride(lum)
-        prior = torch.zeros(1, 3, *lum_p.shape[-2:])
-        ab = self.backend.predict(lum_p, prior)[..., :wh, :ww]
+        if prior is None:
+            prior_p = torch.zeros(1, 3, *lum_p.shape[-2:])
+        else:
+            if prior.shape[-2:] != (wh, ww):
+                prior = F.interpolate(prior, size=(wh, ww), mode="area")
+            prior_p, _ = pad_to_stride(prior)
+        ab = self.backend.predict(lum_p, prior_p)[..., :wh, :ww]
         return ab.clamp(-110.0, 110.0)
 
     def chroma_planes(
@@ -66,9 +79,11 @@ class FrameColorizer:
         planes = (cbcr * scale + 128.0).round().clamp(0, 255).to(torch.uint8).numpy()
         return planes[0], planes[1]
 
-    def colorize_luma(self, luma: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
+    def colorize_luma(
+        self, luma: torch.Tensor, prior: torch.Tensor | None = None, matrix: str = "bt601"
+    ) -> torch.Tensor:
         """RGB ``(1, 3, H, W)`` in 0..1 whose luma equals ``luma`` ``(1, 1, H, W)`` (0..1)."""
-        ab = self.predict_ab(luma)
+        ab = self.predict_ab(luma, prior)
         ab = F.interpolate(ab, size=luma.shape[-2:], mode="bilinear", align_corners=False)
         return ycbcr_to_rgb(luma, merge_chroma(luma, ab, matrix), matrix)
 

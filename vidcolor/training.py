@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vidcolor.colorspace import lab_to_rgb, rgb_to_lab
+from vidcolor.colorspace import luma_to_l, merge_rgb, rgb_to_lab, rgb_to_luma
 from vidcolor.metrics import colorfulness, predict_whole, psnr
 from vidcolor.network import Colorizer, build_colorizer
 
@@ -226,10 +226,10 @@ def validate(model: Colorizer, images: list[np.ndarray], device: torch.device) -
     model.eval()
     scores, cf_out, cf_true = [], [], []
     for img in images:
-        lab = rgb_to_lab(to_tensor(img).to(device))
-        lum = lab[:, :1]
+        luma = rgb_to_luma(to_tensor(img).to(device))
+        lum = luma_to_l(luma)
         ab = predict_whole(model, lum, torch.zeros(1, 3, *lum.shape[-2:], device=device))
-        out = to_uint8(lab_to_rgb(torch.cat((lum, ab), 1)).cpu())
+        out = to_uint8(merge_rgb(luma, ab).cpu())
         scores.append(psnr(out, img))
         cf_out.append(colorfulness(out))
         cf_true.append(colorfulness(img))
@@ -312,8 +312,8 @@ def train(cfg: TrainConfig) -> Path:
         for g, base in zip(opt.param_groups, base_lrs, strict=True):
             g["lr"] = base * _lr_factor(step, total_steps, cfg.warmup_steps)
         rgb = sampler.batch(cfg.batch).to(device)
-        lab = rgb_to_lab(rgb)
-        lum, ab = lab[:, :1], lab[:, 1:]
+        # The network sees what a black-and-white source holds: the luma Y', as a grey's L.
+        lum, ab = luma_to_l(rgb_to_luma(rgb)), rgb_to_lab(rgb)[:, 1:]
         prior = simulate_prior(ab, gen, cfg.no_prior_fraction)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             pred = model(lum, prior)

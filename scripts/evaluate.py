@@ -1,0 +1,64 @@
+"""Evaluate the colorizer on a folder of colour photos (default ../shared/data/val).
+
+Prints a markdown table (PSNR, colourfulness, classifier agreement, gray baseline, with-prior
+PSNR) and writes a PNG grid (gray | ours | truth) of 16 images.
+
+Example::
+
+    python scripts/evaluate.py --grid eval_grid.png
+    python scripts/evaluate.py --checkpoint runs/main/last.pt --limit 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from vidcolor.backends import create_backend  # noqa: E402
+from vidcolor.colorize import FrameColorizer  # noqa: E402
+from vidcolor.config import TileConfig  # noqa: E402
+from vidcolor.evaluation import evaluate_folder  # noqa: E402
+from vidcolor.network import build_colorizer  # noqa: E402
+from vidcolor.weights import load_colorizer  # noqa: E402
+
+DEFAULT_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "val"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--folder", type=Path, default=DEFAULT_VAL)
+    p.add_argument("--limit", type=int, default=0, help="first N images only (0: all)")
+    p.add_argument("--weights", type=Path, help="safetensors weights (default: shipped)")
+    p.add_argument("--checkpoint", type=Path, help="a training checkpoint (last.pt) instead")
+    p.add_argument("--render-size", type=int, default=TileConfig().render_size)
+    p.add_argument("--grid", type=Path, help="write a gray | ours | truth PNG grid here")
+    p.add_argument("--threads", type=int, default=0)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.checkpoint:
+        model = build_colorizer()
+        state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        model.eval()
+        source = f"checkpoint {args.checkpoint} (step {state.get('step')})"
+    else:
+        model = load_colorizer(args.weights)
+        source = f"weights {args.weights or 'shipped'}"
+    colorizer = FrameColorizer(create_backend("torch", model, "cpu"),
+                               TileConfig(render_size=args.render_size))
+    result = evaluate_folder(colorizer, args.folder, args.limit, args.grid)
+    print(f"## vidcolor on {args.folder} ({source}, render size {args.render_size})\n")
+    print(result.table())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""The video path: frames, timestamps, sizes, rotation, luminance, audio, subtitles, codecs."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from media import make_video, read_video
+
+from vidcolor.cli import main
+
+
+def run(src: Path, dst: Path, weights: Path, *extra: str) -> int:
+    return main([str(src), "-o", str(dst), "--weights", str(weights), "--render-size", "64",
+                 "--preset", "ultrafast", "-q", *extra])
+
+
+def test_frame_count_pts_and_size_constant_rate(tmp_path, random_weights):
+    src = make_video(tmp_path / "in.mp4", 64, 48, frames=14, rate=Fraction(25))
+    assert run(src, tmp_path / "out.mp4", random_weights) == 0
+    a, b = read_video(src), read_video(tmp_path / "out.mp4")
+    assert len(b["y"]) == len(a["y"]) == 14
+    assert b["pts"] == a["pts"]
+    assert b["size"] == a["size"]
+    assert not (tmp_path / "out.mp4.vidcolor-job").exists()
+
+
+def test_variable_frame_rate_pts_kept(tmp_path, random_weights):
+    pts = [0, 40, 60, 130, 140, 300, 310, 420]
+    src = make_video(tmp_path / "vfr.mp4", frames=len(pts), pts=pts, time_base=Fraction(1, 1000))
+    assert run(src, tmp_path / "out.mp4", random_weights) == 0
+    assert read_video(tmp_path / "out.mp4")["pts"] == read_video(src)["pts"]
+    assert [p * 1000 for p in read_video(src)["pts"]] == pts
+
+
+@pytest.mark.parametrize("size", [(65, 49), (33, 64), (64, 17)])
+def test_odd_sizes_kept(tmp_path, random_weights, size):
+    src = make_video(tmp_path / "odd.mp4", *size, frames=5, pix_fmt="yuv444p")
+    assert run(src, tmp_path / "out.mp4", random_weights) == 0
+    out = read_video(tmp_path / "out.mp4")
+    assert out["size"] == size and len(out["y"]) == 5
+    assert out["pix_fmt"] == "yuv444p"
+
+
+def test_rotation_metadata_kept(tmp_path, random_weights):
+    src = make_video(tmp_path / "rot.mp4", frames=4, rotation=90)
+    assert read_video(src)["rotation"] == 90
+    assert run(src, tmp_path / "out.mp4", random_weights) == 0
+    assert read_video(tmp_path / "out.mp4")["rotation"] == 90
+
+
+def test_luminance_kept_exactly_with_lossless_codec(tmp_path, random_weights):
+    src = make_video(tmp_path / "in.mkv", 64, 48, frames=6)
+    assert run(src, tmp_path / "out.mkv", random_weights, "--codec", "ffv1") == 0
+    a, b = read_video(src), read_video(tmp_path / "out.mkv")
+    assert len(a["y"]) == len(b["y"])
+    for ya, yb in zip(a["y"], b["y"], strict=True):
+        np.testing.assert_array_equal(ya, yb)
+
+
+def test_output_is_coloured(tmp_path, random_weights):
+    import av
+
+    src = make_video(tmp_path / "in.mkv", 64, 48, frames=3)
+    assert run(src, tmp_path / "out.mkv", random_weights, "--codec", "ffv1") == 0
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        rgb = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    assert np.abs(rgb[..., 0] - rgb[..., 2]).mean() > 2  # not grey
+
+
+def test_audio_packets_copied_identically(tmp_path, random_weights):
+    src = make_video(tmp_path / "av.mp4", frames=24, audio=True)
+    assert run(src, tmp_path / "out.mp4", random_weights) == 0
+    a, b = read_video(src)["audio"], read_video(tmp_path / "out.mp4")["audio"]
+    assert len(a) > 10
+    assert a == b  # same bytes, same pts
+
+
+def test_audio_transcoded_when_container_refuses_it(tmp_path, random_weights, caplog):
+    src = make_video(tmp_path / "av.mp4", frames=24, audio=True)
+    dst = tmp_path / "out.webm"
+    assert run(src, dst, random_weights, "--codec", "libvpx-vp9", "--crf", "40") == 0
+    assert any("transcoding it to libopus" in r.getMessage() for r in caplog.records)
+    out = read_video(dst)
+    assert len(out["y"]) == 24 and out["audio"]
+    # Sync: audio still starts with the video and lasts as long (within one frame of audio).
+    assert abs(out["audio"][0][0]) < Fraction(1, 24)
+
+
+def test_subtitles_copied(tmp_path, random_weights):
+    src = make_video(tmp_path / "sub.mkv", frames=8, subtitles=True)
+    assert run(src, tmp_path / "out.mkv", random_weights) == 0
+    assert read_video(tmp_path / "out.mkv")["subtitles"] == [b"A subtitle line"]
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuvj420p", "yuv420p10le"])
+def test_full_range_and_10bit_sources(tmp_path, random_weights, pix_fmt):
+    src = make_video(tmp_path / "in.mkv", 64, 48, frames=4, pix_fmt=pix_fmt)
+    assert run(src, tmp_path / "out.mkv", random_weights, "--codec", "ffv1") == 0
+    import av
+
+    def gray_rgb(path):
+        with av.open(str(path)) as c:
+            return next(c.decode(video=0)).to_ndarray(format="rgb24").astype(int).mean(axis=2)
+
+    # The picture's brightness survives the range/bit-depth handling.
+    assert np.abs(gray_rgb(src) - gray_rgb(tmp_path / "out.mkv")).mean() < 3
+
+
+@pytest.mark.parametrize("codec,ext", [("libx265", ".mp4"), ("prores_ks", ".mov")])
+def test_other_encoders(tmp_path, random_weights, codec, ext):
+    src = make_video(tmp_path / "in.mp4", 64, 48, frames=4)
+    assert run(src, tmp_path / f"out{ext}", random_weights, "--codec", codec) == 0
+    assert len(read_video(tmp_path / f"out{ext}")["y"]) == 4
