@@ -33,6 +33,10 @@ def image_size(path: Path) -> tuple[int, int]:
                     return ctx.width, ctx.height
     except (av.FFmpegError, UnicodeDecodeError):
         pass
+    with path.open("rb") as fh:  # FFmpeg's probe gives up on very large PNGs: read IHDR
+        head = fh.read(24)
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     raise InputError(f"not an image vidcolor can read: {path}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -42,17 +43,25 @@ def check_output(src: Path, dst: Path, overwrite: bool) -> None:
         raise OutputError(f"the output may not be the input: {dst}")
     if dst.exists() and not dst.is_dir() and not overwrite:
         raise OutputError(f"{dst} exists; pass -y/--overwrite to replace it")
-    parent = dst.parent if str(dst.parent) else Path(".")
+    parent = dst.parent
     if not parent.is_dir():
         raise OutputError(f"output folder does not exist: {parent}")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"output folder is not writable: {parent}")
+    try:  # os.access says yes to root on read-only mounts: try it for real
+        fd, probe = tempfile.mkstemp(prefix=".vidcolor-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise OutputError(f"output folder is not writable: {parent} ({e.strerror})") from e
 
 
 def run_job(src: Path, dst: Path, cfg: JobConfig, progress: Progress | None = None) -> None:
     """Colorize ``src`` (video, image or folder of images) into ``dst``."""
     progress = progress or NullProgress()
     if src.is_dir():
+        if dst.suffix.lower() in IMAGE_SUFFIXES or dst.suffix.lower() in VIDEO_FORMATS:
+            raise InputError(
+                f"the input {src} is a folder: give a file, or an output folder instead of {dst}"
+            )
         check_output(src, dst, cfg.overwrite)
         colorize_folder(make_colorizer(cfg), src, dst, cfg.overwrite)
         return

@@ -1,0 +1,165 @@
+"""Bad input: one clear line, exit 1, no file at the output path, the input untouched."""
+
+from __future__ import annotations
+
+import hashlib
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from media import make_video, read_video
+
+from vidcolor.cli import main
+
+
+def digest(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def expect_error(capsys, monkeypatch, src: Path, dst: Path, weights: Path, needle: str) -> None:
+    monkeypatch.delenv("VIDCOLOR_DEBUG", raising=False)
+    before = digest(src)
+    code = main([str(src), "-o", str(dst), "--weights", str(weights), "--render-size", "64", "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith("vidcolor: error: "), err
+    assert needle in err[0], err[0]
+    assert "Traceback" not in err[0]
+    assert not dst.exists() or dst.is_dir() and src.is_dir()
+    assert digest(src) == before
+    leftovers = [p.name for p in dst.parent.iterdir() if ".partial" in p.name or "job" in p.name]
+    assert leftovers == []
+
+
+def test_missing_file(tmp_path, capsys, monkeypatch, random_weights):
+    expect_error(capsys, monkeypatch, tmp_path / "nope.mp4", tmp_path / "o.mp4", random_weights,
+                 "not found")
+
+
+def test_folder_where_a_file_is_expected(tmp_path, capsys, monkeypatch, random_weights):
+    (tmp_path / "dir").mkdir()
+    expect_error(capsys, monkeypatch, tmp_path / "dir", tmp_path / "o.mp4", random_weights,
+                 "is a folder")
+
+
+def test_empty_file(tmp_path, capsys, monkeypatch, random_weights):
+    (tmp_path / "e.mp4").write_bytes(b"")
+    expect_error(capsys, monkeypatch, tmp_path / "e.mp4", tmp_path / "o.mp4", random_weights,
+                 "empty")
+
+
+def test_text_file_named_mp4(tmp_path, capsys, monkeypatch, random_weights):
+    (tmp_path / "t.mp4").write_text("this is not a video\n" * 50)
+    expect_error(capsys, monkeypatch, tmp_path / "t.mp4", tmp_path / "o.mp4", random_weights,
+                 "not a video file")
+
+
+def test_truncated_mp4_without_index(tmp_path, capsys, monkeypatch, random_weights):
+    src = make_video(tmp_path / "in.mp4", frames=30)
+    data = src.read_bytes()
+    src.write_bytes(data[: len(data) // 2])  # the index (moov) is at the end: now missing
+    expect_error(capsys, monkeypatch, src, tmp_path / "o.mp4", random_weights, "not a video file")
+
+
+def test_truncated_mkv_colorizes_what_decodes(tmp_path, random_weights, caplog):
+    src = make_video(tmp_path / "in.mkv", 96, 64, frames=40)
+    data = src.read_bytes()
+    src.write_bytes(data[: int(len(data) * 0.6)])
+    decodable = len(read_video(src)["y"])
+    assert 0 < decodable < 40
+    dst = tmp_path / "o.mkv"
+    assert main([str(src), "-o", str(dst), "--weights", str(random_weights), "--render-size",
+                 "64", "-q"]) == 0
+    assert len(read_video(dst)["y"]) == decodable
+
+
+def test_audio_only_file(tmp_path, capsys, monkeypatch, random_weights):
+    src = tmp_path / "a.m4a"
+    with av.open(str(src), "w", format="mp4") as c:
+        s = c.add_stream("aac", rate=48000)
+        for i in range(10):
+            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
+                                           layout="mono")
+            f.sample_rate, f.pts = 48000, i * 1024
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    expect_error(capsys, monkeypatch, src, tmp_path / "o.mp4", random_weights, "no video stream")
+
+
+def test_zero_frame_video(tmp_path, capsys, monkeypatch, random_weights):
+    src = tmp_path / "z.avi"
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("libx264", rate=Fraction(24))
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        c.start_encoding()  # header with a video stream, then no packets at all
+        for p in s.encode(None):
+            c.mux(p)
+    expect_error(capsys, monkeypatch, src, tmp_path / "o.mp4", random_weights, "no frames")
+
+
+def test_unsupported_output_extension(tmp_path, capsys, monkeypatch, random_weights):
+    src = make_video(tmp_path / "in.mp4", frames=3)
+    expect_error(capsys, monkeypatch, src, tmp_path / "o.xyz", random_weights,
+                 "unsupported output extension")
+
+
+def test_unwritable_output_folder(tmp_path, capsys, monkeypatch, random_weights):
+    src = make_video(tmp_path / "in.mp4", frames=3)
+    monkeypatch.delenv("VIDCOLOR_DEBUG", raising=False)
+    code = main([str(src), "-o", "/proc/vidcolor-out.mp4", "--weights", str(random_weights), "-q"])
+    assert code == 1
+    assert "not writable" in capsys.readouterr().err
+
+
+def test_missing_output_folder(tmp_path, capsys, monkeypatch, random_weights):
+    src = make_video(tmp_path / "in.mp4", frames=3)
+    dst = tmp_path / "no" / "such" / "o.mp4"
+    monkeypatch.delenv("VIDCOLOR_DEBUG", raising=False)
+    assert main([str(src), "-o", str(dst), "--weights", str(random_weights), "-q"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_output_equal_to_input(tmp_path, capsys, monkeypatch, random_weights):
+    src = make_video(tmp_path / "in.mp4", frames=3)
+    before = digest(src)
+    monkeypatch.delenv("VIDCOLOR_DEBUG", raising=False)
+    assert main([str(src), "-o", str(src), "-y", "--weights", str(random_weights), "-q"]) == 1
+    assert "may not be the input" in capsys.readouterr().err
+    assert digest(src) == before
+
+
+def test_existing_output_needs_overwrite(tmp_path, capsys, monkeypatch, random_weights):
+    src = make_video(tmp_path / "in.mp4", frames=3)
+    dst = tmp_path / "o.mp4"
+    dst.write_bytes(b"keep me")
+    monkeypatch.delenv("VIDCOLOR_DEBUG", raising=False)
+    assert main([str(src), "-o", str(dst), "--weights", str(random_weights), "-q"]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert dst.read_bytes() == b"keep me"
+
+
+def test_one_pixel_image(tmp_path, capsys, monkeypatch, random_weights):
+    cv2.imwrite(str(tmp_path / "p.png"), np.zeros((1, 1), np.uint8))
+    expect_error(capsys, monkeypatch, tmp_path / "p.png", tmp_path / "o.png", random_weights,
+                 "too small")
+
+
+def test_huge_image_fails_fast(tmp_path, capsys, monkeypatch, random_weights):
+    cv2.imwrite(str(tmp_path / "big.png"), np.zeros((16384, 16384), np.uint8))
+    expect_error(capsys, monkeypatch, tmp_path / "big.png", tmp_path / "o.png", random_weights,
+                 "downscale")
+
+
+def test_usage_error_exit_2(capsys):
+    assert main(["--no-such-option"]) == 2
+
+
+@pytest.mark.parametrize("argv", [["--version"]])
+def test_version(argv, capsys):
+    assert main(argv) == 0
+    assert "vidcolor" in capsys.readouterr().out

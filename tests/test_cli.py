@@ -1,0 +1,78 @@
+"""The CLI end to end as a subprocess: a normal run, and a run killed mid-way."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from media import make_video, read_video
+
+
+def _env():
+    env = dict(os.environ)
+    env.pop("VIDCOLOR_DEBUG", None)
+    return env
+
+
+def test_subprocess_end_to_end(tmp_path, random_weights):
+    src = make_video(tmp_path / "in.mp4", frames=6, audio=True)
+    dst = tmp_path / "out.mp4"
+    proc = subprocess.run(
+        [sys.executable, "-m", "vidcolor", str(src), "-o", str(dst), "--weights",
+         str(random_weights), "--render-size", "64", "--preset", "ultrafast"],
+        capture_output=True, text=True, env=_env(), timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "frame" in proc.stderr  # the progress bar
+    assert len(read_video(dst)["y"]) == 6
+
+
+def test_error_is_one_line_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "vidcolor", str(tmp_path / "missing.mp4"), "-o",
+                           str(tmp_path / "o.mp4")], capture_output=True, text=True, env=_env(),
+                          timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"vidcolor: error: input not found: {tmp_path / 'missing.mp4'}"
+    ]
+
+
+def test_killed_run_leaves_nothing_at_the_target(tmp_path, random_weights):
+    src = make_video(tmp_path / "in.mp4", 128, 96, frames=400)
+    dst = tmp_path / "out.mp4"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vidcolor", str(src), "-o", str(dst), "--weights",
+         str(random_weights), "--render-size", "64", "-q"], env=_env(),
+    )
+    job = tmp_path / "out.mp4.vidcolor-job"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(job.glob("video*")):
+        time.sleep(0.05)
+    time.sleep(1.0)
+    assert proc.poll() is None, "finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not dst.exists()
+
+
+def test_ctrl_c_exits_130(tmp_path, random_weights):
+    src = make_video(tmp_path / "in.mp4", 128, 96, frames=400)
+    dst = tmp_path / "out.mp4"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vidcolor", str(src), "-o", str(dst), "--weights",
+         str(random_weights), "--render-size", "64", "-q"], env=_env(), stderr=subprocess.PIPE,
+        text=True,
+    )
+    job = tmp_path / "out.mp4.vidcolor-job"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(job.glob("video*")):
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted" in err
+    assert not dst.exists()
