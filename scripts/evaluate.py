@@ -18,14 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from vidcolor.backends import create_backend  # noqa: E402
-from vidcolor.colorize import FrameColorizer  # noqa: E402
-from vidcolor.config import TileConfig  # noqa: E402
-from vidcolor.evaluation import evaluate_folder  # noqa: E402
-from vidcolor.network import build_colorizer  # noqa: E402
-from vidcolor.weights import load_colorizer  # noqa: E402
+from vidcolor.backends import create_backend
+from vidcolor.colorize import FrameColorizer
+from vidcolor.config import TileConfig
+from vidcolor.evaluation import evaluate_folder
+from vidcolor.network import build_colorizer
+from vidcolor.weights import load_colorizer
 
 DEFAULT_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "val"
 

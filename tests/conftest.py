@@ -11,7 +11,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from vidcolor.network import build_colorizer  # noqa: E402
+from vidcolor.network import build_colorizer
 
 
 @pytest.fixture(autouse=True)

@@ -28,7 +28,7 @@ def expect_error(capsys, monkeypatch, src: Path, dst: Path, weights: Path, needl
     assert len(err) == 1 and err[0].startswith("vidcolor: error: "), err
     assert needle in err[0], err[0]
     assert "Traceback" not in err[0]
-    assert not dst.exists() or dst.is_dir() and src.is_dir()
+    assert not dst.exists() or (dst.is_dir() and src.is_dir())
     assert digest(src) == before
     leftovers = [p.name for p in dst.parent.iterdir() if ".partial" in p.name or "job" in p.name]
     assert leftovers == []

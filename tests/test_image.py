@@ -70,7 +70,7 @@ def test_rgb_input_colorized_from_its_luminance(colorizer):
 
 
 def _jpeg_with_orientation(path, img, orientation):
-    ok, buf = cv2.imencode(".jpg", img)
+    _, buf = cv2.imencode(".jpg", img)
     data = buf.tobytes()
     ifd = struct.pack(">H", 1) + struct.pack(">HHII", 0x0112, 3, 1, orientation << 16)
     tiff = b"MM\x00*" + struct.pack(">I", 8) + ifd + struct.pack(">I", 0)

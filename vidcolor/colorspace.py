@@ -33,7 +33,8 @@ def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
 def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
     """Encode with the sRGB transfer curve; any shape, values in 0..1."""
     x = x.clamp(0.0, 1.0)
-    return torch.where(x > 0.0031308, 1.055 * x.clamp(min=0.0031308) ** (1 / 2.4) - 0.055, 12.92 * x)
+    high = 1.055 * x.clamp(min=0.0031308) ** (1 / 2.4) - 0.055
+    return torch.where(x > 0.0031308, high, 12.92 * x)
 
 
 def _f(t: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Every setting of a job, with its default, in frozen dataclasses (the only place defaults live)."""
+"""Every setting of a job, with its default, in frozen dataclasses (defaults live only here)."""
 
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ class Classifier:
 
 
 def shifted_prior(rgb: torch.Tensor, gen: torch.Generator, max_shift: int = 8) -> torch.Tensor:
-    """The true chroma of ``rgb`` ``(1, 3, H, W)`` shifted by up to ``max_shift`` px, confidence 1."""
+    """True chroma of ``rgb`` ``(1, 3, H, W)``, shifted up to ``max_shift`` px; confidence 1."""
     ab = rgb_to_lab(rgb)[:, 1:]
     dy, dx = (torch.randint(-max_shift, max_shift + 1, (2,), generator=gen)).tolist()
     ab = torch.roll(ab, shifts=(dy, dx), dims=(2, 3))

@@ -160,9 +160,9 @@ def pool_prior(prior: torch.Tensor, factor: int) -> torch.Tensor:
 
     Holes (confidence 0) do not pull the pooled chroma towards grey.
     """
-    if factor == 1:
-        return prior
     ab, conf = prior[:, :2], prior[:, 2:3]
+    if factor == 1:  # where confidence is 0 the values must not matter
+        return torch.cat((ab * (conf > 0).to(ab.dtype), conf), dim=1)
     num = F.avg_pool2d(ab * conf, factor)
     den = F.avg_pool2d(conf, factor)
     return torch.cat((num / (den + 1e-4), den), dim=1)
@@ -185,7 +185,8 @@ class Colorizer(nn.Module):
         self.head = nn.Sequential(_cbr(c5 + 3, w5, 1), _cbr(w5, w5))
         self.guess = nn.Conv2d(w5, 2, 1)
         # Level l: upsample the coarser state, add projected encoder features, refine with prior.
-        self.proj = nn.ModuleList([_cbr(c, w, 1) for c, w in ((c4, w5), (c3, w4), (c2, w3), (c1, w2))])
+        levels = ((c4, w5), (c3, w4), (c2, w3), (c1, w2))
+        self.proj = nn.ModuleList([_cbr(c, w, 1) for c, w in levels])
         self.refine = nn.ModuleList(
             [
                 nn.Sequential(_cbr(w5 + 3, w4), _cbr(w4, w4)),
@@ -216,7 +217,7 @@ class Colorizer(nn.Module):
             factor = 2 ** (level + 1)
             h = self.refine[i](torch.cat((h, pool_prior(p, factor)), dim=1))
         h = F.interpolate(h, scale_factor=2.0, mode="bilinear", align_corners=False)
-        h = self.full(torch.cat((h, lum / 50.0 - 1.0, p), dim=1))
+        h = self.full(torch.cat((h, lum / 50.0 - 1.0, pool_prior(p, 1)), dim=1))
         guess = F.interpolate(guess, scale_factor=32.0, mode="bilinear", align_corners=False)
         return (guess + self.out(h)) * AB_SCALE
 

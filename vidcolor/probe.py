@@ -104,7 +104,7 @@ def read_media_info(path: Path) -> MediaInfo:
             rate=Fraction(rate),
             time_base=Fraction(stream.time_base),
             frames=int(stream.frames or 0),
-            rotation=int(round(first.rotation or 0)),
+            rotation=round(first.rotation or 0),
             pix_fmt=fmt,
             full_range=full,
             matrix=matrix,

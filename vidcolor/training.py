@@ -127,7 +127,8 @@ def chroma_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor)
     """
     loss = (weights * (pred - target).abs()).mean()
     for sigma in (1.5, 3.0):
-        loss = loss + (weights * (_gaussian_blur(pred, sigma) - _gaussian_blur(target, sigma)).abs()).mean()
+        diff = _gaussian_blur(pred, sigma) - _gaussian_blur(target, sigma)
+        loss = loss + (weights * diff.abs()).mean()
     return loss / 3.0
 
 
@@ -203,7 +204,7 @@ class CropSampler:
             # Short side rescaled to crop..short side: objects at and below the stored scale.
             short = min(h, w)
             target = self.rng.uniform(self.crop, max(short, self.crop))
-            side = min(int(round(self.crop * short / target)), short)
+            side = min(round(self.crop * short / target), short)
             y0 = self.rng.integers(h - side + 1)
             x0 = self.rng.integers(w - side + 1)
             patch = img[y0 : y0 + side, x0 : x0 + side]
@@ -255,7 +256,8 @@ def train(cfg: TrainConfig) -> Path:
     paths = list_images(Path(cfg.data))
     log.info("loading %d training images from %s", len(paths), cfg.data)
     images = [read_rgb(p) for p in paths]
-    val_paths = list_images(Path(cfg.val))[:: max(1, len(list_images(Path(cfg.val))) // cfg.val_images)]
+    all_val = list_images(Path(cfg.val))
+    val_paths = all_val[:: max(1, len(all_val) // cfg.val_images)]
     val_images = [read_rgb(p) for p in val_paths[: cfg.val_images]]
     hist_path = out / "ab_hist.npy"
     if not hist_path.exists():
@@ -329,7 +331,8 @@ def train(cfg: TrainConfig) -> Path:
             record["img_per_s"] = round(step * cfg.batch / max(elapsed, 1e-9), 2)
             record["elapsed_min"] = round(elapsed / 60, 2)
         if step % cfg.val_every == 0 or step == total_steps:
-            record.update({f"val_{k}": round(v, 4) for k, v in validate(model, val_images, device).items()})
+            scores = validate(model, val_images, device)
+            record.update({f"val_{k}": round(v, 4) for k, v in scores.items()})
             log.info("step %d %s", step, record)
         if step % 10 == 0 or len(record) > 2:
             logf.write(json.dumps(record) + "\n")

@@ -78,7 +78,8 @@ def load_colorizer(path: Path | None = None, *, allow_untrained: bool = True) ->
     try:
         state = load_file(str(path))
         model = build_colorizer()
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        model.load_state_dict(state, strict=True)
     except Exception as e:
         raise ModelError(f"weights file {path} does not fit this version of vidcolor: {e}") from e
     return model.eval()

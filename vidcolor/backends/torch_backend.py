@@ -41,6 +41,6 @@ class TorchBackend:
                 out = self.model(lum.to(self.device), prior.to(self.device))
         except torch.OutOfMemoryError as e:
             raise ModelError(
-                "out of memory in the colorizer: lower --batch or --render-size, or use --device cpu"
+                "out of memory in the colorizer: lower --render-size, or use --device cpu"
             ) from e
         return out.float().cpu()

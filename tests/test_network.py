@@ -1,0 +1,154 @@
+"""The network, its weights and its training (issue: colorization network)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import random_colorizer
+
+from vidcolor.errors import ModelError
+from vidcolor.network import EfficientNetLite0, build_colorizer, count_macs, load_pretrained_encoder
+from vidcolor.training import TrainConfig, chroma_loss, pixel_weights, simulate_prior
+from vidcolor.weights import export_checkpoint, load_colorizer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("size", [(32, 32), (64, 96), (224, 224)])
+def test_shapes(size):
+    model = random_colorizer()
+    h, w = size
+    with torch.no_grad():
+        out = model(torch.rand(2, 1, h, w) * 100, torch.zeros(2, 3, h, w))
+    assert out.shape == (2, 2, h, w)
+    assert torch.isfinite(out).all()
+
+
+def test_encoder_loads_packaged_checkpoint_strictly():
+    net = EfficientNetLite0()
+    load_pretrained_encoder(net)  # strict=True inside: any naming drift raises
+    # A wrong architecture would not load: drop a block and expect failure.
+    net._blocks = net._blocks[:-1]
+    with pytest.raises(RuntimeError):
+        load_pretrained_encoder(net)
+
+
+def test_cost_under_budget():
+    assert count_macs(build_colorizer()) <= 1.5e9
+
+
+def test_prior_changes_output_and_confidence_zero_ignores_it():
+    model = random_colorizer()
+    lum = torch.rand(1, 1, 64, 64) * 100
+    zero = torch.zeros(1, 3, 64, 64)
+    a = torch.full((1, 3, 64, 64), 40.0)
+    a[:, 2] = 1.0
+    b = a.clone()
+    b[:, :2] = -40.0
+    c, d = a.clone(), b.clone()
+    c[:, 2] = 0.0
+    d[:, 2] = 0.0
+    with torch.no_grad():
+        out0, out_a, out_b = model(lum, zero), model(lum, a), model(lum, b)
+        out_c, out_d = model(lum, c), model(lum, d)
+    assert (out_a - out_b).abs().mean() > 1e-3
+    torch.testing.assert_close(out_c, out_d, atol=1e-4, rtol=0)
+    torch.testing.assert_close(out_c, out0, atol=1e-4, rtol=0)
+
+
+def test_simulated_prior_has_no_prior_fraction_and_holes():
+    gen = torch.Generator().manual_seed(0)
+    ab = torch.randn(30, 2, 32, 32) * 30
+    prior = simulate_prior(ab, gen, no_prior=1 / 3)
+    conf = prior[:, 2]
+    none = (conf.flatten(1).amax(1) == 0).float().mean()
+    assert 0.1 < none < 0.6
+    assert ((prior[:, :2] != 0) <= (conf > 0).unsqueeze(1)).all()  # holes carry no chroma
+
+
+def test_loss_falls_on_a_fixed_batch():
+    torch.manual_seed(0)
+    model = build_colorizer(pretrained_encoder=True).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    ab = torch.zeros(4, 2, 32, 32)
+    ab[:, 0, :, :16] = 40.0
+    ab[:, 1, :, 16:] = -30.0
+    lum = torch.linspace(20, 80, 32).view(1, 1, 1, 32).expand(4, 1, 32, 32).contiguous()
+    prior = torch.zeros(4, 3, 32, 32)
+    weights = pixel_weights(ab, torch.ones(22, 22))
+    losses = []
+    for _ in range(20):
+        loss = chroma_loss(model(lum, prior), ab, weights)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def _write_images(folder: Path, n: int, seed: int = 0) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        img = np.zeros((40, 56, 3), np.uint8)
+        img[:20] = rng.integers(0, 255, 3)
+        img[20:] = rng.integers(0, 255, 3)
+        cv2.imwrite(str(folder / f"img_{i}.png"), img)
+
+
+def test_training_step_checkpoint_resume_and_export(tmp_path):
+    from vidcolor.training import train
+
+    _write_images(tmp_path / "train", 6)
+    _write_images(tmp_path / "val", 3, seed=1)
+    cfg = TrainConfig(data=str(tmp_path / "train"), val=str(tmp_path / "val"),
+                      out=str(tmp_path / "run"), crop=32, batch=2, images=4, val_every=2,
+                      val_images=3, warmup_steps=1)
+    ckpt = train(cfg)
+    assert torch.load(ckpt, weights_only=False)["step"] == 2
+    log = (tmp_path / "run" / "log.jsonl").read_text()
+    assert "val_psnr" in log
+    # Resuming a finished run continues from its step, not from zero.
+    from dataclasses import replace
+
+    train(replace(cfg, images=6))
+    assert torch.load(ckpt, weights_only=False)["step"] == 3
+    dest = tmp_path / "w.safetensors"
+    export_checkpoint(ckpt, dest)
+    model = load_colorizer(dest)
+    assert isinstance(model, torch.nn.Module)
+
+
+def test_corrupted_weights_fail_sha256(tmp_path, random_weights):
+    bad = tmp_path / "bad.safetensors"
+    data = bytearray(random_weights.read_bytes())
+    data[-100] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    (tmp_path / "bad.safetensors.sha256").write_text(
+        random_weights.with_name(random_weights.name + ".sha256").read_text()
+    )
+    with pytest.raises(ModelError, match="sha256"):
+        load_colorizer(bad)
+
+
+def test_missing_weights_file_is_an_error(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        load_colorizer(tmp_path / "none.safetensors")
+
+
+def test_evaluate_script_on_three_images(tmp_path, random_weights):
+    _write_images(tmp_path / "val", 3)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "evaluate.py"), "--folder", str(tmp_path / "val"),
+         "--weights", str(random_weights), "--render-size", "64", "--grid",
+         str(tmp_path / "grid.png")], capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "| vidcolor, no prior |" in proc.stdout and "3 images" in proc.stdout
+    assert cv2.imread(str(tmp_path / "grid.png")).shape[0] > 0
