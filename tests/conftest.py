@@ -14,9 +14,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 from vidcolor.network import build_colorizer
 
 
+@pytest.fixture(scope="session")
+def _onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
 @pytest.fixture(autouse=True)
-def _debug_and_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+def _debug_and_threads(monkeypatch: pytest.MonkeyPatch, _onnx_cache: Path) -> None:
     monkeypatch.setenv("VIDCOLOR_DEBUG", "1")
+    monkeypatch.setenv("VIDCOLOR_CACHE", str(_onnx_cache))
     torch.set_num_threads(2)
 
 

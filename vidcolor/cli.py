@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="output file or folder")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--backend", choices=("auto", "torch", "onnx"), default=JobConfig().backend,
+                   help="inference runtime (auto: ONNX Runtime on CPU, torch on CUDA)")
     p.add_argument("--weights", type=Path, help="safetensors weights (default: shipped model)")
     p.add_argument("--crf", type=int, default=enc.crf, help=f"quality, lower is better ({enc.crf})")
     p.add_argument("--preset", default=enc.preset, help=f"encoder preset ({enc.preset})")
@@ -88,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("vidcolor").setLevel(level)
     cfg = JobConfig(
         device=args.device,
+        backend=args.backend,
         weights=args.weights,
         overwrite=args.overwrite,
         threads=args.threads,

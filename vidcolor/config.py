@@ -42,10 +42,12 @@ class JobConfig:
         device: ``auto``, ``cpu`` or ``cuda``.
         weights: a safetensors file; ``None`` uses the shipped weights.
         overwrite: replace an existing output.
-        threads: torch CPU threads (0: torch's default).
+        threads: CPU threads for inference (0: the runtime's default).
+        backend: ``auto`` (ONNX Runtime on CPU, torch on CUDA), ``torch`` or ``onnx``.
     """
 
     device: str = "auto"
+    backend: str = "auto"
     weights: Path | None = None
     overwrite: bool = False
     threads: int = 0

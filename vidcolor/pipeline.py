@@ -21,7 +21,7 @@ from vidcolor.errors import InputError, OutputError
 from vidcolor.image import colorize_folder, colorize_image_file
 from vidcolor.probe import IMAGE_SUFFIXES, check_input_file, is_image_path, read_media_info
 from vidcolor.progress import NullProgress, Progress
-from vidcolor.weights import load_colorizer
+from vidcolor.weights import load_colorizer, weights_identity
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,11 @@ def make_colorizer(cfg: JobConfig) -> FrameColorizer:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     model = load_colorizer(cfg.weights)
-    return FrameColorizer(create_backend("torch", model, cfg.device), cfg.tile)
+    backend = create_backend(
+        cfg.backend, model, cfg.device, weights_identity(cfg.weights), cfg.threads
+    )
+    log.debug("backend: %s", backend.name)
+    return FrameColorizer(backend, cfg.tile)
 
 
 def check_output(src: Path, dst: Path, overwrite: bool) -> None:

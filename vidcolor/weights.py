@@ -85,6 +85,12 @@ def load_colorizer(path: Path | None = None, *, allow_untrained: bool = True) ->
     return model.eval()
 
 
+def weights_identity(path: Path | None = None) -> str:
+    """sha256 of the weights :func:`load_colorizer` would load (``untrained`` when none)."""
+    path = Path(path) if path is not None else default_weights_path()
+    return sha256_of(path) if path.exists() else "untrained"
+
+
 def export_checkpoint(checkpoint: Path, dest: Path) -> str:
     """Write a training checkpoint's model as fp16 safetensors plus a ``.sha256``; returns it."""
     from safetensors.torch import save_file
