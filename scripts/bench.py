@@ -35,16 +35,14 @@ def make_clip(path: Path, width: int, height: int, frames: int) -> None:
         stream = out.add_stream("libx264", rate=24)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.options = {"crf": "18", "preset": "veryfast"}
-        n = 0
-        for frame in src.decode(video=0):
+        for n, frame in enumerate(src.decode(video=0)):
+            if n == frames:
+                break
             y = cv2.resize(frame.to_ndarray(format="gray"), (width, height))
             f = av.VideoFrame.from_ndarray(y, format="gray").reformat(format="yuv420p")
             f.pts = n
             for p in stream.encode(f):
                 out.mux(p)
-            n += 1
-            if n == frames:
-                break
         for p in stream.encode(None):
             out.mux(p)
 

@@ -25,7 +25,7 @@ from vidcolor.colorize import FrameColorizer
 from vidcolor.config import TileConfig
 from vidcolor.evaluation import evaluate_folder
 from vidcolor.network import build_colorizer
-from vidcolor.weights import load_colorizer
+from vidcolor.weights import load_colorizer, sha256_of, weights_identity
 
 DEFAULT_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "val"
 
@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--render-size", type=int, default=TileConfig().render_size)
     p.add_argument("--grid", type=Path, help="write a gray | ours | truth PNG grid here")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
@@ -49,11 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         model.load_state_dict(state["model"])
         model.eval()
         source = f"checkpoint {args.checkpoint} (step {state.get('step')})"
+        digest = f"ckpt-{sha256_of(args.checkpoint)}"
     else:
         model = load_colorizer(args.weights)
         source = f"weights {args.weights or 'shipped'}"
-    colorizer = FrameColorizer(create_backend("torch", model, "cpu"),
-                               TileConfig(render_size=args.render_size))
+        digest = weights_identity(args.weights)
+    backend = create_backend(args.backend, model, "cpu", digest, args.threads)
+    colorizer = FrameColorizer(backend, TileConfig(render_size=args.render_size))
     result = evaluate_folder(colorizer, args.folder, args.limit, args.grid)
     print(f"## vidcolor on {args.folder} ({source}, render size {args.render_size})\n")
     print(result.table())
