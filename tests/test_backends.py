@@ -58,3 +58,26 @@ def test_torch_cuda_matches_cpu():
     a = create_backend("torch", model, "cpu").predict(lum, prior)
     b = create_backend("torch", random_colorizer(), "cuda").predict(lum, prior)
     assert (a - b).abs().max() < 2.0  # bf16 autocast on CUDA
+
+
+def test_missing_onnx_exporter_falls_back_to_torch(monkeypatch, tmp_path, caplog):
+    import vidcolor.export as export
+
+    def unavailable(*args, **kwargs):
+        raise export.ExportUnavailable("the onnx package is not installed")
+
+    monkeypatch.setenv("VIDCOLOR_CACHE", str(tmp_path))
+    monkeypatch.setattr(export, "export_onnx", unavailable)
+    backend = create_backend("auto", random_colorizer(), "cpu", "never-built")
+    assert backend.name == "torch"
+    assert len([r for r in caplog.records if "onnx package is missing" in r.getMessage()]) == 1
+
+
+def test_stale_onnx_is_not_used(monkeypatch, tmp_path):
+    import vidcolor.export as export
+
+    monkeypatch.setenv("VIDCOLOR_CACHE", str(tmp_path))
+    a = export.cached_onnx(random_colorizer(seed=1), "digest-a")
+    b = export.cached_onnx(random_colorizer(seed=2), "digest-b")
+    assert a != b
+    assert export.onnx_digest(a) == "digest-a" and export.onnx_digest(b) == "digest-b"

@@ -12,14 +12,27 @@ import torch
 log = logging.getLogger(__name__)
 
 OPSET = 17
+SHIPPED_ONNX = "vidcolor-lite0.onnx"
 
 
-def export_onnx(model: torch.nn.Module, path: Path) -> None:
+class ExportUnavailable(RuntimeError):
+    """The ONNX model would have to be built, but the ``onnx`` package is not installed."""
+
+
+def export_onnx(model: torch.nn.Module, path: Path, weights_digest: str = "") -> None:
     """Write ``model`` as ONNX with inputs ``lum`` (B,1,H,W), ``prior`` (B,3,H,W), output ``ab``.
 
     Batch, height and width are dynamic (H and W must be multiples of 32 at run time). The file
-    is written under a temporary name and renamed, so a crash never leaves a half file.
+    is written under a temporary name and renamed, so a crash never leaves a half file;
+    ``weights_digest`` is stored in its metadata (``weights_sha256``).
+
+    Raises:
+        ExportUnavailable: the ``onnx`` package (the ``export`` extra) is missing.
     """
+    try:
+        import onnx
+    except ImportError as e:
+        raise ExportUnavailable("the onnx package is not installed") from e
     model = model.eval().float().cpu()
     lum = torch.rand(2, 1, 64, 96) * 100
     prior = torch.zeros(2, 3, 64, 96)
@@ -38,6 +51,10 @@ def export_onnx(model: torch.nn.Module, path: Path) -> None:
             output_names=["ab"],
             dynamic_axes={"lum": axes, "prior": axes, "ab": axes},
         )
+    proto = onnx.load(str(tmp))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "weights_sha256", weights_digest
+    onnx.save(proto, str(tmp))
     tmp.replace(path)
 
 
@@ -50,14 +67,34 @@ def cache_dir() -> Path:
     return Path(base) / "vidcolor"
 
 
-def cached_onnx(model: torch.nn.Module, weights_digest: str) -> Path:
-    """The ONNX file for weights ``weights_digest``, built on first use.
+def onnx_digest(path: Path) -> str:
+    """The ``weights_sha256`` an ONNX file was built from ('' when absent or unreadable)."""
+    import onnxruntime as ort
 
-    The file name carries the weights' sha256 (and the opset), so changed weights never meet a
-    stale file.
+    try:
+        meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
+    except Exception:
+        return ""
+    return meta.custom_metadata_map.get("weights_sha256", "")
+
+
+def cached_onnx(model: torch.nn.Module, weights_digest: str) -> Path:
+    """The ONNX file for weights ``weights_digest``: shipped in ``models/``, or built once.
+
+    The shipped file is used only when its recorded ``weights_sha256`` matches. Otherwise the
+    file is built into :func:`cache_dir` under a name that carries the digest, so changed
+    weights never meet a stale file.
+
+    Raises:
+        ExportUnavailable: it must be built and the ``onnx`` package is missing.
     """
+    from vidcolor.weights import models_dir
+
+    shipped = models_dir() / SHIPPED_ONNX
+    if shipped.exists() and onnx_digest(shipped) == weights_digest:
+        return shipped
     path = cache_dir() / f"colorizer-{weights_digest[:16]}-op{OPSET}.onnx"
     if not path.exists():
         log.info("building the ONNX model once (cached in %s)", path.parent)
-        export_onnx(model, path)
+        export_onnx(model, path, weights_digest)
     return path

@@ -71,5 +71,14 @@ def create_backend(
         known = ", ".join(["auto", *sorted(_REGISTRY)])
         raise ModelError(f"unknown backend {name!r}; choose one of {known}") from None
     if name == "onnx":
-        return factory(model, device, weights_digest or "unversioned", threads)
+        from vidcolor.export import ExportUnavailable
+
+        try:
+            return factory(model, device, weights_digest or "unversioned", threads)
+        except ExportUnavailable:
+            log.warning(
+                "no ONNX model for these weights and the onnx package is missing "
+                "(pip install 'vidcolor[export]'): using the torch backend"
+            )
+            factory = _REGISTRY["torch"]
     return factory(model, device)

@@ -32,6 +32,9 @@ class TorchBackend:
     def __init__(self, model: torch.nn.Module, device: str) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
+        if self.device.type == "cpu":
+            # Near-zero activations become denormal floats, which made CPU inference 4-5x slower.
+            torch.set_flush_denormal(True)
 
     @torch.inference_mode()
     def predict(self, lum: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
