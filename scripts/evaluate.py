@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", type=Path, help="safetensors weights (default: shipped)")
     p.add_argument("--checkpoint", type=Path, help="a training checkpoint (last.pt) instead")
     p.add_argument("--render-size", type=int, default=TileConfig().render_size)
+    p.add_argument("--saturation", type=float, nargs="+", default=[TileConfig().saturation],
+                   help="one or more chroma gains to evaluate (a PSNR-colourfulness sweep)")
     p.add_argument("--grid", type=Path, help="write a gray | ours | truth PNG grid here")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
@@ -56,10 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         source = f"weights {args.weights or 'shipped'}"
         digest = weights_identity(args.weights)
     backend = create_backend(args.backend, model, "cpu", digest, args.threads)
-    colorizer = FrameColorizer(backend, TileConfig(render_size=args.render_size))
-    result = evaluate_folder(colorizer, args.folder, args.limit, args.grid)
-    print(f"## vidcolor on {args.folder} ({source}, render size {args.render_size})\n")
-    print(result.table())
+    for gain in args.saturation:
+        tile = TileConfig(render_size=args.render_size, saturation=gain)
+        result = evaluate_folder(FrameColorizer(backend, tile), args.folder, args.limit, args.grid)
+        print(f"## vidcolor on {args.folder} ({source}, render size {args.render_size}, "
+              f"saturation {gain})\n")
+        print(result.table())
     return 0
 
 

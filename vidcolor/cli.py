@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codec", default=enc.codec, help=f"video encoder ({enc.codec})")
     p.add_argument("--render-size", type=int, default=tile.render_size,
                    help=f"short side of the network's working resolution ({tile.render_size})")
+    p.add_argument("--saturation", type=float, default=tile.saturation,
+                   help=f"gain on the predicted colours ({tile.saturation})")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (auto)")
     v = p.add_mutually_exclusive_group()
     v.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         weights=args.weights,
         overwrite=args.overwrite,
         threads=args.threads,
-        tile=TileConfig(render_size=args.render_size),
+        tile=TileConfig(render_size=args.render_size, saturation=args.saturation),
         encode=EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset),
     )
     debug = os.environ.get("VIDCOLOR_DEBUG") == "1"

@@ -56,7 +56,7 @@ class FrameColorizer:
                 prior = F.interpolate(prior, size=(wh, ww), mode="area")
             prior_p, _ = pad_to_stride(prior)
         ab = self.backend.predict(lum_p, prior_p)[..., :wh, :ww]
-        return ab.clamp(-110.0, 110.0)
+        return (ab * self.tile.saturation).clamp(-110.0, 110.0)
 
     def chroma_planes(
         self, y_plane: np.ndarray, full_range: bool, matrix: str, subsample: bool

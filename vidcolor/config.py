@@ -13,10 +13,12 @@ class TileConfig:
     Attributes:
         render_size: short side, in pixels, of the working resolution the network sees.
         batch: windows per network call.
+        saturation: gain on the predicted chroma (1 = the network's own colours).
     """
 
     render_size: int = 256
     batch: int = 8
+    saturation: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import warnings
@@ -95,6 +96,8 @@ def cached_onnx(model: torch.nn.Module, weights_digest: str) -> Path:
         return shipped
     path = cache_dir() / f"colorizer-{weights_digest[:16]}-op{OPSET}.onnx"
     if not path.exists():
+        if importlib.util.find_spec("onnx") is None:
+            raise ExportUnavailable("the onnx package is not installed")
         log.info("building the ONNX model once (cached in %s)", path.parent)
         export_onnx(model, path, weights_digest)
     return path
