@@ -118,3 +118,10 @@ def test_api_colorize_video(tmp_path, random_weights):
     assert len(read_video(tmp_path / "o.mp4")["y"]) == 5
     with pytest.raises(TypeError):
         vidcolor.colorize_video(src, tmp_path / "p.mp4", no_such_option=1)
+
+
+def test_saturation_zero_gives_the_gray_source(colorizer):
+    gray = gray_pattern(40, 32, 2)
+    zero = FrameColorizer(colorizer.backend, TileConfig(render_size=64, saturation=0.0))
+    rgb = colorize_array(zero, gray, 255).astype(int)
+    assert np.abs(rgb - gray[..., None]).max() <= 1
