@@ -1,0 +1,136 @@
+"""Shot-cut detection on downscaled luminance: hard cuts and fades, robust to flashes and pans.
+
+A frame is compared with the last frame of the running shot on small, brightness-normalised
+thumbnails (so fades and exposure changes do not look like cuts) and on their luma histograms.
+A cut is declared when the change is large in absolute terms *and* large against the recent
+frame-to-frame changes (so pans and film grain, which change every frame a little, do not
+trigger it). One frame of look-ahead rejects flashes: if the frame after a candidate looks like
+the frame before it, the candidate was a flash. Near-black frames (a fade through black) are
+skipped; the first frame with content after them starts a new shot if it differs from the last
+frame before them.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+THUMB = (48, 27)  # thumbnail size (w, h)
+BLACK_STD = 4.0  # a frame whose luma std is below this (and mean below 40) is "black"
+
+
+@dataclass(frozen=True)
+class ShotConfig:
+    """Detector settings.
+
+    Attributes:
+        sensitivity: 0..1; higher finds more cuts (lower thresholds).
+        min_shot: minimum shot length in frames (later candidates are merged).
+    """
+
+    sensitivity: float = 0.5
+    min_shot: int = 6
+
+
+def thumbnail(luma: np.ndarray) -> np.ndarray:
+    """A float32 ``THUMB`` thumbnail of an 8-bit ``(H, W)`` luma plane (area resampling)."""
+    return cv2.resize(luma, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def _is_black(t: np.ndarray) -> bool:
+    return float(t.std()) < BLACK_STD and float(t.mean()) < 40.0
+
+
+def _normalise(t: np.ndarray) -> np.ndarray:
+    return (t - t.mean()) / (t.std() + 1e-3)
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Change between two thumbnails: structure (normalised) and histogram, about 0..2."""
+    na, nb = _normalise(a), _normalise(b)
+    structure = float(np.mean(np.abs(na - nb))) / 1.6
+    # Histograms of the normalised thumbnails: a fade or exposure change leaves them alone.
+    ha = np.histogram(na, 16, (-3.0, 3.0))[0] / a.size
+    hb = np.histogram(nb, 16, (-3.0, 3.0))[0] / b.size
+    hist = 0.5 * float(np.abs(ha - hb).sum())
+    return structure + hist
+
+
+class ShotDetector:
+    """Streaming detector: feed thumbnails in order, collect cut frame indices."""
+
+    def __init__(self, cfg: ShotConfig | None = None) -> None:
+        self.cfg = cfg or ShotConfig()
+        self.cuts: list[int] = []
+        self._recent: collections.deque[float] = collections.deque(maxlen=24)
+        self._prev: np.ndarray | None = None  # last non-black thumbnail
+        self._pending: tuple[int, np.ndarray, np.ndarray] | None = None  # (index, before, frame)
+        self._after_black = False
+        self._index = 0
+
+    @property
+    def _threshold(self) -> float:
+        return 0.9 - 0.6 * self.cfg.sensitivity  # 0.9 (few cuts) .. 0.3 (many)
+
+    def _cut(self, index: int) -> None:
+        last = self.cuts[-1] if self.cuts else 0
+        if index - last >= self.cfg.min_shot:
+            self.cuts.append(index)
+
+    def push(self, thumb: np.ndarray) -> None:
+        """Add the next frame's thumbnail."""
+        i = self._index
+        self._index += 1
+        if self._pending is not None:
+            index, before, cand = self._pending
+            self._pending = None
+            # Flash: the frame after the candidate looks like the frame before it.
+            typical = float(np.median(self._recent)) if self._recent else 0.0
+            flash_limit = max(0.5 * self._threshold, 2.5 * typical)
+            if not _is_black(thumb) and _distance(before, thumb) < flash_limit:
+                self._prev = thumb
+                return
+            self._cut(index)
+            self._recent.clear()
+        if _is_black(thumb):
+            self._after_black = self._prev is not None
+            return
+        if self._prev is None:
+            self._prev = thumb
+            return
+        d = _distance(self._prev, thumb)
+        typical = float(np.median(self._recent)) if self._recent else 0.0
+        if self._after_black:
+            self._after_black = False
+            if d > self._threshold * 0.5:
+                self._cut(i)
+                self._recent.clear()
+            self._prev = thumb
+            return
+        if d > self._threshold and d > 3.0 * typical:
+            self._pending = (i, self._prev, thumb)
+        else:
+            self._recent.append(d)
+        self._prev = thumb
+
+    def finish(self) -> list[int]:
+        """Flush the look-ahead and return the cut indices (first frame of each new shot)."""
+        if self._pending is not None:
+            self._cut(self._pending[0])
+            self._pending = None
+        return list(self.cuts)
+
+
+def detect_shots(lumas: Iterable[np.ndarray], cfg: ShotConfig | None = None) -> list[int]:
+    """Cut indices (the first frame of every shot but the first) of a sequence of luma planes."""
+    detector = ShotDetector(cfg)
+    for luma in lumas:
+        detector.push(thumbnail(luma))
+    return detector.finish()
