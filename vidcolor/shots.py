@@ -89,7 +89,7 @@ class ShotDetector:
         i = self._index
         self._index += 1
         if self._pending is not None:
-            index, before, cand = self._pending
+            index, before, _flash = self._pending
             self._pending = None
             # Flash: the frame after the candidate looks like the frame before it.
             typical = float(np.median(self._recent)) if self._recent else 0.0
