@@ -33,6 +33,7 @@ def make_video(
     pix_fmt: str = "yuv420p",
     codec: str = "libx264",
     shots: int = 1,
+    sar: Fraction | None = None,
 ) -> Path:
     """Write a small grey clip (chroma 128) and return its path.
 
@@ -47,6 +48,8 @@ def make_video(
     stream.codec_context.time_base = tb
     if rotation:
         stream.set_display_rotation(rotation)
+    if sar:
+        stream.codec_context.sample_aspect_ratio = sar
     astream = None
     if audio:
         astream = container.add_stream("aac", rate=48000)
@@ -110,6 +113,7 @@ def read_video(path: Path) -> dict:
         out["time_base"] = Fraction(vs.time_base)
         out["size"] = (vs.codec_context.width, vs.codec_context.height)
         out["pix_fmt"] = vs.codec_context.pix_fmt
+        out["sar"] = vs.sample_aspect_ratio or vs.codec_context.sample_aspect_ratio
         for frame in c.decode(vs):
             out["rotation"] = frame.rotation
             out["pts"].append(frame.pts * Fraction(frame.time_base))

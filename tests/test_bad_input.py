@@ -91,6 +91,29 @@ def test_audio_only_file(tmp_path, capsys, monkeypatch, random_weights):
     expect_error(capsys, monkeypatch, src, tmp_path / "o.mp4", random_weights, "no video stream")
 
 
+def test_audio_with_cover_art_is_not_a_video(tmp_path, capsys, monkeypatch, random_weights):
+    src = tmp_path / "song.m4a"
+    with av.open(str(src), "w", format="mp4") as c:
+        a = c.add_stream("aac", rate=48000)
+        a.layout = "mono"
+        v = c.add_stream("png")
+        v.width, v.height, v.pix_fmt = 16, 16, "rgb24"
+        v.disposition = av.stream.Disposition.attached_pic
+        cover = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")
+        cover.pts = 0
+        for p in [*v.encode(cover), *v.encode(None)]:
+            c.mux(p)
+        for i in range(10):
+            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
+                                           layout="mono")
+            f.sample_rate, f.pts = 48000, i * 1024
+            for p in a.encode(f):
+                c.mux(p)
+        for p in a.encode(None):
+            c.mux(p)
+    expect_error(capsys, monkeypatch, src, tmp_path / "o.mp4", random_weights, "no video stream")
+
+
 def test_zero_frame_video(tmp_path, capsys, monkeypatch, random_weights):
     src = tmp_path / "z.avi"
     with av.open(str(src), "w") as c:

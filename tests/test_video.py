@@ -51,6 +51,13 @@ def test_rotation_metadata_kept(tmp_path, random_weights):
     assert read_video(tmp_path / "out.mp4")["rotation"] == 90
 
 
+def test_pixel_aspect_ratio_kept(tmp_path, random_weights):
+    src = make_video(tmp_path / "sar.mp4", 64, 48, frames=3, sar=Fraction(4, 3))
+    assert read_video(src)["sar"] == Fraction(4, 3)
+    assert run(src, tmp_path / "out.mp4", random_weights) == 0
+    assert read_video(tmp_path / "out.mp4")["sar"] == Fraction(4, 3)
+
+
 def test_luminance_kept_exactly_with_lossless_codec(tmp_path, random_weights):
     src = make_video(tmp_path / "in.mkv", 64, 48, frames=6)
     assert run(src, tmp_path / "out.mkv", random_weights, "--codec", "ffv1") == 0

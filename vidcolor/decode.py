@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 
 from vidcolor.errors import InputError
+from vidcolor.probe import video_stream
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,11 @@ class DecodeStats:
 
 
 def iter_frames(
-    path: Path, queue_size: int = 8, stats: DecodeStats | None = None
+    path: Path, queue_size: int = 8, stats: DecodeStats | None = None, stream_index: int = -1
 ) -> Iterator[av.VideoFrame]:
     """Yield the video frames of ``path`` in presentation order, decoded on a worker thread.
 
+    ``stream_index`` picks the video stream (default: the first that is not cover art).
     Corrupt packets are skipped with a count (``stats``); more than ``MAX_BAD_PACKETS`` raises.
     The worker is always stopped and joined, also when the consumer stops early.
 
@@ -54,7 +56,10 @@ def iter_frames(
     def work() -> None:
         try:
             with av.open(str(path)) as container:
-                stream = container.streams.video[0]
+                if stream_index >= 0:
+                    stream = container.streams[stream_index]
+                else:
+                    stream = video_stream(container) or container.streams.video[0]
                 stream.thread_type = "AUTO"
                 for packet in container.demux(stream):
                     try:

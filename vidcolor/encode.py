@@ -119,6 +119,8 @@ class VideoWriter:
             # Deterministic output: fixed thread count, no scene-adaptive randomness across runs.
             stream.codec_context.thread_count = 2
         stream.codec_context.options = options
+        if info.sample_aspect_ratio:
+            stream.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
         if info.rotation:
             stream.set_display_rotation(info.rotation)
         self.stream = stream

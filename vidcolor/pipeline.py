@@ -103,7 +103,7 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
         progress.start(info.frames or None, "frames")
         step = 1 / (info.rate * info.time_base) if info.rate else Fraction(1)
         last_pts: int | None = None
-        for frame in iter_frames(src, stats=stats):
+        for frame in iter_frames(src, stats=stats, stream_index=info.stream_index):
             if (frame.width, frame.height) != (info.width, info.height):
                 raise InputError(
                     f"{src}: the frame size changes mid-stream ({info.width}x{info.height} -> "

@@ -32,6 +32,8 @@ class MediaInfo:
         matrix: ``bt709`` or ``bt601``, the YCbCr matrix of the source.
         audio_streams, subtitle_streams: how many of each the input has.
         duration: seconds, when known.
+        stream_index: index of the video stream (cover art / attached pictures are skipped).
+        sample_aspect_ratio: the pixel aspect ratio, when the source declares one.
     """
 
     path: Path
@@ -47,6 +49,8 @@ class MediaInfo:
     audio_streams: int
     subtitle_streams: int
     duration: float | None
+    stream_index: int = 0
+    sample_aspect_ratio: Fraction | None = None
 
 
 def check_input_file(path: Path) -> None:
@@ -64,6 +68,14 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The first video stream that is a real video, not cover art (an attached picture)."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return None
+
+
 def read_media_info(path: Path) -> MediaInfo:
     """Probe a video file; decodes its first frame to learn rotation and colour range.
 
@@ -76,10 +88,10 @@ def read_media_info(path: Path) -> MediaInfo:
     except (av.FFmpegError, UnicodeDecodeError) as e:
         raise InputError(f"not a video file vidcolor can read: {path} ({e})") from e
     with container:
-        if not container.streams.video:
+        stream = video_stream(container)
+        if stream is None:
             kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
             raise InputError(f"no video stream in {path} (it has {kinds})")
-        stream = container.streams.video[0]
         first = None
         try:
             for frame in container.decode(stream):
@@ -97,6 +109,7 @@ def read_media_info(path: Path) -> MediaInfo:
         space = int(first.colorspace)
         matrix = "bt709" if space == 1 or (space == 2 and first.height >= 720) else "bt601"
         duration = float(container.duration / av.time_base) if container.duration else None
+        sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
         return MediaInfo(
             path=path,
             width=ctx.width or first.width,
@@ -111,4 +124,6 @@ def read_media_info(path: Path) -> MediaInfo:
             audio_streams=len(container.streams.audio),
             subtitle_streams=len(container.streams.subtitles),
             duration=duration,
+            stream_index=stream.index,
+            sample_aspect_ratio=Fraction(sar) if sar else None,
         )
