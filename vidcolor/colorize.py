@@ -10,8 +10,9 @@ import torch.nn.functional as F
 
 from vidcolor.backends import Backend
 from vidcolor.colorspace import luma_to_l, merge_chroma, ycbcr_to_rgb
-from vidcolor.config import TileConfig
+from vidcolor.config import TemporalConfig, TileConfig
 from vidcolor.metrics import pad_to_stride
+from vidcolor.temporal import TemporalPrior
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +29,45 @@ def working_size(height: int, width: int, render_size: int) -> tuple[int, int]:
 
 
 class FrameColorizer:
-    """Predicts Lab chroma for frames; holds no state across frames yet."""
+    """Predicts Lab chroma for frames; holds the temporal state of the current shot."""
 
-    def __init__(self, backend: Backend, tile: TileConfig | None = None) -> None:
+    def __init__(
+        self, backend: Backend, tile: TileConfig | None = None,
+        temporal: TemporalConfig | None = None,
+    ) -> None:
         self.backend = backend
         self.tile = tile or TileConfig()
+        self.temporal = TemporalPrior(temporal) if temporal and temporal.enabled else None
+
+    def new_shot(self) -> None:
+        """Start a shot: the next frame gets no prior from the previous one."""
+        if self.temporal is not None:
+            self.temporal.reset()
+
+    def _working(self, luma: torch.Tensor) -> torch.Tensor:
+        h, w = luma.shape[-2:]
+        wh, ww = working_size(h, w, self.tile.render_size)
+        return F.interpolate(luma, size=(wh, ww), mode="area") if (wh, ww) != (h, w) else luma
+
+    def _predict_small(self, small: torch.Tensor, prior: torch.Tensor | None) -> torch.Tensor:
+        wh, ww = small.shape[-2:]
+        lum_p, _ = pad_to_stride(luma_to_l(small))
+        if prior is None:
+            prior_p = torch.zeros(1, 3, *lum_p.shape[-2:])
+        else:
+            prior_p, _ = pad_to_stride(prior)
+        ab = self.backend.predict(lum_p, prior_p)[..., :wh, :ww]
+        return (ab * self.tile.saturation).clamp(-110.0, 110.0)
+
+    def predict_frame_ab(self, luma: torch.Tensor) -> torch.Tensor:
+        """Like :meth:`predict_ab` for the next frame of a video, with the temporal prior."""
+        small = self._working(luma)
+        if self.temporal is None:
+            return self._predict_small(small, None)
+        small_u8 = (small[0, 0] * 255.0).round().to(torch.uint8).numpy()
+        ab = self._predict_small(small, self.temporal.prior(small_u8))
+        self.temporal.update(small_u8, ab)
+        return ab
 
     def predict_ab(self, luma: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
         """Chroma at the working resolution for a full-range luma ``(1, 1, H, W)`` in 0..1.
@@ -44,24 +79,17 @@ class FrameColorizer:
         Returns:
             ``(1, 2, h, w)`` Lab ``a, b`` at the working size (see :func:`working_size`).
         """
-        h, w = luma.shape[-2:]
-        wh, ww = working_size(h, w, self.tile.render_size)
-        small = F.interpolate(luma, size=(wh, ww), mode="area") if (wh, ww) != (h, w) else luma
-        lum = luma_to_l(small)
-        lum_p, _ = pad_to_stride(lum)
-        if prior is None:
-            prior_p = torch.zeros(1, 3, *lum_p.shape[-2:])
-        else:
-            if prior.shape[-2:] != (wh, ww):
-                prior = F.interpolate(prior, size=(wh, ww), mode="area")
-            prior_p, _ = pad_to_stride(prior)
-        ab = self.backend.predict(lum_p, prior_p)[..., :wh, :ww]
-        return (ab * self.tile.saturation).clamp(-110.0, 110.0)
+        small = self._working(luma)
+        if prior is not None and prior.shape[-2:] != small.shape[-2:]:
+            prior = F.interpolate(prior, size=small.shape[-2:], mode="area")
+        return self._predict_small(small, prior)
 
     def chroma_planes(
         self, y_plane: np.ndarray, full_range: bool, matrix: str, subsample: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        """8-bit ``Cb, Cr`` planes for a frame whose 8-bit ``Y'`` plane is ``y_plane``.
+        """8-bit ``Cb, Cr`` planes for the next video frame, whose 8-bit ``Y'`` is ``y_plane``.
+
+        Uses the temporal prior (call :meth:`new_shot` at cuts).
 
         Args:
             y_plane: ``(H, W)`` uint8 luma plane, copied unchanged into the output frame.
@@ -70,7 +98,7 @@ class FrameColorizer:
             subsample: return 4:2:0 planes (``(H/2, W/2)``; H and W even), else 4:4:4.
         """
         luma = _plane_to_luma(y_plane, full_range)
-        ab = self.predict_ab(luma)
+        ab = self.predict_frame_ab(luma)
         if subsample:
             luma = F.avg_pool2d(luma, 2)
         ab = F.interpolate(ab, size=luma.shape[-2:], mode="bilinear", align_corners=False)

@@ -37,6 +37,33 @@ class EncodeConfig:
 
 
 @dataclass(frozen=True)
+class ShotConfig:
+    """Detector settings.
+
+    Attributes:
+        sensitivity: 0..1; higher finds more cuts (lower thresholds).
+        min_shot: minimum shot length in frames (later candidates are merged).
+    """
+
+    sensitivity: float = 0.5
+    min_shot: int = 6
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    """Temporal-prior settings.
+
+    Attributes:
+        enabled: condition each frame on the previous one (``--no-temporal`` turns it off).
+        confidence: confidence given to the warped prior where the flow is consistent. Below 1
+            so that the network keeps a say and errors do not accumulate over a long shot.
+    """
+
+    enabled: bool = True
+    confidence: float = 0.8
+
+
+@dataclass(frozen=True)
 class JobConfig:
     """One colorization job.
 
@@ -55,3 +82,5 @@ class JobConfig:
     threads: int = 0
     tile: TileConfig = field(default_factory=TileConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    shots: ShotConfig = field(default_factory=ShotConfig)

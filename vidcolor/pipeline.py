@@ -14,13 +14,20 @@ import torch
 from vidcolor.assemble import assemble
 from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
-from vidcolor.config import JobConfig
+from vidcolor.config import JobConfig, ShotConfig
 from vidcolor.decode import DecodeStats, iter_frames
 from vidcolor.encode import VideoWriter, build_frame, luma_plane
 from vidcolor.errors import InputError, OutputError
 from vidcolor.image import colorize_folder, colorize_image_file
-from vidcolor.probe import IMAGE_SUFFIXES, check_input_file, is_image_path, read_media_info
+from vidcolor.probe import (
+    IMAGE_SUFFIXES,
+    MediaInfo,
+    check_input_file,
+    is_image_path,
+    read_media_info,
+)
 from vidcolor.progress import NullProgress, Progress
+from vidcolor.shots import ShotDetector, thumbnail
 from vidcolor.weights import load_colorizer, weights_identity
 
 log = logging.getLogger(__name__)
@@ -38,7 +45,17 @@ def make_colorizer(cfg: JobConfig) -> FrameColorizer:
         cfg.backend, model, cfg.device, weights_identity(cfg.weights), cfg.threads
     )
     log.debug("backend: %s", backend.name)
-    return FrameColorizer(backend, cfg.tile)
+    return FrameColorizer(backend, cfg.tile, cfg.temporal)
+
+
+def scan_shots(src: Path, info: MediaInfo, cfg: ShotConfig) -> tuple[list[int], int]:
+    """First pass: shot cuts (first frame of each new shot) and the number of frames."""
+    detector = ShotDetector(cfg)
+    frames = 0
+    for frame in iter_frames(src, stream_index=info.stream_index):
+        detector.push(thumbnail(luma_plane(frame)))
+        frames += 1
+    return detector.finish(), frames
 
 
 def check_output(src: Path, dst: Path, overwrite: bool) -> None:
@@ -92,6 +109,12 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
         )
     info = read_media_info(src)
     colorizer = make_colorizer(cfg)
+    cuts: set[int] = set()
+    total = info.frames or None
+    if cfg.temporal.enabled:
+        found, total = scan_shots(src, info, cfg.shots)
+        cuts = set(found)
+        log.info("%d shots in %d frames", len(cuts) + 1, total)
     work = dst.with_name(dst.name + ".vidcolor-job")
     work.mkdir(exist_ok=True)
     part = work / f"video{dst.suffix}"
@@ -100,15 +123,18 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
     try:
         writer = VideoWriter(part, info, cfg.encode, fmt)
         stats = DecodeStats()
-        progress.start(info.frames or None, "frames")
+        progress.start(total, "frames")
         step = 1 / (info.rate * info.time_base) if info.rate else Fraction(1)
         last_pts: int | None = None
-        for frame in iter_frames(src, stats=stats, stream_index=info.stream_index):
+        frames = iter_frames(src, stats=stats, stream_index=info.stream_index)
+        for index, frame in enumerate(frames):
             if (frame.width, frame.height) != (info.width, info.height):
                 raise InputError(
                     f"{src}: the frame size changes mid-stream ({info.width}x{info.height} -> "
                     f"{frame.width}x{frame.height}); vidcolor needs one size per video"
                 )
+            if index in cuts:
+                colorizer.new_shot()
             y = luma_plane(frame)
             cb, cr = colorizer.chroma_planes(y, info.full_range, info.matrix, writer.plan.subsample)
             out = build_frame(y, cb, cr, writer.plan, info.full_range, info.matrix)

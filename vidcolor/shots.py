@@ -15,28 +15,16 @@ from __future__ import annotations
 import collections
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from vidcolor.config import ShotConfig
 
 log = logging.getLogger(__name__)
 
 THUMB = (48, 27)  # thumbnail size (w, h)
 BLACK_STD = 4.0  # a frame whose luma std is below this (and mean below 40) is "black"
-
-
-@dataclass(frozen=True)
-class ShotConfig:
-    """Detector settings.
-
-    Attributes:
-        sensitivity: 0..1; higher finds more cuts (lower thresholds).
-        min_shot: minimum shot length in frames (later candidates are merged).
-    """
-
-    sensitivity: float = 0.5
-    min_shot: int = 6
 
 
 def thumbnail(luma: np.ndarray) -> np.ndarray:

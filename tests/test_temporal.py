@@ -1,0 +1,115 @@
+"""Temporal prior: flow warp, forward-backward check, reset at cuts, the pipeline's use of it."""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import random_colorizer
+from media import make_video, read_video
+
+from vidcolor.backends import create_backend
+from vidcolor.colorize import FrameColorizer
+from vidcolor.config import TemporalConfig, TileConfig
+from vidcolor.temporal import TemporalPrior, consistent, flow_between, warp
+from vidcolor.weights import default_weights_path
+
+
+def texture(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.uniform(0, 255, (h, w)).astype(np.float32), (0, 0), 3)
+    return cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+
+
+def test_flow_warp_of_a_shifted_pattern_lines_up():
+    big = texture(120, 160)
+    prev, cur = big[10:106, 10:138], big[10:106, 14:142]  # the camera moved 4 px right
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    back = flow_between(dis, cur, prev)
+    inner = (slice(16, -16), slice(16, -16))
+    assert np.median(back[..., 0][inner]) == pytest.approx(4.0, abs=0.3)
+    aligned = warp(prev.astype(np.float32), back)
+    assert np.abs(aligned[inner] - cur[inner]).mean() < 2.0
+    ok = consistent(back, flow_between(dis, prev, cur))
+    assert ok[inner].mean() > 0.9
+    assert not ok[:, -2:].any()  # pixels whose source left the frame are not trusted
+
+
+def test_prior_carries_chroma_along_the_motion():
+    tp = TemporalPrior(TemporalConfig(confidence=0.8))
+    big = texture(120, 160, seed=2)
+    prev, cur = big[10:106, 10:138], big[10:106, 16:144]
+    ab = torch.zeros(1, 2, 96, 128)
+    ab[:, 0, :, 60:70] = 50.0  # a red stripe at x = 60..69 in the previous frame
+    assert tp.prior(prev) is None
+    tp.update(prev, ab)
+    prior = tp.prior(cur)
+    assert prior is not None and prior.shape == (1, 3, 96, 128)
+    stripe = prior[0, 0, 20:76].mean(0)
+    assert stripe[54:64].mean() > 40 and stripe[70:80].abs().mean() < 5  # moved 6 px left
+    levels = prior[0, 2].unique()
+    assert torch.all((levels == 0) | ((levels - 0.8).abs() < 1e-6))
+    assert (prior[0, 2] > 0).float().mean() > 0.8
+    tp.reset()
+    assert tp.prior(cur) is None
+
+
+def _colorizer(temporal: bool) -> FrameColorizer:
+    backend = create_backend("torch", random_colorizer(), "cpu")
+    return FrameColorizer(backend, TileConfig(render_size=64), TemporalConfig(enabled=temporal))
+
+
+def test_first_frame_after_a_cut_equals_its_independent_colorization():
+    a, b = texture(48, 64, 1), texture(48, 64, 5)
+    temporal, independent = _colorizer(True), _colorizer(False)
+    for t in range(3):
+        temporal.chroma_planes(np.roll(a, t, axis=1), False, "bt601", True)
+    temporal.new_shot()
+    got = temporal.chroma_planes(b, False, "bt601", True)
+    want = independent.chroma_planes(b, False, "bt601", True)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    # Within a shot the prior is used: the next frame differs from its independent colorization.
+    nxt = temporal.chroma_planes(np.roll(b, 1, axis=1), False, "bt601", True)
+    ind = independent.chroma_planes(np.roll(b, 1, axis=1), False, "bt601", True)
+    assert np.abs(nxt[0].astype(int) - ind[0]).max() > 0
+
+
+def test_pipeline_resets_at_cuts_and_no_temporal_flag(tmp_path, random_weights):
+    from vidcolor.cli import main
+
+    src = make_video(tmp_path / "two.mp4", 96, 64, frames=24, shots=2)
+    for extra in ([], ["--no-temporal"]):
+        dst = tmp_path / f"out{len(extra)}.mp4"
+        assert main([str(src), "-o", str(dst), "--weights", str(random_weights), "--render-size",
+                     "64", "-q", *extra]) == 0
+        assert len(read_video(dst)["y"]) == 24
+
+
+@pytest.mark.skipif(not default_weights_path().exists(), reason="trained weights not shipped")
+def test_static_video_is_stable_with_trained_weights(tmp_path):
+    import av
+
+    from vidcolor.cli import main
+
+    src = tmp_path / "static.mkv"
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("ffv1", rate=8)
+        s.width, s.height, s.pix_fmt = 96, 64, "yuv420p"
+        y = texture(64, 96, 3)
+        for i in range(8):
+            f = av.VideoFrame.from_ndarray(y, format="gray").reformat(format="yuv420p")
+            f.pts = i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    dst = tmp_path / "o.mkv"
+    assert main([str(src), "-o", str(dst), "--codec", "ffv1", "--render-size", "64", "-q"]) == 0
+    with av.open(str(dst)) as c:
+        frames = [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
+    for a, b in itertools.pairwise(frames):
+        assert np.abs(a - b).mean() < 1.0

@@ -1,0 +1,86 @@
+"""The previous-frame prior: flow warp, forward-backward confidence, reset at cuts.
+
+Frame t's prior is frame t-1's predicted chroma (at the working resolution) warped onto frame t
+with dense optical flow (OpenCV DIS) computed on the luminance. Pixels whose forward and backward
+flows disagree (occlusions, unreliable flow) or that come from outside the frame get confidence
+0; the rest get ``TemporalConfig.confidence``. The network was trained to follow such a prior
+where it agrees with the luminance and to ignore it elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+import torch
+
+from vidcolor.config import TemporalConfig
+
+log = logging.getLogger(__name__)
+
+
+def _dis() -> cv2.DISOpticalFlow:
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+
+
+def flow_between(dis: cv2.DISOpticalFlow, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Dense flow ``(H, W, 2)`` such that ``src[p] ~ dst[p + flow[p]]``; uint8 ``(H, W)`` inputs."""
+    return dis.calc(np.ascontiguousarray(src), np.ascontiguousarray(dst), None)
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Sample ``image`` ``(H, W[, C])`` at ``p + flow[p]`` (bilinear, edges replicated)."""
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def consistent(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """Forward-backward check (Sundaram et al. 2010): bool ``(H, W)`` of reliable pixels.
+
+    ``backward`` maps frame t to t-1, ``forward`` maps t-1 to t. Also false where the backward
+    flow leaves the frame.
+    """
+    h, w = backward.shape[:2]
+    fw = warp(forward, backward)
+    err = np.sum((backward + fw) ** 2, axis=2)
+    mag = np.sum(backward**2, axis=2) + np.sum(fw**2, axis=2)
+    ok = err < 0.01 * mag + 0.5
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    x, y = gx + backward[..., 0], gy + backward[..., 1]
+    return ok & (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+
+
+class TemporalPrior:
+    """Holds the previous frame's luma and chroma and turns them into the next frame's prior."""
+
+    def __init__(self, cfg: TemporalConfig | None = None) -> None:
+        self.cfg = cfg or TemporalConfig()
+        self._dis = _dis()
+        self._luma: np.ndarray | None = None
+        self._ab: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Forget the previous frame (a cut)."""
+        self._luma, self._ab = None, None
+
+    def prior(self, luma: np.ndarray) -> torch.Tensor | None:
+        """Prior ``(1, 3, h, w)`` for a frame whose working-size uint8 luma is ``luma``.
+
+        ``None`` when there is no previous frame of the same shot.
+        """
+        if self._luma is None or self._ab is None or self._luma.shape != luma.shape:
+            return None
+        backward = flow_between(self._dis, luma, self._luma)
+        forward = flow_between(self._dis, self._luma, luma)
+        ab = warp(self._ab, backward)
+        conf = consistent(backward, forward).astype(np.float32) * self.cfg.confidence
+        prior = np.concatenate((ab * (conf[..., None] > 0), conf[..., None]), axis=2)
+        return torch.from_numpy(prior).permute(2, 0, 1)[None].contiguous()
+
+    def update(self, luma: np.ndarray, ab: torch.Tensor) -> None:
+        """Remember this frame: uint8 luma ``(h, w)`` and its chroma ``(1, 2, h, w)``."""
+        self._luma = luma
+        self._ab = np.ascontiguousarray(ab[0].permute(1, 2, 0).numpy().astype(np.float32))
