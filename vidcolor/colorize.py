@@ -38,6 +38,8 @@ class FrameColorizer:
         self.backend = backend
         self.tile = tile or TileConfig()
         self.temporal = TemporalPrior(temporal) if temporal and temporal.enabled else None
+        self._anchor = 0.0  # mean |ab| of the last unconditioned pass in this shot
+        self._since_anchor = 0
 
     def new_shot(self) -> None:
         """Start a shot: the next frame gets no prior from the previous one."""
@@ -65,7 +67,20 @@ class FrameColorizer:
         if self.temporal is None:
             return self._predict_small(small, None)
         small_u8 = (small[0, 0] * 255.0).round().to(torch.uint8).numpy()
-        ab = self._predict_small(small, self.temporal.prior(small_u8))
+        prior = self.temporal.prior(small_u8)
+        cfg = self.temporal.cfg
+        if prior is None or self._since_anchor >= cfg.anchor_every:
+            free = self._predict_small(small, None)
+            self._anchor = float(free.abs().mean())
+            self._since_anchor = 0
+        ab = free if prior is None else self._predict_small(small, prior)
+        self._since_anchor += 1
+        # Drift guard: keep the shot's colourfulness within a tolerance of the anchor.
+        level = float(ab.abs().mean())
+        if self._anchor > 0.5 and level > 1e-3:
+            ratio = level / self._anchor
+            bounded = min(max(ratio, 1.0 - cfg.drift_tolerance), 1.0 + cfg.drift_tolerance)
+            ab = ab * (bounded / ratio)
         self.temporal.update(small_u8, ab)
         return ab
 

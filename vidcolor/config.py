@@ -57,10 +57,16 @@ class TemporalConfig:
         enabled: condition each frame on the previous one (``--no-temporal`` turns it off).
         confidence: confidence given to the warped prior where the flow is consistent. Below 1
             so that the network keeps a say and errors do not accumulate over a long shot.
+        anchor_every: drift guard: every this many frames of a shot (and at its first frame)
+            an unconditioned pass measures how colourful the frame is on its own.
+        drift_tolerance: the temporal output's mean chroma magnitude is kept within this
+            fraction of that anchor, so colours neither fade to grey nor run away.
     """
 
     enabled: bool = True
     confidence: float = 0.8
+    anchor_every: int = 24
+    drift_tolerance: float = 0.1
 
 
 @dataclass(frozen=True)

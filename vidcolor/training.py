@@ -136,8 +136,9 @@ def simulate_prior(ab: torch.Tensor, gen: torch.Generator, no_prior: float) -> t
     """A prior ``(B, 3, H, W)`` as the previous frame of a video would give it.
 
     A fraction ``no_prior`` of samples get none (all zeros). The rest get the true chroma under a
-    small random shift/rotation/zoom, degraded at random: blur, desaturation, hue drift, noise,
-    holes with confidence 0; confidence elsewhere is 1 or drawn from 0.4..1.
+    small random shift/rotation/zoom, degraded at random: blur, saturation change, hue drift, noise,
+    holes with confidence 0; confidence elsewhere is 1 or drawn from 0.4..1. Saturation is
+    jittered both ways (0.7..1.3), so the network neither boosts nor fades a prior it follows.
     """
     b, _, h, w = ab.shape
     dev = ab.device
@@ -167,7 +168,9 @@ def simulate_prior(ab: torch.Tensor, gen: torch.Generator, no_prior: float) -> t
             blurred[sel] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
     prior = blurred
     # Desaturation and hue drift (a rotation of the ab plane).
-    sat = torch.where(rand(b) < 0.5, 0.6 + 0.4 * rand(b), torch.ones(b, device=dev))
+    # Saturation jitter both ways: a network that only ever saw desaturated priors learns to
+    # boost them, and fed its own output frame after frame its colours run away.
+    sat = torch.where(rand(b) < 0.5, 0.7 + 0.6 * rand(b), torch.ones(b, device=dev))
     hue = torch.where(rand(b) < 0.5, (rand(b) - 0.5) * math.radians(30), torch.zeros(b, device=dev))
     c, s = (torch.cos(hue) * sat).view(b, 1, 1), (torch.sin(hue) * sat).view(b, 1, 1)
     a0, b0 = prior[:, 0], prior[:, 1]
