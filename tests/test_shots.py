@@ -63,3 +63,20 @@ def test_short_shots_are_merged():
     frames = [pan(scene(s), t) for s in range(4) for t in range(3)]
     cuts = detect_shots(as_u8(frames))
     assert all(b - a >= 6 for a, b in zip([0, *cuts], cuts, strict=False))
+
+
+def test_cut_list_files(tmp_path):
+    import pytest
+
+    from vidcolor.errors import InputError
+    from vidcolor.shots import read_cut_list
+
+    (tmp_path / "a.json").write_text('{"cuts": [30, 0, 12]}')
+    (tmp_path / "b.csv").write_text("12,30\n45\n")
+    (tmp_path / "c.txt").write_text("12 x 30")
+    assert read_cut_list(tmp_path / "a.json") == [12, 30]
+    assert read_cut_list(tmp_path / "b.csv") == [12, 30, 45]
+    with pytest.raises(InputError, match="not a list of cut frame numbers"):
+        read_cut_list(tmp_path / "c.txt")
+    with pytest.raises(InputError, match="cannot read"):
+        read_cut_list(tmp_path / "missing.json")

@@ -82,8 +82,9 @@ def test_pipeline_resets_at_cuts_and_no_temporal_flag(tmp_path, random_weights):
     from vidcolor.cli import main
 
     src = make_video(tmp_path / "two.mp4", 96, 64, frames=24, shots=2)
-    for extra in ([], ["--no-temporal"]):
-        dst = tmp_path / f"out{len(extra)}.mp4"
+    (tmp_path / "cuts.csv").write_text("12\n")
+    for i, extra in enumerate(([], ["--no-temporal"], ["--shots", str(tmp_path / "cuts.csv")])):
+        dst = tmp_path / f"out{i}.mp4"
         assert main([str(src), "-o", str(dst), "--weights", str(random_weights), "--render-size",
                      "64", "-q", *extra]) == 0
         assert len(read_video(dst)["y"]) == 24

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from vidcolor._version import __version__
-from vidcolor.config import EncodeConfig, JobConfig, TemporalConfig, TileConfig
+from vidcolor.config import EncodeConfig, JobConfig, ShotConfig, TemporalConfig, TileConfig
 from vidcolor.errors import VidcolorError
 
 log = logging.getLogger("vidcolor")
@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"gain on the predicted colours ({tile.saturation})")
     p.add_argument("--no-temporal", action="store_true",
                    help="colorize every frame on its own (no previous-frame prior)")
+    p.add_argument("--shot-sensitivity", type=float, default=ShotConfig().sensitivity,
+                   help="0..1, higher finds more cuts")
+    p.add_argument("--shots", type=Path, metavar="FILE",
+                   help="your own cut list (JSON or CSV of first frames of shots)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (auto)")
     v = p.add_mutually_exclusive_group()
     v.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -101,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         tile=TileConfig(render_size=args.render_size, saturation=args.saturation),
         encode=EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset),
         temporal=TemporalConfig(enabled=not args.no_temporal),
+        shots=ShotConfig(sensitivity=args.shot_sensitivity, cut_list=args.shots),
     )
     debug = os.environ.get("VIDCOLOR_DEBUG") == "1"
     from tqdm.contrib.logging import logging_redirect_tqdm

@@ -43,10 +43,12 @@ class ShotConfig:
     Attributes:
         sensitivity: 0..1; higher finds more cuts (lower thresholds).
         min_shot: minimum shot length in frames (later candidates are merged).
+        cut_list: a file of cut frames (``--shots``) used instead of detection.
     """
 
     sensitivity: float = 0.5
     min_shot: int = 6
+    cut_list: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from vidcolor.probe import (
     read_media_info,
 )
 from vidcolor.progress import NullProgress, Progress
-from vidcolor.shots import ShotDetector, thumbnail
+from vidcolor.shots import ShotDetector, read_cut_list, thumbnail
 from vidcolor.weights import load_colorizer, weights_identity
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,10 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
     colorizer = make_colorizer(cfg)
     cuts: set[int] = set()
     total = info.frames or None
-    if cfg.temporal.enabled:
+    if cfg.temporal.enabled and cfg.shots.cut_list is not None:
+        cuts = set(read_cut_list(cfg.shots.cut_list))
+        log.info("%d shots from %s", len(cuts) + 1, cfg.shots.cut_list)
+    elif cfg.temporal.enabled:
         found, total = scan_shots(src, info, cfg.shots)
         cuts = set(found)
         log.info("%d shots in %d frames", len(cuts) + 1, total)

@@ -13,13 +13,17 @@ frame before them.
 from __future__ import annotations
 
 import collections
+import json
 import logging
+import re
 from collections.abc import Iterable
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from vidcolor.config import ShotConfig
+from vidcolor.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +118,32 @@ class ShotDetector:
             self._cut(self._pending[0])
             self._pending = None
         return list(self.cuts)
+
+
+def read_cut_list(path: Path) -> list[int]:
+    """Cut frames from a user's file: JSON (a list, or ``{"cuts": [...]}``) or CSV/plain text.
+
+    Each number is the first frame (0-based) of a new shot.
+
+    Raises:
+        InputError: the file is missing or holds something other than frame numbers.
+    """
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise InputError(f"cannot read the cut list {path}: {e.strerror}") from e
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+            values = data["cuts"] if isinstance(data, dict) else data
+        else:
+            values = [v for v in re.split(r"[,\s]+", text.strip()) if v]
+        cuts = sorted({int(v) for v in values})
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(f"{path} is not a list of cut frame numbers ({e})") from e
+    if any(c < 0 for c in cuts):
+        raise InputError(f"{path}: frame numbers must not be negative")
+    return [c for c in cuts if c > 0]
 
 
 def detect_shots(lumas: Iterable[np.ndarray], cfg: ShotConfig | None = None) -> list[int]:
