@@ -22,6 +22,21 @@ EXAMPLES = """examples:
 """
 
 
+def _int_in(lo: int, hi: int):
+    """An argparse type: an integer in ``lo..hi``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is outside {lo}..{hi}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (its defaults come from the config dataclasses)."""
     enc, tile = EncodeConfig(), TileConfig()
@@ -41,8 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crf", type=int, default=enc.crf, help=f"quality, lower is better ({enc.crf})")
     p.add_argument("--preset", default=enc.preset, help=f"encoder preset ({enc.preset})")
     p.add_argument("--codec", default=enc.codec, help=f"video encoder ({enc.codec})")
-    p.add_argument("--render-size", type=int, default=tile.render_size,
+    p.add_argument("--render-size", type=_int_in(32, 4320), default=tile.render_size,
                    help=f"short side of the network's working resolution ({tile.render_size})")
+    p.add_argument("--tile-overlap", type=_int_in(0, 112), default=tile.overlap,
+                   help=f"minimum overlap of the 224x224 windows, pixels ({tile.overlap})")
+    p.add_argument("--batch", type=_int_in(1, 256), default=tile.batch,
+                   help=f"windows per network call ({tile.batch})")
+    p.add_argument("--no-edge-aware", action="store_true",
+                   help="upsample the colours bilinearly instead of along the source's edges")
     p.add_argument("--saturation", type=float, default=tile.saturation,
                    help=f"gain on the predicted colours ({tile.saturation})")
     p.add_argument("--no-temporal", action="store_true",
@@ -102,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         weights=args.weights,
         overwrite=args.overwrite,
         threads=args.threads,
-        tile=TileConfig(render_size=args.render_size, saturation=args.saturation),
+        tile=TileConfig(
+            render_size=args.render_size, overlap=args.tile_overlap, batch=args.batch,
+            edge_aware=not args.no_edge_aware, saturation=args.saturation,
+        ),
         encode=EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset),
         temporal=TemporalConfig(enabled=not args.no_temporal),
         shots=ShotConfig(sensitivity=args.shot_sensitivity, cut_list=args.shots),

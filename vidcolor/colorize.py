@@ -11,21 +11,19 @@ import torch.nn.functional as F
 from vidcolor.backends import Backend
 from vidcolor.colorspace import luma_to_l, merge_chroma, ycbcr_to_rgb
 from vidcolor.config import TemporalConfig, TileConfig
-from vidcolor.metrics import pad_to_stride
 from vidcolor.temporal import TemporalPrior
+from vidcolor.tiling import (
+    GLOBAL_SIZE,
+    WindowGrid,
+    combine_priors,
+    guided_upsample,
+    predict_padded,
+    working_size,
+)
 
 log = logging.getLogger(__name__)
 
-MAX_ASPECT = 4  # the working frame's long side is at most this many times its short side
-
-
-def working_size(height: int, width: int, render_size: int) -> tuple[int, int]:
-    """Size ``(h, w)`` the network sees: short side ``render_size``, long side capped."""
-    short, long_ = min(height, width), max(height, width)
-    scale = render_size / short
-    long_px = min(round(long_ * scale), MAX_ASPECT * render_size)
-    short_px = max(1, min(render_size, round(short * long_px / long_)))
-    return (short_px, long_px) if height <= width else (long_px, short_px)
+__all__ = ["FrameColorizer", "working_size"]
 
 
 class FrameColorizer:
@@ -40,6 +38,7 @@ class FrameColorizer:
         self.temporal = TemporalPrior(temporal) if temporal and temporal.enabled else None
         self._anchor = 0.0  # mean |ab| of the last unconditioned pass in this shot
         self._since_anchor = 0
+        self._grids: dict[tuple[int, int], WindowGrid] = {}
 
     def new_shot(self) -> None:
         """Start a shot: the next frame gets no prior from the previous one."""
@@ -51,15 +50,39 @@ class FrameColorizer:
         wh, ww = working_size(h, w, self.tile.render_size)
         return F.interpolate(luma, size=(wh, ww), mode="area") if (wh, ww) != (h, w) else luma
 
+    def grid(self, height: int, width: int) -> WindowGrid:
+        """The window grid over a working frame of ``(height, width)`` (cached)."""
+        key = (height, width)
+        if key not in self._grids:
+            self._grids = {key: WindowGrid(height, width, overlap=self.tile.overlap)}
+        return self._grids[key]
+
     def _predict_small(self, small: torch.Tensor, prior: torch.Tensor | None) -> torch.Tensor:
-        wh, ww = small.shape[-2:]
-        lum_p, _ = pad_to_stride(luma_to_l(small))
-        if prior is None:
-            prior_p = torch.zeros(1, 3, *lum_p.shape[-2:])
+        """Chroma of a working-size luma: a global pass, then windows that follow it."""
+        h, w = small.shape[-2:]
+        lum = luma_to_l(small)
+        gh, gw = working_size(h, w, GLOBAL_SIZE)
+        if not self.tile.windows or gh * gw >= h * w:
+            # The working frame is no larger than the global view: one pass sees it all.
+            prior_w = prior if prior is not None else torch.zeros(1, 3, h, w)
+            ab = predict_padded(self.backend.predict, lum, prior_w)
         else:
-            prior_p, _ = pad_to_stride(prior)
-        ab = self.backend.predict(lum_p, prior_p)[..., :wh, :ww]
+            lum_g = F.interpolate(lum, size=(gh, gw), mode="area")
+            prior_g = (
+                torch.zeros(1, 3, gh, gw) if prior is None
+                else F.interpolate(prior, size=(gh, gw), mode="area")
+            )
+            ab_g = predict_padded(self.backend.predict, lum_g, prior_g)
+            ab_g = F.interpolate(ab_g, size=(h, w), mode="bilinear", align_corners=False)
+            prior_w = combine_priors(prior, ab_g, self.tile.global_confidence)
+            ab = self.grid(h, w).run(self.backend.predict, lum, prior_w, self.tile.batch)
         return (ab * self.tile.saturation).clamp(-110.0, 110.0)
+
+    def upsample(self, ab: torch.Tensor, luma: torch.Tensor) -> torch.Tensor:
+        """Working-size ``ab`` to the size of ``luma`` (edge-aware unless turned off)."""
+        if self.tile.edge_aware:
+            return guided_upsample(ab, luma)
+        return F.interpolate(ab, size=luma.shape[-2:], mode="bilinear", align_corners=False)
 
     def predict_frame_ab(self, luma: torch.Tensor) -> torch.Tensor:
         """Like :meth:`predict_ab` for the next frame of a video, with the temporal prior."""
@@ -116,7 +139,7 @@ class FrameColorizer:
         ab = self.predict_frame_ab(luma)
         if subsample:
             luma = F.avg_pool2d(luma, 2)
-        ab = F.interpolate(ab, size=luma.shape[-2:], mode="bilinear", align_corners=False)
+        ab = self.upsample(ab, luma)
         cbcr = merge_chroma(luma, ab, matrix)[0]
         scale = 255.0 if full_range else 224.0
         planes = (cbcr * scale + 128.0).round().clamp(0, 255).to(torch.uint8).numpy()
@@ -127,7 +150,7 @@ class FrameColorizer:
     ) -> torch.Tensor:
         """RGB ``(1, 3, H, W)`` in 0..1 whose luma equals ``luma`` ``(1, 1, H, W)`` (0..1)."""
         ab = self.predict_ab(luma, prior)
-        ab = F.interpolate(ab, size=luma.shape[-2:], mode="bilinear", align_corners=False)
+        ab = self.upsample(ab, luma)
         return ycbcr_to_rgb(luma, merge_chroma(luma, ab, matrix), matrix)
 
 

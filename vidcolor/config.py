@@ -11,13 +11,22 @@ class TileConfig:
     """How a frame's luminance is brought to the network.
 
     Attributes:
-        render_size: short side, in pixels, of the working resolution the network sees.
+        render_size: short side, in pixels, of the working resolution the network sees. Up to
+            224 one pass sees the whole frame; above it, 224x224 windows cover the frame too.
+        overlap: minimum overlap, in pixels, between neighbouring windows.
         batch: windows per network call.
+        global_confidence: confidence of the whole-frame pass's chroma as the windows' prior.
+        windows: use windows above 224 (``False``: one pass over the whole working frame).
+        edge_aware: upsample the chroma with a guided filter on the source luminance.
         saturation: gain on the predicted chroma (1 = the network's own colours).
     """
 
     render_size: int = 256
+    overlap: int = 32
     batch: int = 8
+    global_confidence: float = 0.5
+    windows: bool = True
+    edge_aware: bool = True
     saturation: float = 1.0
 
 

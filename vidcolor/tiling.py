@@ -1,0 +1,224 @@
+"""Sliding windows over the working frame, blended without seams, and edge-aware upsampling.
+
+A frame is colorized in two passes. The *global* pass sees the whole frame at
+``GLOBAL_SIZE`` on its short side, so every object is seen with its context. When the working
+resolution is larger than that, the frame is also covered by ``WINDOW`` x ``WINDOW`` windows
+that overlap by ``overlap`` pixels; each window gets the global pass's chroma as its prior (at
+``global_confidence``, or the temporal prior where one exists), so windows that each see only
+part of an object still agree on its colour. Window outputs are blended with raised-cosine
+ramps across each overlap, which sum to 1 at every pixel.
+
+The chroma, predicted at the working resolution, is brought to the source resolution with a
+fast guided filter (He & Sun 2015) whose guide is the source luminance, so colours follow
+the source's edges instead of bleeding across them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from vidcolor.metrics import STRIDE, pad_to_stride
+
+WINDOW = 224
+GLOBAL_SIZE = 224
+MAX_ASPECT = 4  # the working frame's long side is at most this many times its short side
+
+Predict = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def working_size(height: int, width: int, render_size: int) -> tuple[int, int]:
+    """Size ``(h, w)`` the network sees: short side ``render_size``, long side capped."""
+    short, long_ = min(height, width), max(height, width)
+    scale = render_size / short
+    long_px = min(round(long_ * scale), MAX_ASPECT * render_size)
+    short_px = max(1, min(render_size, round(short * long_px / long_)))
+    return (short_px, long_px) if height <= width else (long_px, short_px)
+
+
+def window_starts(length: int, window: int, overlap: int) -> list[int]:
+    """Start offsets of windows of ``window`` pixels covering ``0..length`` with overlap.
+
+    Windows are spread evenly, so neighbours overlap by at least ``overlap`` pixels. A side no
+    longer than one window gets one window (the caller pads it to the network's stride).
+    """
+    if length <= window:
+        return [0]
+    overlap = min(max(overlap, 0), window // 2)
+    count = math.ceil((length - overlap) / (window - overlap))
+    count = max(count, 2)
+    span = length - window
+    return [round(i * span / (count - 1)) for i in range(count)]
+
+
+def _ramp(n: int) -> torch.Tensor:
+    """Raised-cosine ramp of ``n`` samples rising from ~0 to ~1; ``ramp + flip(ramp) == 1``."""
+    i = torch.arange(n, dtype=torch.float32) + 0.5
+    return 0.5 - 0.5 * torch.cos(math.pi * i / n)
+
+
+def axis_weights(starts: list[int], window: int) -> list[torch.Tensor]:
+    """1-D blend weights of each window: 1 inside, raised-cosine cross-fades in the overlaps.
+
+    Between two neighbours the cross-fade spans ``min(overlap, window - overlap)`` pixels
+    centred in their overlap, so no three windows ever fade at once; the two ramps are mirror
+    images, so the weights of all windows sum to exactly 1 at every position. Frame borders
+    are not tapered.
+    """
+    weights = [torch.ones(window) for _ in starts]
+    for k in range(len(starts) - 1):
+        a, b = starts[k], starts[k + 1]
+        overlap = a + window - b
+        n = min(overlap, window - overlap)
+        if overlap <= 0 or n <= 0:
+            continue
+        r0 = b + (overlap - n) // 2  # absolute start of the cross-fade
+        ramp = _ramp(n)
+        weights[k][r0 - a: r0 - a + n] *= ramp.flip(0)
+        weights[k][r0 - a + n:] = 0.0
+        weights[k + 1][: r0 - b] = 0.0
+        weights[k + 1][r0 - b: r0 - b + n] *= ramp
+    return weights
+
+
+class WindowGrid:
+    """The windows covering a ``(height, width)`` working frame, and their blend weights."""
+
+    def __init__(self, height: int, width: int, window: int = WINDOW, overlap: int = 32) -> None:
+        self.height, self.width = height, width
+        # A side shorter than a window is covered by one window padded to the stride.
+        self.win_h = window if height > window else height + (-height) % STRIDE
+        self.win_w = window if width > window else width + (-width) % STRIDE
+        self.ys = window_starts(height, window, overlap)
+        self.xs = window_starts(width, window, overlap)
+        self.wy = axis_weights(self.ys, self.win_h)
+        self.wx = axis_weights(self.xs, self.win_w)
+
+    def __len__(self) -> int:
+        return len(self.ys) * len(self.xs)
+
+    def boxes(self) -> list[tuple[int, int]]:
+        """``(y, x)`` top-left corner of every window, row by row."""
+        return [(y, x) for y in self.ys for x in self.xs]
+
+    def weight(self, index: int) -> torch.Tensor:
+        """``(win_h, win_w)`` blend weight of window ``index``."""
+        row, col = divmod(index, len(self.xs))
+        return self.wy[row][:, None] * self.wx[col][None, :]
+
+    def weight_sum(self) -> torch.Tensor:
+        """Sum of all windows' weights over the frame (1 everywhere, by construction)."""
+        total = torch.zeros(self.height + self.win_h, self.width + self.win_w)
+        for k, (y, x) in enumerate(self.boxes()):
+            total[y:y + self.win_h, x:x + self.win_w] += self.weight(k)
+        return total[: self.height, : self.width]
+
+    def border_mask(self, margin: int = 2) -> torch.Tensor:
+        """Pixels within ``margin`` of a window edge inside the frame (not the frame's own)."""
+        mask = torch.zeros(self.height, self.width, dtype=torch.bool)
+        for y in {*self.ys, *(y + self.win_h for y in self.ys)} - {0, self.height}:
+            if 0 < y < self.height:
+                mask[max(0, y - margin): y + margin, :] = True
+        for x in {*self.xs, *(x + self.win_w for x in self.xs)} - {0, self.width}:
+            if 0 < x < self.width:
+                mask[:, max(0, x - margin): x + margin] = True
+        return mask
+
+    def run(self, predict: Predict, lum: torch.Tensor, prior: torch.Tensor,
+            batch: int) -> torch.Tensor:
+        """Blend ``predict`` over all windows of ``lum`` ``(1, 1, H, W)`` with ``prior``.
+
+        Returns ``(1, 2, H, W)`` ab; the result does not depend on ``batch``.
+        """
+        pad_h = max(0, self.win_h - self.height)
+        pad_w = max(0, self.win_w - self.width)
+        if pad_h or pad_w:
+            lum = F.pad(lum, (0, pad_w, 0, pad_h), mode="replicate")
+            prior = F.pad(prior, (0, pad_w, 0, pad_h), mode="replicate")
+        boxes = self.boxes()
+        out = torch.zeros(1, 2, self.height + pad_h, self.width + pad_w)
+        norm = torch.zeros(1, 1, self.height + pad_h, self.width + pad_w)
+        for first in range(0, len(boxes), max(1, batch)):
+            chunk = list(enumerate(boxes))[first: first + max(1, batch)]
+            lum_b = torch.cat([lum[..., y:y + self.win_h, x:x + self.win_w] for _, (y, x) in chunk])
+            pri_b = torch.cat(
+                [prior[..., y:y + self.win_h, x:x + self.win_w] for _, (y, x) in chunk]
+            )
+            ab_b = predict(lum_b, pri_b)
+            for j, (k, (y, x)) in enumerate(chunk):
+                w = self.weight(k)
+                out[..., y:y + self.win_h, x:x + self.win_w] += ab_b[j: j + 1] * w
+                norm[..., y:y + self.win_h, x:x + self.win_w] += w
+        out = out / norm.clamp_min(1e-6)
+        return out[..., : self.height, : self.width]
+
+
+def predict_padded(predict: Predict, lum: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """One network pass over a whole ``(1, 1, H, W)`` L image, padded to the stride."""
+    h, w = lum.shape[-2:]
+    lum_p, _ = pad_to_stride(lum)
+    prior_p, _ = pad_to_stride(prior)
+    return predict(lum_p, prior_p)[..., :h, :w]
+
+
+def combine_priors(temporal: torch.Tensor | None, global_ab: torch.Tensor,
+                   global_confidence: float) -> torch.Tensor:
+    """The windows' prior: the temporal prior where it is confident, else the global chroma."""
+    conf_g = torch.full_like(global_ab[:, :1], global_confidence)
+    if temporal is None:
+        return torch.cat([global_ab, conf_g], 1)
+    conf_t = temporal[:, 2:3]
+    ab = conf_t * temporal[:, :2] + (1.0 - conf_t) * global_ab
+    return torch.cat([ab, conf_t + (1.0 - conf_t) * conf_g], 1)
+
+
+def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
+    return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
+
+
+def guided_upsample(ab: torch.Tensor, guide: torch.Tensor, radius: int = 2,
+                    eps: float = 1e-3) -> torch.Tensor:
+    """Upsample ``ab`` ``(1, 2, h, w)`` to the size of ``guide`` ``(1, 1, H, W)``, edge-aware.
+
+    Fast guided filter (He & Sun 2015): the linear coefficients that express the chroma as a
+    local affine function of the luminance are fitted at the low resolution (``radius`` and
+    ``eps`` there, luminance in 0..1), upsampled bilinearly, and applied to the full-resolution
+    guide, so chroma edges snap to the source's luminance edges.
+    """
+    size = guide.shape[-2:]
+    if ab.shape[-2:] == size:
+        return ab
+    small = F.interpolate(guide, size=ab.shape[-2:], mode="area")
+    radius = max(1, min(radius, (min(ab.shape[-2:]) - 1) // 2)) if min(ab.shape[-2:]) > 2 else 0
+    if radius == 0:
+        return F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
+    mean_i = _box(small, radius)
+    mean_p = _box(ab, radius)
+    cov = _box(small * ab, radius) - mean_i * mean_p
+    var = _box(small * small, radius) - mean_i * mean_i
+    a = cov / (var + eps)
+    b = mean_p - a * mean_i
+    a_full = F.interpolate(_box(a, radius), size=size, mode="bilinear", align_corners=False)
+    b_full = F.interpolate(_box(b, radius), size=size, mode="bilinear", align_corners=False)
+    return (a_full * guide + b_full).clamp(-110.0, 110.0)
+
+
+def seam_score(ab: torch.Tensor, border: torch.Tensor) -> float:
+    """Mean chroma gradient on window-border pixels over the mean elsewhere (1 = no seams).
+
+    Args:
+        ab: ``(1, 2, H, W)`` chroma at the working resolution.
+        border: ``(H, W)`` bool mask of pixels near window edges (:meth:`WindowGrid.border_mask`).
+    """
+    gy = torch.zeros_like(ab)
+    gx = torch.zeros_like(ab)
+    gy[..., 1:, :] = (ab[..., 1:, :] - ab[..., :-1, :]).abs()
+    gx[..., :, 1:] = (ab[..., :, 1:] - ab[..., :, :-1]).abs()
+    grad = (gy + gx).mean(dim=(0, 1))
+    if not border.any() or border.all():
+        return 1.0
+    inside = float(grad[~border].mean())
+    return float(grad[border].mean()) / max(inside, 1e-6)
