@@ -7,6 +7,7 @@ Example::
 
     python scripts/evaluate.py --grid eval_grid.png
     python scripts/evaluate.py --checkpoint runs/main/last.pt --limit 100
+    python scripts/evaluate.py --tiling --limit 60   # windows vs whole frame, seams, bleeding
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import TileConfig
-from vidcolor.evaluation import evaluate_folder
+from vidcolor.evaluation import evaluate_folder, evaluate_tiling, tiling_table
 from vidcolor.network import build_colorizer
 from vidcolor.weights import load_colorizer, sha256_of, weights_identity
 
@@ -41,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="one or more chroma gains to evaluate (a PSNR-colourfulness sweep)")
     p.add_argument("--grid", type=Path, help="write a gray | ours | truth PNG grid here")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--tiling", action="store_true",
+                   help="compare windows with one whole-frame pass (seams, coherence, bleeding)")
+    p.add_argument("--render-sizes", type=int, nargs="+", default=[224, 320, 448],
+                   help="working resolutions for --tiling")
+    p.add_argument("--scales", type=int, nargs="+", default=[1, 4],
+                   help="input upscaling factors for --tiling")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -58,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         source = f"weights {args.weights or 'shipped'}"
         digest = weights_identity(args.weights)
     backend = create_backend(args.backend, model, "cpu", digest, args.threads)
+    if args.tiling:
+        rows = evaluate_tiling(backend, args.folder, args.render_sizes, args.scales, args.limit)
+        print(f"## windows vs whole frame on {args.folder} ({source})\n")
+        print(tiling_table(rows))
+        return 0
     for gain in args.saturation:
         tile = TileConfig(render_size=args.render_size, saturation=gain)
         result = evaluate_folder(FrameColorizer(backend, tile), args.folder, args.limit, args.grid)

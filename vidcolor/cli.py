@@ -47,7 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", type=Path, help="video file, image file or folder of images")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output file or folder")
+    p.add_argument("-o", "--output", type=Path, help="output file or folder")
+    p.add_argument("--preview", type=Path, metavar="DIR",
+                   help="no render: write one colorized frame per shot, index.html and "
+                        "shots.json into DIR")
+    p.add_argument("--preview-clips", type=float, default=0.0, metavar="SECONDS",
+                   help="with --preview: also a colorized clip of this length per shot")
+    p.add_argument("--keyframes", type=Path, metavar="DIR",
+                   help="recoloured preview images (same names) that steer their shots")
+    p.add_argument("--keyframe", action="append", default=[], metavar="FRAME=PATH",
+                   help="a colour image of frame FRAME (0-based) that steers its shot; repeatable")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default=JobConfig().backend,
@@ -114,6 +123,15 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
+    if (args.output is None) == (args.preview is None):
+        parser.print_usage(sys.stderr)
+        print("vidcolor: error: give an output (-o OUTPUT) or --preview DIR, one of the two",
+              file=sys.stderr)
+        return 2
+    if args.preview is not None and (args.keyframes or args.keyframe):
+        print("vidcolor: error: --keyframes apply to a render (-o), not to --preview",
+              file=sys.stderr)
+        return 2
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(level=level, format="vidcolor: %(message)s", stream=sys.stderr)
     logging.getLogger("vidcolor").setLevel(level)
@@ -130,15 +148,22 @@ def main(argv: list[str] | None = None) -> int:
         encode=EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset),
         temporal=TemporalConfig(enabled=not args.no_temporal),
         shots=ShotConfig(sensitivity=args.shot_sensitivity, cut_list=args.shots),
+        keyframes_dir=args.keyframes,
+        keyframes=tuple(args.keyframe),
     )
     debug = os.environ.get("VIDCOLOR_DEBUG") == "1"
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from vidcolor.pipeline import run_job
+    from vidcolor.preview import run_preview
 
     try:
         with logging_redirect_tqdm():
-            run_job(args.input, args.output, cfg, TqdmProgress(enabled=not args.quiet))
+            progress = TqdmProgress(enabled=not args.quiet)
+            if args.preview is not None:
+                run_preview(args.input, args.preview, cfg, args.preview_clips, progress)
+            else:
+                run_job(args.input, args.output, cfg, progress)
     except VidcolorError as e:
         if debug:
             raise

@@ -39,11 +39,15 @@ class FrameColorizer:
         self._anchor = 0.0  # mean |ab| of the last unconditioned pass in this shot
         self._since_anchor = 0
         self._grids: dict[tuple[int, int], WindowGrid] = {}
+        self._keyframe: torch.Tensor | None = None
+        self._anchor_locked = False
 
     def new_shot(self) -> None:
         """Start a shot: the next frame gets no prior from the previous one."""
         if self.temporal is not None:
             self.temporal.reset()
+        self._keyframe = None
+        self._anchor_locked = False
 
     def _working(self, luma: torch.Tensor) -> torch.Tensor:
         h, w = luma.shape[-2:]
@@ -57,12 +61,17 @@ class FrameColorizer:
             self._grids = {key: WindowGrid(height, width, overlap=self.tile.overlap)}
         return self._grids[key]
 
+    def uses_windows(self, height: int, width: int) -> bool:
+        """Whether a working frame of this size is covered by windows (else one pass)."""
+        gh, gw = working_size(height, width, GLOBAL_SIZE)
+        return self.tile.windows and gh * gw < height * width
+
     def _predict_small(self, small: torch.Tensor, prior: torch.Tensor | None) -> torch.Tensor:
         """Chroma of a working-size luma: a global pass, then windows that follow it."""
         h, w = small.shape[-2:]
         lum = luma_to_l(small)
         gh, gw = working_size(h, w, GLOBAL_SIZE)
-        if not self.tile.windows or gh * gw >= h * w:
+        if not self.uses_windows(h, w):
             # The working frame is no larger than the global view: one pass sees it all.
             prior_w = prior if prior is not None else torch.zeros(1, 3, h, w)
             ab = predict_padded(self.backend.predict, lum, prior_w)
@@ -86,16 +95,41 @@ class FrameColorizer:
 
     def predict_frame_ab(self, luma: torch.Tensor) -> torch.Tensor:
         """Like :meth:`predict_ab` for the next frame of a video, with the temporal prior."""
-        small = self._working(luma)
+        return self.predict_working(self.working_luma(luma))
+
+    def working_luma(self, luma: torch.Tensor) -> torch.Tensor:
+        """A full-range luma ``(1, 1, H, W)`` brought to the working resolution."""
+        return self._working(luma)
+
+    def start_from_keyframe(self, ab: torch.Tensor) -> None:
+        """Make ``ab`` ``(1, 2, h, w)`` (working size) the next frame's prior, at confidence 1.
+
+        The shot's colourfulness is then anchored to the keyframe's, not re-measured from
+        unconditioned passes, until :meth:`new_shot`.
+        """
+        self._keyframe = ab
+
+    def predict_working(self, small: torch.Tensor) -> torch.Tensor:
+        """Chroma of the next frame of a shot from its working-size luma ``(1, 1, h, w)``."""
         if self.temporal is None:
             return self._predict_small(small, None)
         small_u8 = (small[0, 0] * 255.0).round().to(torch.uint8).numpy()
-        prior = self.temporal.prior(small_u8)
         cfg = self.temporal.cfg
-        if prior is None or self._since_anchor >= cfg.anchor_every:
+        if self._keyframe is not None:
+            key = F.interpolate(self._keyframe, size=small.shape[-2:], mode="area")
+            ab = self._predict_small(small, torch.cat((key, torch.ones_like(key[:, :1])), 1))
+            self._keyframe = None
+            self._anchor_locked = True
+            self._anchor = float(ab.abs().mean())
+            self.temporal.update(small_u8, ab)
+            return ab
+        prior = self.temporal.prior(small_u8)
+        relock = self._anchor_locked and prior is not None
+        if prior is None or (self._since_anchor >= cfg.anchor_every and not relock):
             free = self._predict_small(small, None)
             self._anchor = float(free.abs().mean())
             self._since_anchor = 0
+            self._anchor_locked = False
         ab = free if prior is None else self._predict_small(small, prior)
         self._since_anchor += 1
         # Drift guard: keep the shot's colourfulness within a tolerance of the anchor.
@@ -123,7 +157,8 @@ class FrameColorizer:
         return self._predict_small(small, prior)
 
     def chroma_planes(
-        self, y_plane: np.ndarray, full_range: bool, matrix: str, subsample: bool
+        self, y_plane: np.ndarray, full_range: bool, matrix: str, subsample: bool,
+        ab: torch.Tensor | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """8-bit ``Cb, Cr`` planes for the next video frame, whose 8-bit ``Y'`` is ``y_plane``.
 
@@ -134,9 +169,12 @@ class FrameColorizer:
             full_range: the plane uses 0..255 (else 16..235; chroma then 16..240).
             matrix: ``bt601`` or ``bt709``.
             subsample: return 4:2:0 planes (``(H/2, W/2)``; H and W even), else 4:4:4.
+            ab: the frame's working-size chroma, when already known (keyframe shots);
+                otherwise it is predicted here.
         """
-        luma = _plane_to_luma(y_plane, full_range)
-        ab = self.predict_frame_ab(luma)
+        luma = plane_to_luma(y_plane, full_range)
+        if ab is None:
+            ab = self.predict_frame_ab(luma)
         if subsample:
             luma = F.avg_pool2d(luma, 2)
         ab = self.upsample(ab, luma)
@@ -154,7 +192,8 @@ class FrameColorizer:
         return ycbcr_to_rgb(luma, merge_chroma(luma, ab, matrix), matrix)
 
 
-def _plane_to_luma(y_plane: np.ndarray, full_range: bool) -> torch.Tensor:
+def plane_to_luma(y_plane: np.ndarray, full_range: bool) -> torch.Tensor:
+    """An 8-bit ``Y'`` plane as a full-range ``(1, 1, H, W)`` luma in 0..1."""
     y = torch.from_numpy(np.ascontiguousarray(y_plane)).float()[None, None]
     if full_range:
         return y / 255.0

@@ -90,6 +90,8 @@ class JobConfig:
         overwrite: replace an existing output.
         threads: CPU threads for inference (0: the runtime's default).
         backend: ``auto`` (ONNX Runtime on CPU, torch on CUDA), ``torch`` or ``onnx``.
+        keyframes_dir: a folder of recoloured preview images (``--keyframes``).
+        keyframes: ``FRAME=PATH`` keyframes (``--keyframe``).
     """
 
     device: str = "auto"
@@ -101,3 +103,5 @@ class JobConfig:
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     shots: ShotConfig = field(default_factory=ShotConfig)
+    keyframes_dir: Path | None = None
+    keyframes: tuple[str, ...] = ()

@@ -19,6 +19,7 @@ from vidcolor.decode import DecodeStats, iter_frames
 from vidcolor.encode import VideoWriter, build_frame, luma_plane
 from vidcolor.errors import InputError, OutputError
 from vidcolor.image import colorize_folder, colorize_image_file
+from vidcolor.keyframes import KeyframePlan, find_keyframes
 from vidcolor.probe import (
     IMAGE_SUFFIXES,
     MediaInfo,
@@ -27,7 +28,8 @@ from vidcolor.probe import (
     read_media_info,
 )
 from vidcolor.progress import NullProgress, Progress
-from vidcolor.shots import ShotDetector, read_cut_list, thumbnail
+from vidcolor.scan import ScanResult, scan_video
+from vidcolor.shots import read_cut_list
 from vidcolor.weights import load_colorizer, weights_identity
 
 log = logging.getLogger(__name__)
@@ -48,14 +50,16 @@ def make_colorizer(cfg: JobConfig) -> FrameColorizer:
     return FrameColorizer(backend, cfg.tile, cfg.temporal)
 
 
-def scan_shots(src: Path, info: MediaInfo, cfg: ShotConfig) -> tuple[list[int], int]:
-    """First pass: shot cuts (first frame of each new shot) and the number of frames."""
-    detector = ShotDetector(cfg)
-    frames = 0
-    for frame in iter_frames(src, stream_index=info.stream_index):
-        detector.push(thumbnail(luma_plane(frame)))
-        frames += 1
-    return detector.finish(), frames
+def first_pass(src: Path, info: MediaInfo, cfg: ShotConfig, stats: bool = False) -> ScanResult:
+    """Scan ``src`` once: cuts (detected, or the user's ``--shots`` list) and frame times."""
+    if cfg.cut_list is not None:
+        scan = scan_video(src, info, cfg, stats=stats, detect=False)
+        scan.cuts = [c for c in read_cut_list(cfg.cut_list) if c < scan.frames]
+        log.info("%d shots from %s", len(scan.cuts) + 1, cfg.cut_list)
+    else:
+        scan = scan_video(src, info, cfg, stats=stats)
+        log.info("%d shots in %d frames", len(scan.cuts) + 1, scan.frames)
+    return scan
 
 
 def check_output(src: Path, dst: Path, overwrite: bool) -> None:
@@ -111,19 +115,24 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
     colorizer = make_colorizer(cfg)
     cuts: set[int] = set()
     total = info.frames or None
-    if cfg.temporal.enabled and cfg.shots.cut_list is not None:
-        cuts = set(read_cut_list(cfg.shots.cut_list))
-        log.info("%d shots from %s", len(cuts) + 1, cfg.shots.cut_list)
-    elif cfg.temporal.enabled:
-        found, total = scan_shots(src, info, cfg.shots)
-        cuts = set(found)
-        log.info("%d shots in %d frames", len(cuts) + 1, total)
+    keyed = cfg.keyframes_dir is not None or bool(cfg.keyframes)
+    if keyed and not cfg.temporal.enabled:
+        raise InputError("keyframes are carried through their shot by the temporal prior: "
+                         "drop --no-temporal")
+    scan = None
+    if cfg.temporal.enabled:
+        scan = first_pass(src, info, cfg.shots)
+        cuts, total = set(scan.cuts), scan.frames
     work = dst.with_name(dst.name + ".vidcolor-job")
     work.mkdir(exist_ok=True)
     part = work / f"video{dst.suffix}"
     tmp = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
     writer: VideoWriter | None = None
     try:
+        plan = None
+        if keyed and scan is not None:
+            plan = KeyframePlan(find_keyframes(cfg.keyframes_dir, list(cfg.keyframes), scan), scan)
+            plan.prepare(src, info, colorizer, work)
         writer = VideoWriter(part, info, cfg.encode, fmt)
         stats = DecodeStats()
         progress.start(total, "frames")
@@ -139,7 +148,9 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
             if index in cuts:
                 colorizer.new_shot()
             y = luma_plane(frame)
-            cb, cr = colorizer.chroma_planes(y, info.full_range, info.matrix, writer.plan.subsample)
+            ab = plan.chroma(index, colorizer) if plan else None
+            cb, cr = colorizer.chroma_planes(
+                y, info.full_range, info.matrix, writer.plan.subsample, ab)
             out = build_frame(y, cb, cr, writer.plan, info.full_range, info.matrix)
             pts = frame.pts
             if pts is None:  # some raw streams carry none: continue at the nominal rate

@@ -1,0 +1,218 @@
+"""Per-shot preview: one colorized frame per shot, a contact sheet and a shot list, in minutes.
+
+``vidcolor film.mp4 --preview DIR`` detects the shots, picks a representative frame of each
+(sharp, with full contrast, away from the shot's ends so not inside a fade), colorizes it and
+writes ``DIR/shot-0001_00-01-23.456.png`` with its gray source ``..._gray.png`` beside it,
+``DIR/index.html`` (a self-contained contact sheet) and ``DIR/shots.json``. A recoloured copy
+of any preview image, under the same name, is a keyframe for ``--keyframes``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import urllib.parse
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from vidcolor.colorize import FrameColorizer, plane_to_luma
+from vidcolor.config import JobConfig, TemporalConfig
+from vidcolor.decode import iter_frames
+from vidcolor.encode import VideoWriter, build_frame, luma_plane
+from vidcolor.errors import InputError, OutputError
+from vidcolor.image import write_image
+from vidcolor.probe import MediaInfo, check_input_file, is_image_path, read_media_info
+from vidcolor.progress import NullProgress, Progress
+from vidcolor.scan import ScanResult, format_timecode
+
+log = logging.getLogger(__name__)
+
+
+def representative_frame(scan: ScanResult, first: int, last: int) -> int:
+    """The frame that best shows a shot: sharp and contrasty, away from its ends.
+
+    The first and last 15% of a shot (where fades and dissolves live) are skipped when the
+    shot is long enough; frames darker or flatter than half the shot's median contrast are
+    skipped; of the rest, the sharpest (variance of the Laplacian) wins.
+    """
+    n = last - first + 1
+    margin = int(0.15 * n) if n >= 7 else 0
+    lo, hi = first + margin, last - margin
+    idx = np.arange(lo, hi + 1)
+    std = scan.std[idx]
+    ok = std >= 0.8 * float(np.median(scan.std[first:last + 1]))
+    if not ok.any():
+        return int(idx[len(idx) // 2])
+    score = np.where(ok, scan.sharpness[idx], -1.0)
+    return int(idx[int(np.argmax(score))])
+
+
+def _rotate(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn a frame upright for display (``rotation``: the display matrix's degrees)."""
+    turns = (round(rotation / 90) % 4) if rotation else 0
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
+
+
+def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 0.0,
+                progress: Progress | None = None) -> list[dict]:
+    """Write the preview of ``src`` into ``out_dir``; returns the shot list."""
+    from vidcolor.pipeline import first_pass, make_colorizer
+
+    progress = progress or NullProgress()
+    check_input_file(src)
+    if is_image_path(src):
+        raise InputError(f"--preview is for videos; colorize {src.name} with -o instead")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"--preview needs a folder, and {out_dir} is a file")
+    if (out_dir / "shots.json").exists() and not cfg.overwrite:
+        raise OutputError(f"{out_dir} already holds a preview; pass -y/--overwrite to replace it")
+    if not out_dir.parent.is_dir():
+        raise OutputError(f"output folder does not exist: {out_dir.parent}")
+    info = read_media_info(src)
+    scan = first_pass(src, info, cfg.shots, stats=True)
+    if scan.frames == 0:
+        raise InputError(f"no frame of {src} could be decoded")
+    out_dir.mkdir(exist_ok=True)
+    frame_time = 1.0 / float(info.rate) if info.rate else 0.0
+    shots = []
+    for number, (first, last) in enumerate(scan.shots(), start=1):
+        rep = representative_frame(scan, first, last)
+        stem = f"shot-{number:04d}_{format_timecode(scan.times[rep], '-')}"
+        shots.append({
+            "shot": number,
+            "start_frame": first,
+            "end_frame": last,
+            "frames": last - first + 1,
+            "start_time": round(float(scan.times[first]), 3),
+            "end_time": round(float(scan.times[last]), 3),
+            "duration": round(float(scan.times[last] - scan.times[first]) + frame_time, 3),
+            "start_timecode": format_timecode(scan.times[first]),
+            "end_timecode": format_timecode(scan.times[last]),
+            "preview_frame": rep,
+            "preview_timecode": format_timecode(scan.times[rep]),
+            "image": f"{stem}.png",
+            "gray_image": f"{stem}_gray.png",
+        })
+    colorizer = make_colorizer(cfg)
+    _write_stills(src, info, colorizer, shots, out_dir, cfg.overwrite, progress)
+    if clip_seconds > 0:
+        clip_cfg = TemporalConfig(enabled=True)
+        clip_colorizer = FrameColorizer(colorizer.backend, cfg.tile, clip_cfg)
+        _write_clips(src, info, clip_colorizer, shots, out_dir, clip_seconds, cfg)
+    _write_atomic(out_dir / "shots.json", json.dumps(
+        {"source": src.name, "frames": scan.frames, "shots": shots}, indent=2) + "\n")
+    _write_atomic(out_dir / "index.html", contact_sheet(src.name, shots))
+    log.info("preview of %d shots in %s", len(shots), out_dir)
+    return shots
+
+
+def _write_stills(src: Path, info: MediaInfo, colorizer: FrameColorizer, shots: list[dict],
+                  out_dir: Path, overwrite: bool, progress: Progress) -> None:
+    wanted = {s["preview_frame"]: s for s in shots}
+    progress.start(len(wanted), "shots")
+    try:
+        for index, frame in enumerate(iter_frames(src, stream_index=info.stream_index)):
+            shot = wanted.get(index)
+            if shot is not None:
+                y = luma_plane(frame)
+                luma = plane_to_luma(y, info.full_range)
+                rgb = colorizer.colorize_luma(luma, matrix=info.matrix)[0].permute(1, 2, 0)
+                rgb8 = (rgb.numpy() * 255.0 + 0.5).astype(np.uint8)
+                gray8 = (luma[0, 0].numpy() * 255.0 + 0.5).astype(np.uint8)
+                write_image(out_dir / shot["image"], _rotate(rgb8, info.rotation), overwrite)
+                gray_rgb = np.repeat(gray8[:, :, None], 3, axis=2)
+                write_image(out_dir / shot["gray_image"], _rotate(gray_rgb, info.rotation),
+                            overwrite)
+                progress.advance()
+            if index >= max(wanted):
+                break
+    finally:
+        progress.close()
+
+
+def _write_clips(src: Path, info: MediaInfo, colorizer: FrameColorizer, shots: list[dict],
+                 out_dir: Path, seconds: float, cfg: JobConfig) -> None:
+    """A short colorized clip from the start of every shot (video only, temporal prior on)."""
+    rate = info.rate or Fraction(25)
+    length = max(1, round(float(rate) * seconds))
+    spans = {s["start_frame"]: s for s in shots}
+    writer: VideoWriter | None = None
+    shot, end, first_pts = None, -1, 0
+    try:
+        for index, frame in enumerate(iter_frames(src, stream_index=info.stream_index)):
+            if index in spans:
+                if writer is not None:
+                    writer.close()
+                shot = spans[index]
+                shot["clip"] = shot["image"].replace(".png", ".mp4")
+                end = min(shot["end_frame"], index + length - 1)
+                writer = VideoWriter(out_dir / shot["clip"], info, cfg.encode, "mp4")
+                colorizer.new_shot()
+                first_pts = frame.pts or 0
+            if writer is None or index > end:
+                if writer is not None:
+                    writer.close()
+                    writer = None
+                continue
+            y = luma_plane(frame)
+            cb, cr = colorizer.chroma_planes(y, info.full_range, info.matrix,
+                                             writer.plan.subsample)
+            out = build_frame(y, cb, cr, writer.plan, info.full_range, info.matrix)
+            out.pts = (frame.pts - first_pts) if frame.pts is not None else index
+            out.time_base = info.time_base
+            writer.write(out)
+        if writer is not None:
+            writer.close()
+            writer = None
+    finally:
+        if writer is not None:
+            writer.abort()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def contact_sheet(title: str, shots: list[dict]) -> str:
+    """A self-contained HTML contact sheet (no scripts, no external files but the images)."""
+    cards = []
+    for s in shots:
+        img = urllib.parse.quote(s["image"])
+        gray = urllib.parse.quote(s["gray_image"])
+        clip = ""
+        if "clip" in s:
+            clip = (f'<video src="{html.escape(urllib.parse.quote(s["clip"]))}" controls '
+                    'muted preload="none"></video>')
+        cards.append(
+            f'<figure id="shot-{s["shot"]}"><div class="pair">'
+            f'<img src="{html.escape(img)}" alt="shot {s["shot"]}, colorized" loading="lazy">'
+            f'<img src="{html.escape(gray)}" alt="shot {s["shot"]}, source" loading="lazy">'
+            f"</div>{clip}<figcaption><b>Shot {s['shot']}</b> · "
+            f"{html.escape(s['start_timecode'])} – {html.escape(s['end_timecode'])} · "
+            f"{s['frames']} frames ({s['duration']:.2f} s) · preview frame "
+            f"{s['preview_frame']}<br><code>{html.escape(s['image'])}</code></figcaption>"
+            "</figure>"
+        )
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:1.5em;background:#f4f4f4;color:#222}"
+        "main{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:1em}"
+        "figure{margin:0;background:#fff;padding:.6em;border-radius:6px;"
+        "box-shadow:0 1px 3px #0002}.pair{display:flex;gap:.4em}"
+        ".pair img{width:50%;height:auto}video{width:100%;margin-top:.4em}"
+        "figcaption{font-size:.9em;margin-top:.4em}code{font-size:.85em;color:#555}"
+    )
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>vidcolor preview: {html.escape(title)}</title><style>{style}</style></head>"
+        f"<body><h1>{html.escape(title)}: {len(shots)} shots</h1>"
+        "<p>Colorized (left) and source (right). To fix a shot, recolour its image in any "
+        "editor, keep the file name, and render with <code>--keyframes DIR</code>.</p>"
+        f"<main>{''.join(cards)}</main></body></html>\n"
+    )
+

@@ -1,0 +1,101 @@
+"""The first pass over a video: shot cuts, frame times, and per-frame quality statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidcolor.config import ShotConfig
+from vidcolor.decode import iter_frames
+from vidcolor.encode import luma_plane
+from vidcolor.probe import MediaInfo
+from vidcolor.shots import ShotDetector, thumbnail
+
+STATS_WIDTH = 160  # frames are measured on a downscale this wide
+
+
+@dataclass
+class ScanResult:
+    """What the first pass found.
+
+    Attributes:
+        cuts: first frame of every shot but the first.
+        frames: frames decoded.
+        times: presentation time of each frame, seconds from the first frame.
+        mean, std, sharpness: per-frame luma mean and standard deviation (0..255) and variance
+            of the Laplacian, on a ``STATS_WIDTH``-wide downscale (empty unless asked for).
+    """
+
+    cuts: list[int]
+    frames: int
+    times: np.ndarray
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    std: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    sharpness: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+
+    def shots(self) -> list[tuple[int, int]]:
+        """``(first, last)`` frame of every shot (inclusive)."""
+        starts = [0, *self.cuts]
+        ends = [c - 1 for c in self.cuts] + [self.frames - 1]
+        return list(zip(starts, ends, strict=True))
+
+    def frame_at(self, seconds: float) -> int:
+        """Index of the frame whose time is nearest ``seconds``."""
+        return int(np.argmin(np.abs(self.times - seconds)))
+
+
+def frame_stats(luma: np.ndarray) -> tuple[float, float, float]:
+    """Mean, standard deviation and sharpness (variance of the Laplacian) of a luma plane."""
+    h, w = luma.shape
+    small = cv2.resize(luma, (STATS_WIDTH, max(1, round(h * STATS_WIDTH / w))),
+                       interpolation=cv2.INTER_AREA)
+    lap = cv2.Laplacian(small, cv2.CV_32F)
+    return float(small.mean()), float(small.std()), float(lap.var())
+
+
+def scan_video(src: Path, info: MediaInfo, cfg: ShotConfig, stats: bool = False,
+               detect: bool = True) -> ScanResult:
+    """Decode ``src`` once: shot cuts (unless ``detect`` is off), frame times and statistics."""
+    detector = ShotDetector(cfg)
+    times: list[float] = []
+    per_frame: list[tuple[float, float, float]] = []
+    first_pts: int | None = None
+    tb = float(info.time_base)
+    step = 1.0 / float(info.rate) if info.rate else 1.0 / 25
+    for index, frame in enumerate(iter_frames(src, stream_index=info.stream_index)):
+        y = luma_plane(frame)
+        if detect:
+            detector.push(thumbnail(y))
+        if frame.pts is not None:
+            first_pts = frame.pts if first_pts is None else first_pts
+            times.append((frame.pts - first_pts) * tb)
+        else:
+            times.append(times[-1] + step if times else index * step)
+        if stats:
+            per_frame.append(frame_stats(y))
+    arr = np.array(per_frame, np.float32).reshape(-1, 3)
+    return ScanResult(
+        cuts=detector.finish() if detect else [], frames=len(times),
+        times=np.array(times, np.float64), mean=arr[:, 0], std=arr[:, 1], sharpness=arr[:, 2],
+    )
+
+
+def format_timecode(seconds: float, sep: str = ":") -> str:
+    """``HH:MM:SS.mmm`` (``sep`` between the fields; ``-`` for file names)."""
+    ms = round(max(seconds, 0.0) * 1000)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}{sep}{m:02d}{sep}{s:02d}.{ms:03d}"
+
+
+def parse_timecode(text: str) -> float:
+    """Seconds of a ``HH:MM:SS.mmm`` or ``HH-MM-SS.mmm`` timecode."""
+    parts = text.replace("-", ":").split(":")
+    if len(parts) != 3:
+        raise ValueError(f"not a timecode: {text!r}")
+    h, m, s = int(parts[0]), int(parts[1]), float(parts[2])
+    return h * 3600 + m * 60 + s
