@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import av
@@ -29,7 +30,9 @@ from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import TemporalConfig, TileConfig
 from vidcolor.encode import build_frame, luma_plane, plan_pixels
+from vidcolor.keyframes import KeyframePlan
 from vidcolor.metrics import colorfulness, psnr
+from vidcolor.scan import ScanResult
 from vidcolor.shots import ShotDetector, thumbnail
 from vidcolor.video_metrics import cdc, colorfulness_drift, warp_errors
 from vidcolor.weights import load_colorizer, weights_identity
@@ -63,6 +66,24 @@ def colorize(colorizer: FrameColorizer, ys: list[np.ndarray], full: bool, matrix
     return out
 
 
+def colorize_keyed(colorizer: FrameColorizer, ys: list[np.ndarray], truth: list[np.ndarray],
+                   full: bool, matrix: str, work: Path) -> list[np.ndarray]:
+    """The clip colorized with its true middle frame as the keyframe (one shot)."""
+    key = len(ys) // 2
+    path = work / "key.png"
+    cv2.imwrite(str(path), truth[key][:, :, ::-1])
+    scan = ScanResult(cuts=[], frames=len(ys), times=np.arange(len(ys), dtype=np.float64))
+    plan = KeyframePlan({key: path}, scan)
+    plan.prepare_planes(ys, full, colorizer, work)
+    h, w = ys[0].shape
+    pl = plan_pixels("libx264", w, h)
+    out = []
+    for t, y in enumerate(ys):
+        cb, cr = colorizer.chroma_planes(y, full, matrix, pl.subsample, plan.chroma(t, colorizer))
+        out.append(build_frame(y, cb, cr, pl, full, matrix).to_ndarray(format="rgb24"))
+    return out
+
+
 def pan_clip(frames: int) -> list[np.ndarray]:
     """A slow camera pan (and slight zoom) over a val photo, as gray Y' planes."""
     photo = sorted((SHARED / "val").glob("*.jpg"))[7]
@@ -79,11 +100,64 @@ def pan_clip(frames: int) -> list[np.ndarray]:
     return out
 
 
+FADE = 12  # frames of each fade or dissolve in the joined shot-detection video
+
+
+def join_with_transitions(clips: list[list[np.ndarray]]) -> tuple[list[np.ndarray],
+                                                                   list[tuple[int, int]]]:
+    """Clips' thumbnails joined end to end, with hard cuts and two gradual transitions.
+
+    A fade through black (out and in) follows the second clip and a dissolve the fourth.
+    Returns the frames and, for each transition, the window of frames in which a detected cut
+    counts as a hit.
+    """
+    seq: list[np.ndarray] = []
+    windows: list[tuple[int, int]] = []
+    for k, clip in enumerate(clips):
+        clip = list(clip)
+        if k == 0:
+            seq.extend(clip)
+            continue
+        kind = {2: "fade", 4: "dissolve"}.get(k, "cut")
+        n = min(FADE, len(clip) // 3, len(seq) // 3)
+        if kind == "fade":
+            for i in range(n):  # fade out the end of the previous clip
+                seq[len(seq) - n + i] = seq[len(seq) - n + i] * (1 - (i + 1) / n)
+            b = len(seq)
+            clip = [f * ((i + 1) / n) if i < n else f for i, f in enumerate(clip)]
+            windows.append((b - n, b + n))
+        elif kind == "dissolve":
+            b = len(seq) - n
+            for i in range(n):
+                w = (i + 1) / (n + 1)
+                seq[b + i] = (1 - w) * seq[b + i] + w * clip[i]
+            clip = clip[n:]
+            windows.append((b - 2, b + n + 2))
+        else:
+            windows.append((len(seq), len(seq)))
+        seq.extend(clip)
+    return seq, windows
+
+
+def match_cuts(found: list[int], windows: list[tuple[int, int]]) -> tuple[float, float]:
+    """Precision and recall of detected cuts against transition windows (one hit each)."""
+    matched: set[int] = set()
+    hits = 0
+    for cut in found:
+        for i, (lo, hi) in enumerate(windows):
+            if lo <= cut <= hi and i not in matched:
+                matched.add(i)
+                hits += 1
+                break
+    return hits / max(len(found), 1), hits / max(len(windows), 1)
+
+
 def plot(path: Path, series: dict[str, tuple[list[float], list[float]]]) -> None:
     """Two stacked line charts (colourfulness, warp error) drawn with OpenCV."""
     w, h, pad = 900, 260, 50
     canvas = np.full((2 * h + 40, w, 3), 255, np.uint8)
-    colors = {"independent": (200, 60, 40), "temporal": (40, 140, 40), "truth": (90, 90, 90)}
+    colors = {"independent": (200, 60, 40), "temporal": (40, 140, 40), "truth": (90, 90, 90),
+              "keyframe": (40, 60, 200)}
     for row, (title, idx) in enumerate((("colourfulness per frame", 0), ("warp error x1000", 1))):
         top = row * (h + 20) + 10
         values = [v for s in series.values() for v in s[idx]]
@@ -112,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--render-size", type=int, default=TileConfig().render_size)
     p.add_argument("--pan-frames", type=int, default=600)
     p.add_argument("--plot", type=Path)
+    p.add_argument("--keyframes", action="store_true",
+                   help="also colorize each clip with its true middle frame as the keyframe")
     args = p.parse_args(argv)
     model = load_colorizer(args.weights)
     backend = create_backend("auto", model, "cpu", weights_identity(args.weights))
@@ -124,15 +200,16 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | --- | --- | --- | --- | --- |")
     totals: dict[str, list[list[float]]] = {}
     plotted = False
-    joined: list[int] = []
-    detector = ShotDetector()
+    thumbs: list[list[np.ndarray]] = []
     for clip in args.clips:
         ys, truth, full, matrix = read_clip(clip, args.frames)
-        joined.append(len(ys))
-        for y in ys:
-            detector.push(thumbnail(y))
+        thumbs.append([thumbnail(y) for y in ys])
         runs = {"independent": colorize(make(False), ys, full, matrix),
-                "temporal": colorize(make(True), ys, full, matrix), "truth": truth}
+                "temporal": colorize(make(True), ys, full, matrix)}
+        if args.keyframes:
+            with tempfile.TemporaryDirectory() as work:
+                runs["keyframe"] = colorize_keyed(make(True), ys, truth, full, matrix, Path(work))
+        runs["truth"] = truth
         curves = {}
         for name, frames in runs.items():
             we = warp_errors(frames, ys)
@@ -152,13 +229,21 @@ def main(argv: list[str] | None = None) -> int:
         psnr_txt = "—" if name == "truth" else f"{m[2]:.2f}"
         print(f"| **mean** | {name} | {m[0]:.3f} | {m[1]:.3f} | {psnr_txt} | {m[3]:.3f} |")
     ind, tem, tru = (np.mean(totals[k], axis=0) for k in ("independent", "temporal", "truth"))
+    if "keyframe" in totals:
+        key = np.mean(totals["keyframe"], axis=0)
+        print(f"\nkeyframe (true middle frame) vs temporal: PSNR {key[2] - tem[2]:+.2f} dB, "
+              f"CDC {key[1] / tem[1]:.2f}x")
     print(f"\ntemporal/independent: warp error {tem[0] / ind[0]:.2f}, CDC {tem[1] / ind[1]:.2f}, "
           f"PSNR {tem[2] - ind[2]:+.2f} dB; temporal/truth warp error {tem[0] / tru[0]:.2f}")
-    truth_cuts = list(np.cumsum(joined)[:-1])
+    seq, windows = join_with_transitions(thumbs)
+    detector = ShotDetector()
+    for t in seq:
+        detector.push(t)
     found = detector.finish()
-    hits = len(set(found) & {int(c) for c in truth_cuts})
-    print(f"shot detection on the joined clips: cuts at {truth_cuts}, found {found}: "
-          f"precision {hits / max(len(found), 1):.2f}, recall {hits / max(len(truth_cuts), 1):.2f}")
+    precision, recall = match_cuts(found, windows)
+    print(f"shot detection on the clips joined ({len(seq)} frames; hard cuts, a fade through "
+          f"black, a dissolve): transitions {windows}, found {found}: precision "
+          f"{precision:.2f}, recall {recall:.2f}")
     if args.pan_frames:
         pan = pan_clip(args.pan_frames)
         for name in ("independent", "temporal"):

@@ -8,9 +8,9 @@ import numpy as np
 from vidcolor.shots import detect_shots
 
 
-def scene(seed: int, h: int = 180, w: int = 480) -> np.ndarray:
+def scene(seed: int, h: int = 180, w: int = 480, blur: float = 6) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    img = cv2.GaussianBlur(rng.normal(128, 60, (h, w)).astype(np.float32), (0, 0), 6)
+    img = cv2.GaussianBlur(rng.normal(128, 60, (h, w)).astype(np.float32), (0, 0), blur)
     img = (img - img.mean()) / (img.std() + 1e-6) * 45 + rng.uniform(80, 170)
     return np.clip(img, 0, 255).astype(np.float32)
 
@@ -80,3 +80,14 @@ def test_cut_list_files(tmp_path):
         read_cut_list(tmp_path / "c.txt")
     with pytest.raises(InputError, match="cannot read"):
         read_cut_list(tmp_path / "missing.json")
+
+
+def test_a_dissolve_is_one_cut_inside_it():
+    a, b = scene(11, blur=24), scene(12, blur=24)  # large shapes, as in real footage
+    frames = [pan(a, t, 1) for t in range(40)]
+    for i in range(12):  # a 12-frame cross-dissolve while both shots keep panning
+        w = (i + 1) / 13
+        frames.append((1 - w) * pan(a, 40 + i, 1) + w * pan(b, i, 1))
+    frames += [pan(b, 12 + t, 1) for t in range(40)]
+    cuts = detect_shots(as_u8(frames))
+    assert len(cuts) == 1 and 38 <= cuts[0] <= 54, cuts

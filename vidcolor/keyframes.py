@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,21 +138,27 @@ class KeyframePlan:
         Frames from each shot's start to its keyframe are decoded once more (to working-size
         luma, on disk); then the shot is colorized from the keyframe backwards.
         """
+        if self.shots:
+            planes = (luma_plane(f) for f in iter_frames(src, stream_index=info.stream_index))
+            self.prepare_planes(planes, info.full_range, colorizer, work)
+
+    def prepare_planes(self, planes: Iterable[np.ndarray], full_range: bool,
+                       colorizer: FrameColorizer, work: Path) -> None:
+        """:meth:`prepare` from the video's 8-bit ``Y'`` planes, in order."""
         if not self.shots:
             return
         last_needed = max(s.key for s in self.shots.values())
         lumas: dict[int, np.ndarray] = {}
-        for index, frame in enumerate(iter_frames(src, stream_index=info.stream_index)):
+        for index, y in enumerate(planes):
             if index > last_needed:
                 break
             shot = self._shot_of(index)
             if shot is None:
                 continue
-            y = luma_plane(frame)
-            small = colorizer.working_luma(plane_to_luma(y, info.full_range))
+            small = colorizer.working_luma(plane_to_luma(y, full_range))
             size = tuple(small.shape[-2:])
             if index == shot.key:
-                shot.ab = keyframe_chroma(shot.path, y, info.full_range, size)
+                shot.ab = keyframe_chroma(shot.path, y, full_range, size)
             store = lumas.get(shot.first)
             if store is None:
                 store = np.lib.format.open_memmap(

@@ -7,7 +7,9 @@ frame-to-frame changes (so pans and film grain, which change every frame a littl
 trigger it). One frame of look-ahead rejects flashes: if the frame after a candidate looks like
 the frame before it, the candidate was a flash. Near-black frames (a fade through black) are
 skipped; the first frame with content after them starts a new shot if it differs from the last
-frame before them.
+frame before them. Gradual transitions (dissolves) change every frame a little, so each frame is
+also compared with the frame ``GRADUAL_SPAN`` frames back: a change that is large there and
+large against that long-range change's own recent level is a dissolve, cut at its middle.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 
 THUMB = (48, 27)  # thumbnail size (w, h)
 BLACK_STD = 4.0  # a frame whose luma std is below this (and mean below 40) is "black"
+GRADUAL_SPAN = 12  # frames between the two ends of the long-range (dissolve) comparison
 
 
 def thumbnail(luma: np.ndarray) -> np.ndarray:
@@ -66,6 +69,8 @@ class ShotDetector:
         self._pending: tuple[int, np.ndarray, np.ndarray] | None = None  # (index, before, frame)
         self._after_black = False
         self._index = 0
+        self._history: collections.deque[np.ndarray] = collections.deque(maxlen=GRADUAL_SPAN)
+        self._recent_long: collections.deque[float] = collections.deque(maxlen=48)
 
     @property
     def _threshold(self) -> float:
@@ -75,6 +80,24 @@ class ShotDetector:
         last = self.cuts[-1] if self.cuts else 0
         if index - last >= self.cfg.min_shot:
             self.cuts.append(index)
+        self._history.clear()
+        self._recent_long.clear()
+
+    def _gradual(self, i: int, thumb: np.ndarray) -> bool:
+        """Long-range test for a dissolve ending at frame ``i``; records the cut if so."""
+        full = len(self._history) == GRADUAL_SPAN
+        d = _distance(self._history[0], thumb) if full else 0.0
+        self._history.append(thumb)
+        if not full:
+            return False
+        enough = len(self._recent_long) >= GRADUAL_SPAN
+        typical = float(np.median(self._recent_long)) if enough else 0.0
+        if enough and d > self._threshold and d > 2.5 * typical:
+            self._cut(i - GRADUAL_SPAN // 2)
+            self._recent.clear()
+            return True
+        self._recent_long.append(d)
+        return False
 
     def push(self, thumb: np.ndarray) -> None:
         """Add the next frame's thumbnail."""
@@ -110,6 +133,7 @@ class ShotDetector:
             self._pending = (i, self._prev, thumb)
         else:
             self._recent.append(d)
+            self._gradual(i, thumb)
         self._prev = thumb
 
     def finish(self) -> list[int]:
