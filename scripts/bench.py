@@ -1,13 +1,16 @@
-"""Benchmark the video pipeline against the I/O floor, at 640x360 and 1920x1080.
+"""Benchmark the video pipeline against the I/O floor, per backend, size and render size.
 
-For each size a clip is made from ``samples/film.mp4`` (resized), then two runs, each in its own
-process (so peak RSS is its own): the full vidcolor pipeline, and a plain decode -> encode pass
-with the same encoder settings (the I/O floor: same frame building, no network). Prints a
-markdown table with fps, peak RSS and the pipeline/floor ratio.
+For each size a clip is made from ``samples/film.mp4`` (resized), then runs, each in its own
+process (so peak RSS is its own): the full vidcolor pipeline (per backend and render size), and
+a plain decode -> encode pass with the same encoder settings (the I/O floor: same frame
+building, no network). Also the network alone: ms per 224x224 window at batch 8. Prints one
+markdown table: backend x size x render size -> ms/window, pipeline fps, floor fps, ratio,
+peak RSS.
 
 Example::
 
     python scripts/bench.py --frames 48
+    python scripts/bench.py --sizes 640x360 1920x1080 3840x2160 --backends onnx torch
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SIZES = ((640, 360), (1920, 1080))
+from vidcolor.config import TileConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SIZES = ("640x360", "1920x1080")
 
 
 def make_clip(path: Path, width: int, height: int, frames: int) -> None:
@@ -47,18 +53,20 @@ def make_clip(path: Path, width: int, height: int, frames: int) -> None:
             out.mux(p)
 
 
-def worker(mode: str, src: Path, dst: Path, threads: int) -> dict:
+def worker(mode: str, src: Path, dst: Path, threads: int, backend: str,
+           render_size: int) -> dict:
     """Run one mode in this process; returns seconds and frames."""
     import torch
 
-    from vidcolor.config import JobConfig
+    from vidcolor.config import JobConfig, TileConfig
     from vidcolor.pipeline import run_job
 
     if threads:
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
     if mode == "pipeline":
-        run_job(src, dst, JobConfig(overwrite=True, threads=threads))
+        run_job(src, dst, JobConfig(overwrite=True, threads=threads, backend=backend,
+                                    tile=TileConfig(render_size=render_size)))
     else:
         io_floor(src, dst)
     seconds = time.perf_counter() - t0
@@ -94,43 +102,81 @@ def io_floor(src: Path, dst: Path) -> None:
     part.unlink()
 
 
+def window_ms(backend: str, threads: int, batch: int = 8, repeats: int = 5) -> float:
+    """The network alone: milliseconds per 224x224 window at ``batch``."""
+    import torch
+
+    from vidcolor.backends import create_backend
+    from vidcolor.weights import load_colorizer, weights_identity
+
+    if threads:
+        torch.set_num_threads(threads)
+    net = create_backend(backend, load_colorizer(None), "cpu", weights_identity(None), threads)
+    lum, prior = torch.rand(batch, 1, 224, 224) * 100, torch.zeros(batch, 3, 224, 224)
+    net.predict(lum, prior)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        net.predict(lum, prior)
+    return (time.perf_counter() - t0) * 1000 / (repeats * batch)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--frames", type=int, default=48)
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--worker", choices=("pipeline", "floor"), help=argparse.SUPPRESS)
+    p.add_argument("--sizes", nargs="+", default=list(SIZES), help="WxH clip sizes")
+    p.add_argument("--backends", nargs="+", default=["onnx"], choices=("onnx", "torch"))
+    p.add_argument("--render-sizes", type=int, nargs="+", default=[TileConfig().render_size])
+    p.add_argument("--worker", choices=("pipeline", "floor", "window"), help=argparse.SUPPRESS)
+    p.add_argument("--backend", default="onnx", help=argparse.SUPPRESS)
+    p.add_argument("--render-size", type=int, default=TileConfig().render_size,
+                   help=argparse.SUPPRESS)
     p.add_argument("--src", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--dst", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.worker == "window":
+        print(json.dumps({"ms": window_ms(args.backend, args.threads)}))
+        return 0
     if args.worker:
-        result = worker(args.worker, args.src, args.dst, args.threads)
+        result = worker(args.worker, args.src, args.dst, args.threads, args.backend,
+                        args.render_size)
         result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return 0
+
+    def run(*extra: str) -> dict:
+        cmd = [sys.executable, __file__, "--threads", str(args.threads), *extra]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    ms = {b: run("--worker", "window", "--backend", b)["ms"] for b in args.backends}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for w, h in SIZES:
+        for size in args.sizes:
+            w, h = (int(v) for v in size.split("x"))
             src = Path(tmp) / f"in_{w}x{h}.mp4"
             make_clip(src, w, h, args.frames)
-            res = {}
-            for mode in ("floor", "pipeline"):
-                cmd = [sys.executable, __file__, "--worker", mode, "--src", str(src), "--dst",
-                       str(Path(tmp) / f"{mode}_{w}x{h}.mp4"), "--threads", str(args.threads)]
-                out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-                res[mode] = json.loads(out.stdout.strip().splitlines()[-1])
-            fps = {m: r["frames"] / r["seconds"] for m, r in res.items()}
-            rows.append(
-                f"| {w}x{h} | {res['pipeline']['frames']} | {fps['pipeline']:.2f} | "
-                f"{res['pipeline']['rss_mb']:.0f} | {fps['floor']:.2f} | "
-                f"{res['floor']['rss_mb']:.0f} | {fps['pipeline'] / fps['floor']:.3f} |"
-            )
+            floor = run("--worker", "floor", "--src", str(src), "--dst",
+                        str(Path(tmp) / f"floor_{w}x{h}.mp4"))
+            floor_fps = floor["frames"] / floor["seconds"]
+            for backend in args.backends:
+                for rs in args.render_sizes:
+                    res = run("--worker", "pipeline", "--backend", backend, "--render-size",
+                              str(rs), "--src", str(src), "--dst", str(Path(tmp) / "p.mp4"))
+                    fps = res["frames"] / res["seconds"]
+                    rows.append(
+                        f"| {backend} | cpu | {w}x{h} | {rs} | {ms[backend]:.1f} | "
+                        f"{res['frames']} | {fps:.2f} | {res['rss_mb']:.0f} | {floor_fps:.2f} | "
+                        f"{floor['rss_mb']:.0f} | {fps / floor_fps:.3f} |"
+                    )
     import torch
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; libx264 crf 18 "
-          "medium for both runs\n")
-    print("| size | frames | pipeline fps | pipeline peak RSS MB | I/O floor fps | "
-          "floor peak RSS MB | pipeline / floor |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(f"torch {torch.__version__}, {args.threads or torch.get_num_threads()} threads, CPU; "
+          "libx264 crf 18 medium for both runs; default settings otherwise\n")
+    print("| backend | device | size | render size | net ms/window (batch 8) | frames | "
+          "pipeline fps | pipeline peak RSS MB | I/O floor fps | floor peak RSS MB | "
+          "pipeline / floor |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     print("\n".join(rows))
     return 0
 
