@@ -49,7 +49,7 @@ def test_killed_run_leaves_nothing_at_the_target(tmp_path, random_weights):
     )
     job = tmp_path / "out.mp4.vidcolor-job"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(job.glob("video*")):
+    while time.monotonic() < deadline and not any(job.glob("seg-*")):
         time.sleep(0.05)
     time.sleep(1.0)
     assert proc.poll() is None, "finished before it could be killed"
@@ -63,16 +63,17 @@ def test_ctrl_c_exits_130(tmp_path, random_weights):
     dst = tmp_path / "out.mp4"
     proc = subprocess.Popen(
         [sys.executable, "-m", "vidcolor", str(src), "-o", str(dst), "--weights",
-         str(random_weights), "--render-size", "64", "-q"], env=_env(), stderr=subprocess.PIPE,
-        text=True,
+         str(random_weights), "--render-size", "64", "-q", "--segment-frames", "10"], env=_env(),
+        stderr=subprocess.PIPE, text=True,
     )
     job = tmp_path / "out.mp4.vidcolor-job"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(job.glob("video*")):
+    while time.monotonic() < deadline and not any(job.glob("seg-*")):
         time.sleep(0.05)
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert "interrupted" in err
+    assert "interrupted: re-run the same command to resume" in err
     assert not dst.exists()
+    assert (job / "manifest.json").exists()  # finished segments are kept for resuming

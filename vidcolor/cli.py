@@ -11,6 +11,7 @@ from pathlib import Path
 from vidcolor._version import __version__
 from vidcolor.config import EncodeConfig, JobConfig, ShotConfig, TemporalConfig, TileConfig
 from vidcolor.errors import VidcolorError
+from vidcolor.probe import is_image_path
 
 log = logging.getLogger("vidcolor")
 
@@ -82,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", type=Path, metavar="FILE",
                    help="your own cut list (JSON or CSV of first frames of shots)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (auto)")
+    p.add_argument("--work-dir", type=Path, metavar="DIR",
+                   help="job folder for resuming (default: OUTPUT.vidcolor-job beside the output)")
+    p.add_argument("--segment-frames", type=_int_in(0, 10**7), default=0, metavar="N",
+                   help="longest segment in frames (0: about 30 s of video)")
+    p.add_argument("--restart", action="store_true",
+                   help="discard an interrupted job for this output instead of resuming it")
+    p.add_argument("--keep-work", action="store_true",
+                   help="keep the job folder (segments, manifest) after success")
     v = p.add_mutually_exclusive_group()
     v.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     v.add_argument("-q", "--quiet", action="store_true", help="errors only, no progress bar")
@@ -150,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         shots=ShotConfig(sensitivity=args.shot_sensitivity, cut_list=args.shots),
         keyframes_dir=args.keyframes,
         keyframes=tuple(args.keyframe),
+        work_dir=args.work_dir,
+        segment_frames=args.segment_frames,
+        restart=args.restart,
+        keep_work=args.keep_work,
     )
     debug = os.environ.get("VIDCOLOR_DEBUG") == "1"
     from tqdm.contrib.logging import logging_redirect_tqdm
@@ -169,9 +182,18 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"vidcolor: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # a full disk or a vanished folder in the middle of a job
+        if debug:
+            raise
+        where = f": {e.filename}" if e.filename else ""
+        print(f"vidcolor: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         if debug:
             raise
-        print("vidcolor: interrupted", file=sys.stderr)
+        resumable = args.output is not None and args.input.is_file() and not is_image_path(
+            args.input)
+        hint = ": re-run the same command to resume" if resumable else ""
+        print(f"vidcolor: interrupted{hint}", file=sys.stderr)
         return 130
     return 0

@@ -97,6 +97,26 @@ class FrameColorizer:
         """Like :meth:`predict_ab` for the next frame of a video, with the temporal prior."""
         return self.predict_working(self.working_luma(luma))
 
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything the next frame of this shot depends on (saved at segment splits)."""
+        state = {
+            "anchor": np.float64(self._anchor),
+            "since_anchor": np.int64(self._since_anchor),
+            "anchor_locked": np.bool_(self._anchor_locked),
+        }
+        if self.temporal is not None:
+            state.update(self.temporal.state())
+        return state
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Continue a shot from :meth:`state` (as if the previous frames had just been seen)."""
+        self.new_shot()
+        self._anchor = float(state["anchor"])
+        self._since_anchor = int(state["since_anchor"])
+        self._anchor_locked = bool(state["anchor_locked"])
+        if self.temporal is not None:
+            self.temporal.restore(state)
+
     def working_luma(self, luma: torch.Tensor) -> torch.Tensor:
         """A full-range luma ``(1, 1, H, W)`` brought to the working resolution."""
         return self._working(luma)

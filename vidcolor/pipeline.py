@@ -9,6 +9,7 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from vidcolor.assemble import assemble
@@ -19,6 +20,7 @@ from vidcolor.decode import DecodeStats, iter_frames
 from vidcolor.encode import VideoWriter, build_frame, luma_plane
 from vidcolor.errors import InputError, OutputError
 from vidcolor.image import colorize_folder, colorize_image_file
+from vidcolor.job import Job, fault_point, fingerprint, output_settings
 from vidcolor.keyframes import KeyframePlan, find_keyframes
 from vidcolor.probe import (
     IMAGE_SUFFIXES,
@@ -50,8 +52,11 @@ def make_colorizer(cfg: JobConfig) -> FrameColorizer:
     return FrameColorizer(backend, cfg.tile, cfg.temporal)
 
 
-def first_pass(src: Path, info: MediaInfo, cfg: ShotConfig, stats: bool = False) -> ScanResult:
+def first_pass(src: Path, info: MediaInfo, cfg: ShotConfig, stats: bool = False,
+               detect: bool = True) -> ScanResult:
     """Scan ``src`` once: cuts (detected, or the user's ``--shots`` list) and frame times."""
+    if not detect:
+        return scan_video(src, info, cfg, stats=stats, detect=False)
     if cfg.cut_list is not None:
         scan = scan_video(src, info, cfg, stats=stats, detect=False)
         scan.cuts = [c for c in read_cut_list(cfg.cut_list) if c < scan.frames]
@@ -103,8 +108,15 @@ def run_job(src: Path, dst: Path, cfg: JobConfig, progress: Progress | None = No
     run_video(src, dst, cfg, progress)
 
 
+SEGMENT_SECONDS = 30  # default segment length
+
+
 def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
-    """Colorize a video; the output appears at ``dst`` only when complete."""
+    """Colorize a video, resumably; the output appears at ``dst`` only when complete.
+
+    Work goes into a job folder of segments (see :mod:`vidcolor.job`); re-running the same
+    command after an interruption resumes it, and the result is identical.
+    """
     fmt = VIDEO_FORMATS.get(dst.suffix.lower())
     if fmt is None:
         raise InputError(
@@ -112,67 +124,134 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
             f"use one of {', '.join(sorted(VIDEO_FORMATS))}"
         )
     info = read_media_info(src)
-    colorizer = make_colorizer(cfg)
-    cuts: set[int] = set()
-    total = info.frames or None
     keyed = cfg.keyframes_dir is not None or bool(cfg.keyframes)
     if keyed and not cfg.temporal.enabled:
         raise InputError("keyframes are carried through their shot by the temporal prior: "
                          "drop --no-temporal")
-    scan = None
-    if cfg.temporal.enabled:
-        scan = first_pass(src, info, cfg.shots)
-        cuts, total = set(scan.cuts), scan.frames
-    work = dst.with_name(dst.name + ".vidcolor-job")
-    work.mkdir(exist_ok=True)
-    part = work / f"video{dst.suffix}"
+    colorizer = make_colorizer(cfg)
+    segment_frames = cfg.segment_frames or max(1, round(SEGMENT_SECONDS * float(info.rate or 24)))
+    work = cfg.work_dir or dst.with_name(dst.name + ".vidcolor-job")
+    identity = {
+        "input": fingerprint(src, info),
+        "settings": output_settings(cfg, segment_frames),
+        "weights": weights_identity(cfg.weights),
+    }
+    if cfg.restart and work.exists():
+        log.info("--restart: discarding the job in %s", work)
+        shutil.rmtree(work)
+    job = Job.open(work, identity)
+    fresh = job is None
     tmp = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
-    writer: VideoWriter | None = None
     try:
+        if job is None:
+            cfg_shots = cfg.shots if cfg.temporal.enabled else None
+            scan = first_pass(src, info, cfg_shots or cfg.shots, detect=cfg_shots is not None)
+            if scan.frames == 0:
+                raise InputError(f"no frame of {src} could be decoded")
+            if info.frames > scan.frames:
+                log.warning("%s is damaged: %d frames decode and will be colorized, %d declared",
+                            src.name, scan.frames, info.frames)
+            job = Job.create(work, identity, scan.cuts, scan.frames, segment_frames)
+            np.save(work / "times.npy", scan.times)
+        else:
+            done = job.verify(dst.suffix)
+            log.info("resuming: %d of %d segments done", done, len(job.segments))
+            scan = ScanResult(cuts=job.cuts, frames=job.manifest["frames"],
+                              times=np.load(work / "times.npy"))
         plan = None
-        if keyed and scan is not None:
-            plan = KeyframePlan(find_keyframes(cfg.keyframes_dir, list(cfg.keyframes), scan), scan)
+        if keyed:
+            plan = KeyframePlan(find_keyframes(cfg.keyframes_dir, list(cfg.keyframes), scan),
+                                scan)
             plan.prepare(src, info, colorizer, work)
-        writer = VideoWriter(part, info, cfg.encode, fmt)
-        stats = DecodeStats()
-        progress.start(total, "frames")
-        step = 1 / (info.rate * info.time_base) if info.rate else Fraction(1)
-        last_pts: int | None = None
-        frames = iter_frames(src, stats=stats, stream_index=info.stream_index)
-        for index, frame in enumerate(frames):
+        _render_segments(src, info, cfg, colorizer, job, plan, dst.suffix, fmt, progress)
+        fault_point("assembly")
+        assemble([job.segment_path(s, dst.suffix) for s in job.segments], src, tmp, fmt,
+                 info.rotation)
+        os.replace(tmp, dst)
+    except BaseException:
+        if job is not None and fresh and not any(s["done"] for s in job.segments):
+            shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming
+        elif job is not None:
+            log.info("finished segments are kept in %s: re-run the same command to resume", work)
+        raise
+    finally:
+        progress.close()
+        tmp.unlink(missing_ok=True)
+    if not cfg.keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _render_segments(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorizer,
+                     job: Job, plan: KeyframePlan | None, suffix: str, fmt: str,
+                     progress: Progress) -> None:
+    """Colorize and encode every segment not yet done, recording each as it finishes."""
+    segments = job.segments
+    todo = [s for s in segments if not s["done"]]
+    progress.start(job.manifest["frames"], "frames")
+    progress.advance(sum(s["end"] - s["start"] + 1 for s in segments if s["done"]))
+    if not todo:
+        return
+    last = todo[-1]["end"]
+    writer: VideoWriter | None = None
+    seg_iter = iter(segments)
+    seg = next(seg_iter)
+    carried = False  # the colorizer holds the state of the previous frame of this run
+    step = 1 / (info.rate * info.time_base) if info.rate else Fraction(1)
+    last_pts: int | None = None
+    stats = DecodeStats()
+    try:
+        for index, frame in enumerate(iter_frames(src, stats=stats,
+                                                  stream_index=info.stream_index)):
+            fault_point("decode")
+            if index > last:
+                break
+            while index > seg["end"]:
+                seg = next(seg_iter)
+            pts = frame.pts
+            if pts is None:  # some raw streams carry none: continue at the nominal rate
+                pts = 0 if last_pts is None else last_pts + max(1, round(step))
+            last_pts = pts
+            if seg["done"]:
+                carried = False
+                continue
             if (frame.width, frame.height) != (info.width, info.height):
                 raise InputError(
                     f"{src}: the frame size changes mid-stream ({info.width}x{info.height} -> "
                     f"{frame.width}x{frame.height}); vidcolor needs one size per video"
                 )
-            if index in cuts:
-                colorizer.new_shot()
+            if index == seg["start"]:
+                if seg["new_shot"]:
+                    colorizer.new_shot()
+                elif not carried:
+                    colorizer.restore(job.load_state(segments[seg["index"] - 1]))
+                writer = VideoWriter(job.segment_path(seg, suffix), info, cfg.encode, fmt)
+            assert writer is not None
             y = luma_plane(frame)
             ab = plan.chroma(index, colorizer) if plan else None
             cb, cr = colorizer.chroma_planes(
                 y, info.full_range, info.matrix, writer.plan.subsample, ab)
+            fault_point("inference")
             out = build_frame(y, cb, cr, writer.plan, info.full_range, info.matrix)
-            pts = frame.pts
-            if pts is None:  # some raw streams carry none: continue at the nominal rate
-                pts = 0 if last_pts is None else last_pts + max(1, round(step))
             out.pts, out.time_base = pts, info.time_base
-            last_pts = pts
             writer.write(out)
+            carried = True
             progress.advance()
-        writer.close()
-        writer = None
-        if stats.frames == 0:
-            raise InputError(f"no frame of {src} could be decoded")
-        if info.frames > stats.frames or stats.bad_packets:
-            log.warning(
-                "%s is damaged: %d frames decoded and colorized, %d declared, %d bad packets "
-                "skipped", src.name, stats.frames, info.frames, stats.bad_packets,
-            )
-        assemble([part], src, tmp, fmt, info.rotation)
-        os.replace(tmp, dst)
+            if index == seg["end"]:
+                writer.close()
+                writer = None
+                fault_point("segment-write")
+                nxt = seg["index"] + 1
+                goes_on = nxt < len(segments) and not segments[nxt]["new_shot"]
+                job.finish_segment(seg, suffix, colorizer.state() if goes_on else None)
     finally:
-        progress.close()
         if writer is not None:
             writer.abort()
-        tmp.unlink(missing_ok=True)
-        shutil.rmtree(work, ignore_errors=True)
+    missing = [s for s in segments if not s["done"]]
+    if missing:
+        raise InputError(
+            f"{src} ended at frame {index + 1 if stats.frames else 0} of the "
+            f"{job.manifest['frames']} found when the job started: the input changed or is "
+            "damaged"
+        )
+    if stats.bad_packets:
+        log.warning("%s is damaged: %d bad packets skipped", src.name, stats.bad_packets)

@@ -80,6 +80,17 @@ class TemporalPrior:
         prior = np.concatenate((ab * (conf[..., None] > 0), conf[..., None]), axis=2)
         return torch.from_numpy(prior).permute(2, 0, 1)[None].contiguous()
 
+    def state(self) -> dict[str, np.ndarray]:
+        """The previous frame, to continue a shot in another process (empty after a reset)."""
+        if self._luma is None or self._ab is None:
+            return {}
+        return {"luma": self._luma, "ab": self._ab}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Continue from :meth:`state`."""
+        self._luma = state["luma"].astype(np.uint8) if "luma" in state else None
+        self._ab = state["ab"].astype(np.float32) if "ab" in state else None
+
     def update(self, luma: np.ndarray, ab: torch.Tensor) -> None:
         """Remember this frame: uint8 luma ``(h, w)`` and its chroma ``(1, 2, h, w)``."""
         self._luma = luma

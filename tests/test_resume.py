@@ -1,0 +1,152 @@
+"""Resuming interrupted jobs: kill -9 anywhere, damaged segments, bad manifests, full disks."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from media import make_video
+
+from vidcolor.job import plan_segments
+
+POINTS = ("decode", "inference", "segment-write", "manifest-write", "assembly")
+FRAMES, SEGMENT = 40, 8
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("VIDCOLOR_DEBUG", None)
+    env.update(extra)
+    return env
+
+
+def _run(src: Path, dst: Path, weights: Path, *extra: str, **env: str):
+    quiet = [] if "-v" in extra else ["-q"]
+    return subprocess.run(
+        [sys.executable, "-m", "vidcolor", str(src), "-o", str(dst), "--weights", str(weights),
+         "--render-size", "64", "--preset", "ultrafast", "--segment-frames", str(SEGMENT),
+         *quiet, *extra], capture_output=True, text=True, env=_env(**env), timeout=300,
+    )
+
+
+def _decoded(path: Path) -> tuple[list[int], list[bytes]]:
+    with av.open(str(path)) as c:
+        frames = list(c.decode(video=0))
+    return [f.pts for f in frames], [f.to_ndarray().tobytes() for f in frames]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, random_weights):
+    """A two-shot clip and its uninterrupted render."""
+    folder = tmp_path_factory.mktemp("resume")
+    src = make_video(folder / "in.mp4", 96, 64, frames=FRAMES, shots=2, audio=True)
+    ref = folder / "ref.mp4"
+    proc = _run(src, ref, random_weights)
+    assert proc.returncode == 0, proc.stderr
+    return src, _decoded(ref)
+
+
+def test_segments_split_at_cuts_and_length():
+    segs = plan_segments(40, [20], 8)
+    assert [(s["start"], s["end"], s["new_shot"]) for s in segs] == [
+        (0, 7, True), (8, 15, False), (16, 19, False), (20, 27, True), (28, 35, False),
+        (36, 39, False)]
+
+
+def test_kill_9_at_ten_moments_then_resume_gives_the_same_file(tmp_path, clip, random_weights):
+    src, (ref_pts, ref_frames) = clip
+    rng = random.Random(7)
+    hits = {"decode": FRAMES, "inference": FRAMES, "segment-write": 6, "manifest-write": 7,
+            "assembly": 1}
+    moments = [(p, 1) for p in POINTS] + [
+        (p, rng.randint(2, hits[p])) for p in rng.sample(POINTS[:4], 4)] + [("inference", 23)]
+    assert len(moments) == 10
+    for k, (point, n) in enumerate(moments):
+        dst = tmp_path / f"out{k}.mp4"
+        killed = _run(src, dst, random_weights, VIDCOLOR_KILL_AT=f"{point}:{n}")
+        assert killed.returncode == -signal.SIGKILL, (point, n, killed.stderr)
+        assert not dst.exists()
+        resumed = _run(src, dst, random_weights)
+        assert resumed.returncode == 0, (point, n, resumed.stderr)
+        pts, frames = _decoded(dst)
+        assert pts == ref_pts, (point, n)
+        assert frames == ref_frames, f"output differs after a kill at {point}:{n}"
+        assert not (tmp_path / f"out{k}.mp4.vidcolor-job").exists()
+
+
+def test_truncated_segment_is_redone(tmp_path, clip, random_weights):
+    src, (ref_pts, ref_frames) = clip
+    dst = tmp_path / "out.mp4"
+    assert _run(src, dst, random_weights, VIDCOLOR_KILL_AT="assembly:1").returncode == -9
+    job = tmp_path / "out.mp4.vidcolor-job"
+    manifest = json.loads((job / "manifest.json").read_text())
+    assert all(s["done"] for s in manifest["segments"])
+    last = job / f"{manifest['segments'][-1]['file']}.mp4"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    proc = _run(src, dst, random_weights, "-v")
+    assert proc.returncode == 0, proc.stderr
+    assert "damaged: redoing it" in proc.stderr
+    assert "resuming: 5 of 6 segments done" in proc.stderr
+    assert _decoded(dst) == (ref_pts, ref_frames)
+
+
+def test_corrupted_manifest_is_a_clear_error(tmp_path, clip, random_weights):
+    src, (ref_pts, ref_frames) = clip
+    dst = tmp_path / "out.mp4"
+    assert _run(src, dst, random_weights, VIDCOLOR_KILL_AT="segment-write:3").returncode == -9
+    (tmp_path / "out.mp4.vidcolor-job" / "manifest.json").write_text('{"version": 1, "segm')
+    proc = _run(src, dst, random_weights)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "damaged manifest" in lines[0] and "--restart" in lines[0]
+    assert _run(src, dst, random_weights, "--restart").returncode == 0
+    assert _decoded(dst) == (ref_pts, ref_frames)
+
+
+def test_disk_full_is_a_clear_error_and_the_job_resumes(tmp_path, clip, random_weights):
+    src, (ref_pts, ref_frames) = clip
+    dst = tmp_path / "out.mp4"
+    for point in ("segment-write:3", "manifest-write:4"):
+        proc = _run(src, dst, random_weights, VIDCOLOR_FAIL_AT=point)
+        assert proc.returncode == 1
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "No space left on device" in lines[0], lines
+        assert not dst.exists()
+    proc = _run(src, dst, random_weights, "-v")
+    assert proc.returncode == 0, proc.stderr
+    assert "resuming:" in proc.stderr
+    assert _decoded(dst) == (ref_pts, ref_frames)
+
+
+def test_changed_input_or_settings_are_refused(tmp_path, random_weights):
+    mine = make_video(tmp_path / "in.mp4", 96, 64, frames=FRAMES, shots=2, audio=True)
+    dst = tmp_path / "out.mp4"
+    assert _run(mine, dst, random_weights, VIDCOLOR_KILL_AT="segment-write:2").returncode == -9
+    proc = _run(mine, dst, random_weights, "--crf", "30")
+    assert proc.returncode == 1 and "settings (encode) changed" in proc.stderr
+    time.sleep(0.01)
+    make_video(mine, 96, 64, frames=FRAMES, shots=3, audio=True)  # a different film, same name
+    proc = _run(mine, dst, random_weights)
+    assert proc.returncode == 1
+    assert "input changed" in proc.stderr and "--restart" in proc.stderr
+    assert _run(mine, dst, random_weights, "--restart").returncode == 0
+
+
+def test_keep_work_and_work_dir(tmp_path, clip, random_weights):
+    src, (ref_pts, ref_frames) = clip
+    dst, work = tmp_path / "out.mp4", tmp_path / "jobs" / "film"
+    proc = _run(src, dst, random_weights, "--work-dir", str(work), "--keep-work")
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((work / "manifest.json").read_text())
+    assert len(manifest["segments"]) == 6 and all(s["done"] for s in manifest["segments"])
+    assert _decoded(dst) == (ref_pts, ref_frames)
+    assert np.load(work / "times.npy").shape == (FRAMES,)
