@@ -34,17 +34,18 @@ SIZES = ("640x360", "1920x1080")
 
 
 def make_clip(path: Path, width: int, height: int, frames: int) -> None:
+    """A clip of ``frames`` frames from the sample film (looped), resized."""
     import av
     import cv2
 
-    with av.open(str(ROOT / "samples" / "film.mp4")) as src, av.open(str(path), "w") as out:
+    with av.open(str(ROOT / "samples" / "film.mp4")) as src:
+        grays = [f.to_ndarray(format="gray") for f in src.decode(video=0)]
+    with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=24)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.options = {"crf": "18", "preset": "veryfast"}
-        for n, frame in enumerate(src.decode(video=0)):
-            if n == frames:
-                break
-            y = cv2.resize(frame.to_ndarray(format="gray"), (width, height))
+        for n in range(frames):
+            y = cv2.resize(grays[n % len(grays)], (width, height))
             f = av.VideoFrame.from_ndarray(y, format="gray").reformat(format="yuv420p")
             f.pts = n
             for p in stream.encode(f):
@@ -64,9 +65,10 @@ def worker(mode: str, src: Path, dst: Path, threads: int, backend: str,
     if threads:
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    if mode == "pipeline":
+    if mode in ("pipeline", "single"):
         run_job(src, dst, JobConfig(overwrite=True, threads=threads, backend=backend,
-                                    tile=TileConfig(render_size=render_size)))
+                                    tile=TileConfig(render_size=render_size),
+                                    segment_frames=-1 if mode == "single" else 0))
     else:
         io_floor(src, dst)
     seconds = time.perf_counter() - t0
@@ -120,6 +122,30 @@ def window_ms(backend: str, threads: int, batch: int = 8, repeats: int = 5) -> f
     return (time.perf_counter() - t0) * 1000 / (repeats * batch)
 
 
+def segments_overhead(args: argparse.Namespace, run) -> int:
+    """Wall time of the default (segmented, resumable) render vs one single segment."""
+    w, h = (int(v) for v in args.sizes[0].split("x"))
+    frames = round(24 * args.segments)
+    rs = str(args.render_sizes[0])
+    times: dict[str, list[float]] = {"single": [], "pipeline": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in.mp4"
+        make_clip(src, w, h, frames)
+        for _ in range(2):  # alternate, so drifting machine load hits both alike
+            for mode in ("single", "pipeline"):
+                res = run("--worker", mode, "--render-size", rs, "--src", str(src), "--dst",
+                          str(Path(tmp) / f"{mode}.mp4"))
+                times[mode].append(res["seconds"])
+    single, segmented = min(times["single"]), min(times["pipeline"])
+    print(f"{frames} frames at {w}x{h}, render size {rs} (24 fps, a cut every 60 frames; "
+          f"segments of 30 s split at cuts)\n")
+    print("| run | best of 2, s | fps |\n| --- | ---: | ---: |")
+    print(f"| one single segment | {single:.1f} | {frames / single:.2f} |")
+    print(f"| resumable segments + assembly | {segmented:.1f} | {frames / segmented:.2f} |")
+    print(f"\noverhead of segments: {100 * (segmented / single - 1):+.1f}%")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--frames", type=int, default=48)
@@ -127,7 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", nargs="+", default=list(SIZES), help="WxH clip sizes")
     p.add_argument("--backends", nargs="+", default=["onnx"], choices=("onnx", "torch"))
     p.add_argument("--render-sizes", type=int, nargs="+", default=[TileConfig().render_size])
-    p.add_argument("--worker", choices=("pipeline", "floor", "window"), help=argparse.SUPPRESS)
+    p.add_argument("--segments", type=float, metavar="SECONDS",
+                   help="instead: the cost of resumable segments + assembly vs one single pass, "
+                        "on a clip of this many seconds at the first --sizes")
+    p.add_argument("--worker", choices=("pipeline", "floor", "window", "single"),
+                   help=argparse.SUPPRESS)
     p.add_argument("--backend", default="onnx", help=argparse.SUPPRESS)
     p.add_argument("--render-size", type=int, default=TileConfig().render_size,
                    help=argparse.SUPPRESS)
@@ -149,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
+    if args.segments:
+        return segments_overhead(args, run)
     ms = {b: run("--worker", "window", "--backend", b)["ms"] for b in args.backends}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

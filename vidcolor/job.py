@@ -111,7 +111,14 @@ def output_settings(cfg: JobConfig, segment_frames: int) -> dict[str, Any]:
 
 
 def plan_segments(frames: int, cuts: list[int], segment_frames: int) -> list[dict[str, Any]]:
-    """Segments ``[start, end]`` (inclusive) cut at shot cuts and every ``segment_frames``."""
+    """Segments ``[start, end]`` (inclusive) cut at shot cuts and every ``segment_frames``.
+
+    ``segment_frames < 0`` makes one segment of the whole video (a single pass, for
+    measuring what segments cost).
+    """
+    if segment_frames < 0:
+        return [{"start": 0, "end": frames - 1, "new_shot": True, "done": False, "index": 0,
+                 "file": "seg-00000"}]
     bounds = sorted({0, *[c for c in cuts if 0 < c < frames]})
     segments = []
     for k, start in enumerate(bounds):

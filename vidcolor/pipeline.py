@@ -192,6 +192,7 @@ def _render_segments(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: Fram
     if not todo:
         return
     last = todo[-1]["end"]
+    cuts = set(job.cuts)
     writer: VideoWriter | None = None
     seg_iter = iter(segments)
     seg = next(seg_iter)
@@ -219,11 +220,11 @@ def _render_segments(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: Fram
                     f"{src}: the frame size changes mid-stream ({info.width}x{info.height} -> "
                     f"{frame.width}x{frame.height}); vidcolor needs one size per video"
                 )
+            if index in cuts or index == 0:
+                colorizer.new_shot()
+            elif index == seg["start"] and not carried:
+                colorizer.restore(job.load_state(segments[seg["index"] - 1]))
             if index == seg["start"]:
-                if seg["new_shot"]:
-                    colorizer.new_shot()
-                elif not carried:
-                    colorizer.restore(job.load_state(segments[seg["index"] - 1]))
                 writer = VideoWriter(job.segment_path(seg, suffix), info, cfg.encode, fmt)
             assert writer is not None
             y = luma_plane(frame)
