@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -152,3 +155,61 @@ class VideoWriter:
             self.container.close()
         except (av.FFmpegError, OSError):
             log.debug("closing %s after a failure also failed", self.path, exc_info=True)
+
+
+class AsyncWriter:
+    """A :class:`VideoWriter` fed through a bounded queue by an encoder thread.
+
+    Frame building and encoding overlap with the next frame's inference; the queue bounds
+    memory. An encoder error is raised in the caller at the next :meth:`write` or at
+    :meth:`close`.
+    """
+
+    def __init__(self, writer: VideoWriter, full_range: bool, matrix: str,
+                 queue_size: int = 8) -> None:
+        self.writer = writer
+        self.plan = writer.plan
+        self._full_range, self._matrix = full_range, matrix
+        self._queue: queue.Queue[tuple | None] = queue.Queue(maxsize=queue_size)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="vidcolor-encode", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue  # drain after a failure
+            y, cb, cr, pts, time_base = item
+            try:
+                frame = build_frame(y, cb, cr, self.plan, self._full_range, self._matrix)
+                frame.pts, frame.time_base = pts, time_base
+                self.writer.write(frame)
+            except BaseException as e:  # handed to the caller
+                self._error = e
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def write(self, y: np.ndarray, cb: np.ndarray, cr: np.ndarray, pts: int,
+              time_base: Fraction) -> None:
+        """Queue one frame's planes for building and encoding."""
+        self._check()
+        self._queue.put((y, cb, cr, pts, time_base))
+
+    def close(self) -> None:
+        """Encode what is queued, flush the encoder and finish the file."""
+        self._queue.put(None)
+        self._thread.join()
+        self._check()
+        self.writer.close()
+
+    def abort(self) -> None:
+        """Stop after a failure elsewhere; the file is discarded by the caller."""
+        self._error = self._error or RuntimeError("aborted")
+        self._queue.put(None)
+        self._thread.join()
+        self.writer.abort()

@@ -17,7 +17,7 @@ from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig, ShotConfig
 from vidcolor.decode import DecodeStats, iter_frames
-from vidcolor.encode import VideoWriter, build_frame, luma_plane
+from vidcolor.encode import AsyncWriter, VideoWriter, luma_plane
 from vidcolor.errors import InputError, OutputError
 from vidcolor.image import colorize_folder, colorize_image_file
 from vidcolor.job import Job, fault_point, fingerprint, output_settings
@@ -193,7 +193,7 @@ def _render_segments(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: Fram
         return
     last = todo[-1]["end"]
     cuts = set(job.cuts)
-    writer: VideoWriter | None = None
+    writer: AsyncWriter | None = None
     seg_iter = iter(segments)
     seg = next(seg_iter)
     carried = False  # the colorizer holds the state of the previous frame of this run
@@ -225,16 +225,16 @@ def _render_segments(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: Fram
             elif index == seg["start"] and not carried:
                 colorizer.restore(job.load_state(segments[seg["index"] - 1]))
             if index == seg["start"]:
-                writer = VideoWriter(job.segment_path(seg, suffix), info, cfg.encode, fmt)
+                writer = AsyncWriter(
+                    VideoWriter(job.segment_path(seg, suffix), info, cfg.encode, fmt),
+                    info.full_range, info.matrix)
             assert writer is not None
             y = luma_plane(frame)
             ab = plan.chroma(index, colorizer) if plan else None
             cb, cr = colorizer.chroma_planes(
                 y, info.full_range, info.matrix, writer.plan.subsample, ab)
             fault_point("inference")
-            out = build_frame(y, cb, cr, writer.plan, info.full_range, info.matrix)
-            out.pts, out.time_base = pts, info.time_base
-            writer.write(out)
+            writer.write(y, cb, cr, pts, info.time_base)
             carried = True
             progress.advance()
             if index == seg["end"]:
