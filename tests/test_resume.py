@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from media import make_video
 
-from vidcolor.job import plan_segments
+from vidcolor.segments import plan_segments
 
 POINTS = ("decode", "inference", "segment-write", "manifest-write", "assembly")
 FRAMES, SEGMENT = 40, 8

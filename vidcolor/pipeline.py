@@ -20,7 +20,6 @@ from vidcolor.decode import DecodeStats, iter_frames
 from vidcolor.encode import AsyncWriter, VideoWriter, luma_plane
 from vidcolor.errors import InputError, OutputError
 from vidcolor.image import colorize_folder, colorize_image_file
-from vidcolor.job import Job, fault_point, fingerprint, output_settings
 from vidcolor.keyframes import KeyframePlan, find_keyframes
 from vidcolor.probe import (
     IMAGE_SUFFIXES,
@@ -31,6 +30,7 @@ from vidcolor.probe import (
 )
 from vidcolor.progress import NullProgress, Progress
 from vidcolor.scan import ScanResult, scan_video
+from vidcolor.segments import Job, fault_point, fingerprint, output_settings
 from vidcolor.shots import read_cut_list
 from vidcolor.weights import load_colorizer, weights_identity
 
@@ -114,7 +114,7 @@ SEGMENT_SECONDS = 30  # default segment length
 def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
     """Colorize a video, resumably; the output appears at ``dst`` only when complete.
 
-    Work goes into a job folder of segments (see :mod:`vidcolor.job`); re-running the same
+    Work goes into a job folder of segments (see :mod:`vidcolor.segments`); re-running the same
     command after an interruption resumes it, and the result is identical.
     """
     fmt = VIDEO_FORMATS.get(dst.suffix.lower())
