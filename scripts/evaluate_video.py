@@ -186,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--render-size", type=int, default=TileConfig().render_size)
     p.add_argument("--pan-frames", type=int, default=600)
     p.add_argument("--plot", type=Path)
+    p.add_argument("--confidence", type=float, default=TemporalConfig().confidence,
+                   help="confidence of the warped previous-frame prior")
     p.add_argument("--keyframes", action="store_true",
                    help="also colorize each clip with its true middle frame as the keyframe")
     args = p.parse_args(argv)
@@ -194,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     tile = TileConfig(render_size=args.render_size)
 
     def make(temporal: bool) -> FrameColorizer:
-        return FrameColorizer(backend, tile, TemporalConfig(enabled=temporal))
+        return FrameColorizer(backend, tile,
+                              TemporalConfig(enabled=temporal, confidence=args.confidence))
 
     print("| clip | method | warp error x1000 | CDC x1000 | PSNR dB | CF end/start |")
     print("| --- | --- | --- | --- | --- | --- |")
