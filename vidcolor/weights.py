@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_NAME = "vidcolor-lite0.safetensors"
 # sha256 of the shipped weights; models/README.md states the same digest.
-WEIGHTS_SHA256 = ""
+WEIGHTS_SHA256 = "678b18e4cbd247d9a62aeb3c81e2a019e33ef4fbbec8f76a29f00e14cc64dfee"
 
 
 def models_dir() -> Path:
