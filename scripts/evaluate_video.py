@@ -188,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plot", type=Path)
     p.add_argument("--confidence", type=float, default=TemporalConfig().confidence,
                    help="confidence of the warped previous-frame prior")
+    p.add_argument("--blend", type=float, default=TemporalConfig().blend)
+    p.add_argument("--drift-tolerance", type=float, default=TemporalConfig().drift_tolerance)
     p.add_argument("--keyframes", action="store_true",
                    help="also colorize each clip with its true middle frame as the keyframe")
     args = p.parse_args(argv)
@@ -197,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def make(temporal: bool) -> FrameColorizer:
         return FrameColorizer(backend, tile,
-                              TemporalConfig(enabled=temporal, confidence=args.confidence))
+                              TemporalConfig(enabled=temporal, confidence=args.confidence,
+                                             drift_tolerance=args.drift_tolerance,
+                                             blend=args.blend))
 
     print("| clip | method | warp error x1000 | CDC x1000 | PSNR dB | CF end/start |")
     print("| --- | --- | --- | --- | --- | --- |")

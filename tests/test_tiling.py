@@ -100,7 +100,7 @@ def test_seam_score_sees_a_seam():
 
 @pytest.mark.skipif(not default_weights_path().exists(), reason="trained weights not shipped")
 def test_flat_prior_over_the_frame_gives_no_seams():
-    model = load_colorizer(default_weights_path(), "cpu")
+    model = load_colorizer(default_weights_path())
     col = FrameColorizer(create_backend("torch", model, "cpu"), TileConfig(render_size=320))
     luma = _textured(360, 640, seed=3)
     h, w = working_size(360, 640, 320)

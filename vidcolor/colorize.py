@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["FrameColorizer", "working_size"]
 
+ANCHOR_RAMP = 8  # frames over which the drift guard's level moves to a new anchor
+
 
 class FrameColorizer:
     """Predicts Lab chroma for frames; holds the temporal state of the current shot."""
@@ -37,6 +39,7 @@ class FrameColorizer:
         self.tile = tile or TileConfig()
         self.temporal = TemporalPrior(temporal) if temporal and temporal.enabled else None
         self._anchor = 0.0  # mean |ab| of the last unconditioned pass in this shot
+        self._level = 0.0  # the level the guard holds: follows the anchor smoothly
         self._since_anchor = 0
         self._grids: dict[tuple[int, int], WindowGrid] = {}
         self._keyframe: torch.Tensor | None = None
@@ -66,8 +69,13 @@ class FrameColorizer:
         gh, gw = working_size(height, width, GLOBAL_SIZE)
         return self.tile.windows and gh * gw < height * width
 
-    def _predict_small(self, small: torch.Tensor, prior: torch.Tensor | None) -> torch.Tensor:
-        """Chroma of a working-size luma: a global pass, then windows that follow it."""
+    def _predict_small(self, small: torch.Tensor, prior: torch.Tensor | None,
+                       gain: float | None = None) -> torch.Tensor:
+        """Chroma of a working-size luma: a global pass, then windows that follow it.
+
+        ``gain`` multiplies the chroma; by default the saturation gain, faded out by the
+        prior's mean confidence.
+        """
         h, w = small.shape[-2:]
         lum = luma_to_l(small)
         gh, gw = working_size(h, w, GLOBAL_SIZE)
@@ -85,7 +93,12 @@ class FrameColorizer:
             ab_g = F.interpolate(ab_g, size=(h, w), mode="bilinear", align_corners=False)
             prior_w = combine_priors(prior, ab_g, self.tile.global_confidence)
             ab = self.grid(h, w).run(self.backend.predict, lum, prior_w, self.tile.batch)
-        return (ab * self.tile.saturation).clamp(-110.0, 110.0)
+        # The gain compensates the unconditioned network's muted colours; where a confident
+        # prior sets the colours (a keyframe, a reference) it fades out.
+        if gain is None:
+            conf = float(prior[:, 2].mean()) if prior is not None else 0.0
+            gain = 1.0 + (self.tile.saturation - 1.0) * (1.0 - conf)
+        return (ab * gain).clamp(-110.0, 110.0)
 
     def upsample(self, ab: torch.Tensor, luma: torch.Tensor) -> torch.Tensor:
         """Working-size ``ab`` to the size of ``luma`` (edge-aware unless turned off)."""
@@ -101,6 +114,7 @@ class FrameColorizer:
         """Everything the next frame of this shot depends on (saved at segment splits)."""
         state = {
             "anchor": np.float64(self._anchor),
+            "level": np.float64(self._level),
             "since_anchor": np.int64(self._since_anchor),
             "anchor_locked": np.bool_(self._anchor_locked),
         }
@@ -112,6 +126,7 @@ class FrameColorizer:
         """Continue a shot from :meth:`state` (as if the previous frames had just been seen)."""
         self.new_shot()
         self._anchor = float(state["anchor"])
+        self._level = float(state["level"])
         self._since_anchor = int(state["since_anchor"])
         self._anchor_locked = bool(state["anchor_locked"])
         if self.temporal is not None:
@@ -133,33 +148,45 @@ class FrameColorizer:
         """Chroma of the next frame of a shot from its working-size luma ``(1, 1, h, w)``."""
         if self.temporal is None:
             return self._predict_small(small, None)
+        # The shot's loop runs on the network's own chroma (gain 1), so the saturation gain is
+        # not fed back frame after frame; it is applied to what leaves the loop.
         small_u8 = (small[0, 0] * 255.0).round().to(torch.uint8).numpy()
         cfg = self.temporal.cfg
         if self._keyframe is not None:
             key = F.interpolate(self._keyframe, size=small.shape[-2:], mode="area")
-            ab = self._predict_small(small, torch.cat((key, torch.ones_like(key[:, :1])), 1))
+            ab = self._predict_small(small, torch.cat((key, torch.ones_like(key[:, :1])), 1), 1.0)
             self._keyframe = None
             self._anchor_locked = True
-            self._anchor = float(ab.abs().mean())
+            self._anchor = self._level = float(ab.abs().mean())
             self.temporal.update(small_u8, ab)
-            return ab
+            return ab  # a keyframe sets the shot's colours: no gain
         prior = self.temporal.prior(small_u8)
         relock = self._anchor_locked and prior is not None
         if prior is None or (self._since_anchor >= cfg.anchor_every and not relock):
-            free = self._predict_small(small, None)
+            free = self._predict_small(small, None, 1.0)
             self._anchor = float(free.abs().mean())
+            if prior is None:
+                self._level = self._anchor
             self._since_anchor = 0
             self._anchor_locked = False
-        ab = free if prior is None else self._predict_small(small, prior)
+        ab = free if prior is None else self._predict_small(small, prior, 1.0)
+        if prior is not None and cfg.blend > 0:
+            # Smoothing along the motion: where the warped previous chroma is trusted, the
+            # output leans on it, so what changes from frame to frame is only what must.
+            w = cfg.blend * prior[:, 2:3]
+            ab = w * prior[:, :2] + (1.0 - w) * ab
         self._since_anchor += 1
-        # Drift guard: keep the shot's colourfulness within a tolerance of the anchor.
+        # Drift guard: keep the shot's colourfulness within a tolerance of the anchor. The level
+        # held moves toward a new anchor over a few frames, so re-anchoring causes no jump.
+        self._level += (self._anchor - self._level) / ANCHOR_RAMP
         level = float(ab.abs().mean())
-        if self._anchor > 0.5 and level > 1e-3:
-            ratio = level / self._anchor
+        if self._level > 0.5 and level > 1e-3:
+            ratio = level / self._level
             bounded = min(max(ratio, 1.0 - cfg.drift_tolerance), 1.0 + cfg.drift_tolerance)
             ab = ab * (bounded / ratio)
         self.temporal.update(small_u8, ab)
-        return ab
+        gain = 1.0 if self._anchor_locked else self.tile.saturation
+        return (ab * gain).clamp(-110.0, 110.0)
 
     def predict_ab(self, luma: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
         """Chroma at the working resolution for a full-range luma ``(1, 1, H, W)`` in 0..1.

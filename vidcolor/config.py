@@ -18,16 +18,18 @@ class TileConfig:
         global_confidence: confidence of the whole-frame pass's chroma as the windows' prior.
         windows: use windows above 224 (``False``: one pass over the whole working frame).
         edge_aware: upsample the chroma with a guided filter on the source luminance.
-        saturation: gain on the predicted chroma (1 = the network's own colours).
+        saturation: gain on the network's unconditioned chroma (1 = its own colours; it fades
+            out where a confident prior sets the colours). 1.25 measured best on the val set:
+            colourfulness 0.83 x the truth's, PSNR still +1.3 dB over gray (see models/README.md).
     """
 
-    render_size: int = 256
+    render_size: int = 224
     overlap: int = 32
     batch: int = 8
     global_confidence: float = 0.5
     windows: bool = True
     edge_aware: bool = True
-    saturation: float = 1.0
+    saturation: float = 1.25
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class TemporalConfig:
         enabled: condition each frame on the previous one (``--no-temporal`` turns it off).
         confidence: confidence given to the warped prior where the flow is consistent. Below 1
             so that the network keeps a say and errors do not accumulate over a long shot.
+        blend: the output leans this much (times the prior's confidence) on the warped previous
+            chroma: smoothing along the motion, against flicker.
         anchor_every: drift guard: every this many frames of a shot (and at its first frame)
             an unconditioned pass measures how colourful the frame is on its own.
         drift_tolerance: the temporal output's mean chroma magnitude is kept within this
@@ -76,6 +80,7 @@ class TemporalConfig:
 
     enabled: bool = True
     confidence: float = 0.8
+    blend: float = 0.5
     anchor_every: int = 24
     drift_tolerance: float = 0.1
 
