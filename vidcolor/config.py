@@ -80,7 +80,7 @@ class TemporalConfig:
 
     enabled: bool = True
     confidence: float = 0.8
-    blend: float = 0.5
+    blend: float = 0.7
     anchor_every: int = 24
     drift_tolerance: float = 0.1
 
