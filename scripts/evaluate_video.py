@@ -54,14 +54,16 @@ def read_clip(path: Path, limit: int) -> tuple[list[np.ndarray], list[np.ndarray
 
 
 def colorize(colorizer: FrameColorizer, ys: list[np.ndarray], full: bool, matrix: str,
-             cuts: frozenset[int] = frozenset()) -> list[np.ndarray]:
+             cuts: frozenset[int] = frozenset(),
+             keys: KeyframePlan | None = None) -> list[np.ndarray]:
     h, w = ys[0].shape
     plan = plan_pixels("libx264", w, h)
     out = []
     for t, y in enumerate(ys):
         if t in cuts:
             colorizer.new_shot()
-        cb, cr = colorizer.chroma_planes(y, full, matrix, plan.subsample)
+        ab = keys.chroma(t, colorizer) if keys else None
+        cb, cr = colorizer.chroma_planes(y, full, matrix, plan.subsample, ab)
         out.append(build_frame(y, cb, cr, plan, full, matrix).to_ndarray(format="rgb24"))
     return out
 
@@ -73,15 +75,9 @@ def colorize_keyed(colorizer: FrameColorizer, ys: list[np.ndarray], truth: list[
     path = work / "key.png"
     cv2.imwrite(str(path), truth[key][:, :, ::-1])
     scan = ScanResult(cuts=[], frames=len(ys), times=np.arange(len(ys), dtype=np.float64))
-    plan = KeyframePlan({key: path}, scan)
-    plan.prepare_planes(ys, full, colorizer, work)
-    h, w = ys[0].shape
-    pl = plan_pixels("libx264", w, h)
-    out = []
-    for t, y in enumerate(ys):
-        cb, cr = colorizer.chroma_planes(y, full, matrix, pl.subsample, plan.chroma(t, colorizer))
-        out.append(build_frame(y, cb, cr, pl, full, matrix).to_ndarray(format="rgb24"))
-    return out
+    keys = KeyframePlan({key: path}, scan)
+    keys.prepare_planes(ys, full, colorizer, work)
+    return colorize(colorizer, ys, full, matrix, keys=keys)
 
 
 def pan_clip(frames: int) -> list[np.ndarray]:

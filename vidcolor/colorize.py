@@ -11,13 +11,13 @@ import torch.nn.functional as F
 from vidcolor.backends import Backend
 from vidcolor.colorspace import luma_to_l, merge_chroma, ycbcr_to_rgb
 from vidcolor.config import TemporalConfig, TileConfig
+from vidcolor.metrics import predict_padded
 from vidcolor.temporal import TemporalPrior
 from vidcolor.tiling import (
     GLOBAL_SIZE,
     WindowGrid,
     combine_priors,
     guided_upsample,
-    predict_padded,
     working_size,
 )
 
@@ -78,12 +78,12 @@ class FrameColorizer:
         """
         h, w = small.shape[-2:]
         lum = luma_to_l(small)
-        gh, gw = working_size(h, w, GLOBAL_SIZE)
         if not self.uses_windows(h, w):
             # The working frame is no larger than the global view: one pass sees it all.
             prior_w = prior if prior is not None else torch.zeros(1, 3, h, w)
             ab = predict_padded(self.backend.predict, lum, prior_w)
         else:
+            gh, gw = working_size(h, w, GLOBAL_SIZE)
             lum_g = F.interpolate(lum, size=(gh, gw), mode="area")
             prior_g = (
                 torch.zeros(1, 3, gh, gw) if prior is None

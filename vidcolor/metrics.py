@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -33,10 +35,19 @@ def pad_to_stride(x: torch.Tensor, stride: int = STRIDE) -> tuple[torch.Tensor, 
     return x, (ph, pw)
 
 
-@torch.no_grad()
-def predict_whole(model: torch.nn.Module, lum: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-    """One network pass over a whole ``(B, 1, H, W)`` L image of any size (padded internally)."""
+def predict_padded(predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                   lum: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """``predict(lum, prior)`` over a whole ``(B, 1, H, W)`` L image of any size.
+
+    The inputs are padded to the network's stride and the output cropped back.
+    """
     h, w = lum.shape[-2:]
     lum_p, _ = pad_to_stride(lum)
     prior_p, _ = pad_to_stride(prior)
-    return model(lum_p, prior_p)[..., :h, :w]
+    return predict(lum_p, prior_p)[..., :h, :w]
+
+
+@torch.no_grad()
+def predict_whole(model: torch.nn.Module, lum: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """One network pass over a whole ``(B, 1, H, W)`` L image of any size (padded internally)."""
+    return predict_padded(model, lum, prior)

@@ -144,8 +144,8 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
     tmp = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
     try:
         if job is None:
-            cfg_shots = cfg.shots if cfg.temporal.enabled else None
-            scan = first_pass(src, info, cfg_shots or cfg.shots, detect=cfg_shots is not None)
+            # Without the temporal prior cuts change nothing: the pass only counts and times frames.
+            scan = first_pass(src, info, cfg.shots, detect=cfg.temporal.enabled)
             if scan.frames == 0:
                 raise InputError(f"no frame of {src} could be decoded")
             if info.frames > scan.frames:

@@ -113,6 +113,7 @@ def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 
 def _write_stills(src: Path, info: MediaInfo, colorizer: FrameColorizer, shots: list[dict],
                   out_dir: Path, overwrite: bool, progress: Progress) -> None:
     wanted = {s["preview_frame"]: s for s in shots}
+    last = max(wanted)
     progress.start(len(wanted), "shots")
     try:
         for index, frame in enumerate(iter_frames(src, stream_index=info.stream_index)):
@@ -128,7 +129,7 @@ def _write_stills(src: Path, info: MediaInfo, colorizer: FrameColorizer, shots: 
                 write_image(out_dir / shot["gray_image"], _rotate(gray_rgb, info.rotation),
                             overwrite)
                 progress.advance()
-            if index >= max(wanted):
+            if index >= last:
                 break
     finally:
         progress.close()

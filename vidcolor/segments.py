@@ -27,6 +27,7 @@ from vidcolor._version import __version__
 from vidcolor.config import JobConfig
 from vidcolor.errors import OutputError, ResumeError
 from vidcolor.probe import MediaInfo
+from vidcolor.weights import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def _file_digest(path: Path | None) -> str | None:
     if path is None:
         return None
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return sha256_of(path)
     except OSError:
         return "unreadable"
 
@@ -151,15 +152,6 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(MIB), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class Job:
@@ -249,7 +241,7 @@ class Job:
                 continue
             path = self.segment_path(seg, suffix)
             ok = path.exists() and path.stat().st_size == seg.get("size") \
-                and sha256_file(path) == seg.get("sha256")
+                and sha256_of(path) == seg.get("sha256")
             nxt = seg["index"] + 1
             if ok and nxt < len(self.segments) and not self.segments[nxt]["new_shot"]:
                 ok = self.state_path(seg).exists()
@@ -270,7 +262,7 @@ class Job:
             with buf.open("rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(buf, self.state_path(seg))
-        seg.update(done=True, size=path.stat().st_size, sha256=sha256_file(path))
+        seg.update(done=True, size=path.stat().st_size, sha256=sha256_of(path))
         self.save()
 
     def load_state(self, seg: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from vidcolor.metrics import STRIDE, pad_to_stride
+from vidcolor.metrics import STRIDE
 
 WINDOW = 224
 GLOBAL_SIZE = 224
@@ -138,11 +138,11 @@ class WindowGrid:
         if pad_h or pad_w:
             lum = F.pad(lum, (0, pad_w, 0, pad_h), mode="replicate")
             prior = F.pad(prior, (0, pad_w, 0, pad_h), mode="replicate")
-        boxes = self.boxes()
+        boxes = list(enumerate(self.boxes()))
         out = torch.zeros(1, 2, self.height + pad_h, self.width + pad_w)
         norm = torch.zeros(1, 1, self.height + pad_h, self.width + pad_w)
         for first in range(0, len(boxes), max(1, batch)):
-            chunk = list(enumerate(boxes))[first: first + max(1, batch)]
+            chunk = boxes[first: first + max(1, batch)]
             lum_b = torch.cat([lum[..., y:y + self.win_h, x:x + self.win_w] for _, (y, x) in chunk])
             pri_b = torch.cat(
                 [prior[..., y:y + self.win_h, x:x + self.win_w] for _, (y, x) in chunk]
@@ -154,14 +154,6 @@ class WindowGrid:
                 norm[..., y:y + self.win_h, x:x + self.win_w] += w
         out = out / norm.clamp_min(1e-6)
         return out[..., : self.height, : self.width]
-
-
-def predict_padded(predict: Predict, lum: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-    """One network pass over a whole ``(1, 1, H, W)`` L image, padded to the stride."""
-    h, w = lum.shape[-2:]
-    lum_p, _ = pad_to_stride(lum)
-    prior_p, _ = pad_to_stride(prior)
-    return predict(lum_p, prior_p)[..., :h, :w]
 
 
 def combine_priors(temporal: torch.Tensor | None, global_ab: torch.Tensor,
