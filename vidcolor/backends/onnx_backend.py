@@ -36,6 +36,9 @@ class OnnxBackend:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        # Between runs ORT's workers would spin-wait for the next one, stealing the cores that
+        # decoding, optical flow and encoding need meanwhile (measured in scripts/bench.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         path = cached_onnx(model, weights_digest)
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
