@@ -29,11 +29,24 @@ def flow_between(dis: cv2.DISOpticalFlow, src: np.ndarray, dst: np.ndarray) -> n
     return dis.calc(np.ascontiguousarray(src), np.ascontiguousarray(dst), None)
 
 
+_GRIDS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _grid(h: int, w: int) -> np.ndarray:
+    """Pixel coordinates ``(h, w, 2)`` (x, y), float32 (cached per size)."""
+    key = (h, w)
+    if key not in _GRIDS:
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        if len(_GRIDS) > 8:
+            _GRIDS.clear()
+        _GRIDS[key] = np.dstack((gx, gy))
+    return _GRIDS[key]
+
+
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Sample ``image`` ``(H, W[, C])`` at ``p + flow[p]`` (bilinear, edges replicated)."""
     h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
+    return cv2.remap(image, _grid(h, w) + flow, None, cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -45,11 +58,12 @@ def consistent(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """
     h, w = backward.shape[:2]
     fw = warp(forward, backward)
-    err = np.sum((backward + fw) ** 2, axis=2)
-    mag = np.sum(backward**2, axis=2) + np.sum(fw**2, axis=2)
+    round_trip = backward + fw
+    err = np.einsum("ijk,ijk->ij", round_trip, round_trip)
+    mag = np.einsum("ijk,ijk->ij", backward, backward) + np.einsum("ijk,ijk->ij", fw, fw)
     ok = err < 0.01 * mag + 0.5
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    x, y = gx + backward[..., 0], gy + backward[..., 1]
+    target = _grid(h, w) + backward
+    x, y = target[..., 0], target[..., 1]
     return ok & (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
 
 
