@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="working resolutions for --tiling")
     p.add_argument("--scales", type=int, nargs="+", default=[1, 4],
                    help="input upscaling factors for --tiling")
+    p.add_argument("--global-confidence", type=float, default=TileConfig().global_confidence,
+                   help="with --tiling: confidence of the global pass as the windows' prior")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -66,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         digest = weights_identity(args.weights)
     backend = create_backend(args.backend, model, "cpu", digest, args.threads)
     if args.tiling:
-        rows = evaluate_tiling(backend, args.folder, args.render_sizes, args.scales, args.limit)
-        print(f"## windows vs whole frame on {args.folder} ({source})\n")
+        rows = evaluate_tiling(backend, args.folder, args.render_sizes, args.scales, args.limit,
+                               global_confidence=args.global_confidence)
+        print(f"## windows vs whole frame on {args.folder} ({source}, global pass as the "
+              f"windows' prior at confidence {args.global_confidence})\n")
         print(tiling_table(rows))
         return 0
     for gain in args.saturation:

@@ -12,7 +12,7 @@ from conftest import random_colorizer
 from media import make_video, read_video
 
 from vidcolor.backends import create_backend
-from vidcolor.colorize import FrameColorizer
+from vidcolor.colorize import FrameColorizer, chroma_stats, hold_stats
 from vidcolor.config import TemporalConfig, TileConfig
 from vidcolor.temporal import TemporalPrior, consistent, flow_between, warp
 from vidcolor.weights import default_weights_path
@@ -115,3 +115,23 @@ def test_static_video_is_stable_with_trained_weights(tmp_path):
         frames = [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
     for a, b in itertools.pairwise(frames):
         assert np.abs(a - b).mean() < 1.0
+
+
+def test_drift_guard_bounds_spread_and_hue_of_each_channel():
+    rng = torch.Generator().manual_seed(0)
+    anchor = torch.randn(1, 2, 40, 60, generator=rng) * torch.tensor([4.0, 10.0]).view(1, 2, 1, 1)
+    anchor = anchor + torch.tensor([-2.0, 8.0]).view(1, 2, 1, 1)
+    target = chroma_stats(anchor)
+    # Within the tolerance nothing changes.
+    assert torch.equal(hold_stats(anchor, target, 0.1), anchor)
+    # A faded, hue-shifted frame is brought back to the tolerance's edge, and no further.
+    drifted = anchor.clone()
+    drifted[:, 0] = (anchor[:, 0] + 2.0) * 0.5 - 6.0
+    drifted[:, 1] = anchor[:, 1] * 1.6
+    fixed = chroma_stats(hold_stats(drifted, target, 0.1))
+    assert fixed[1] == pytest.approx(0.9 * target[1], rel=1e-4)  # spread of a raised to -10%
+    assert fixed[3] == pytest.approx(1.1 * target[3], rel=1e-4)  # spread of b cut to +10%
+    slack_a = 0.1 * np.hypot(target[0], target[1])
+    assert fixed[0] == pytest.approx(target[0] - slack_a, rel=1e-4)  # mean of a held
+    before = chroma_stats(drifted)
+    assert abs(fixed[0] - target[0]) < abs(before[0] - target[0])

@@ -38,8 +38,10 @@ class FrameColorizer:
         self.backend = backend
         self.tile = tile or TileConfig()
         self.temporal = TemporalPrior(temporal) if temporal and temporal.enabled else None
-        self._anchor = 0.0  # mean |ab| of the last unconditioned pass in this shot
-        self._level = 0.0  # the level the guard holds: follows the anchor smoothly
+        # Chroma statistics (mean a, std a, mean b, std b) of the last unconditioned pass in this
+        # shot, and those the drift guard holds, which follow the anchor smoothly.
+        self._anchor = np.zeros(4)
+        self._level = np.zeros(4)
         self._since_anchor = 0
         self._grids: dict[tuple[int, int], WindowGrid] = {}
         self._keyframe: torch.Tensor | None = None
@@ -113,8 +115,8 @@ class FrameColorizer:
     def state(self) -> dict[str, np.ndarray]:
         """Everything the next frame of this shot depends on (saved at segment splits)."""
         state = {
-            "anchor": np.float64(self._anchor),
-            "level": np.float64(self._level),
+            "anchor": self._anchor.copy(),
+            "level": self._level.copy(),
             "since_anchor": np.int64(self._since_anchor),
             "anchor_locked": np.bool_(self._anchor_locked),
         }
@@ -125,8 +127,8 @@ class FrameColorizer:
     def restore(self, state: dict[str, np.ndarray]) -> None:
         """Continue a shot from :meth:`state` (as if the previous frames had just been seen)."""
         self.new_shot()
-        self._anchor = float(state["anchor"])
-        self._level = float(state["level"])
+        self._anchor = np.asarray(state["anchor"], np.float64).reshape(4)
+        self._level = np.asarray(state["level"], np.float64).reshape(4)
         self._since_anchor = int(state["since_anchor"])
         self._anchor_locked = bool(state["anchor_locked"])
         if self.temporal is not None:
@@ -157,16 +159,17 @@ class FrameColorizer:
             ab = self._predict_small(small, torch.cat((key, torch.ones_like(key[:, :1])), 1), 1.0)
             self._keyframe = None
             self._anchor_locked = True
-            self._anchor = self._level = float(ab.abs().mean())
+            self._anchor = chroma_stats(ab)
+            self._level = self._anchor.copy()
             self.temporal.update(small_u8, ab)
             return ab  # a keyframe sets the shot's colours: no gain
         prior = self.temporal.prior(small_u8)
         relock = self._anchor_locked and prior is not None
         if prior is None or (self._since_anchor >= cfg.anchor_every and not relock):
             free = self._predict_small(small, None, 1.0)
-            self._anchor = float(free.abs().mean())
+            self._anchor = chroma_stats(free)
             if prior is None:
-                self._level = self._anchor
+                self._level = self._anchor.copy()
             self._since_anchor = 0
             self._anchor_locked = False
         ab = free if prior is None else self._predict_small(small, prior, 1.0)
@@ -176,14 +179,10 @@ class FrameColorizer:
             w = cfg.blend * prior[:, 2:3]
             ab = w * prior[:, :2] + (1.0 - w) * ab
         self._since_anchor += 1
-        # Drift guard: keep the shot's colourfulness within a tolerance of the anchor. The level
-        # held moves toward a new anchor over a few frames, so re-anchoring causes no jump.
+        # Drift guard: keep the shot's colour distribution within a tolerance of the anchor's.
+        # The level held moves toward a new anchor over a few frames: re-anchoring, no jump.
         self._level += (self._anchor - self._level) / ANCHOR_RAMP
-        level = float(ab.abs().mean())
-        if self._level > 0.5 and level > 1e-3:
-            ratio = level / self._level
-            bounded = min(max(ratio, 1.0 - cfg.drift_tolerance), 1.0 + cfg.drift_tolerance)
-            ab = ab * (bounded / ratio)
+        ab = hold_stats(ab, self._level, cfg.drift_tolerance)
         self.temporal.update(small_u8, ab)
         gain = 1.0 if self._anchor_locked else self.tile.saturation
         return (ab * gain).clamp(-110.0, 110.0)
@@ -245,3 +244,35 @@ def plane_to_luma(y_plane: np.ndarray, full_range: bool) -> torch.Tensor:
     if full_range:
         return y / 255.0
     return ((y - 16.0) / 219.0).clamp(0.0, 1.0)
+
+
+def chroma_stats(ab: torch.Tensor) -> np.ndarray:
+    """Mean and standard deviation of ``a`` and of ``b`` of ``(1, 2, h, w)`` chroma."""
+    flat = ab[0].reshape(2, -1).double()
+    mean, std = flat.mean(dim=1), flat.std(dim=1, unbiased=False)
+    return np.array([float(mean[0]), float(std[0]), float(mean[1]), float(std[1])])
+
+
+def hold_stats(ab: torch.Tensor, target: np.ndarray, tolerance: float) -> torch.Tensor:
+    """``ab`` with each channel's spread and mean brought within ``tolerance`` of ``target``.
+
+    Per channel, a spread beyond ``(1 +- tolerance)`` times the target's is scaled back to that
+    bound about the channel's mean, and a mean further than ``tolerance`` times the target's RMS
+    from the target's mean is moved back to that bound: a global affine correction, so the
+    frame-to-frame agreement along the motion is kept while the shot cannot drift in
+    saturation or hue. Within the tolerance nothing changes.
+    """
+    stats = chroma_stats(ab)
+    out = ab.clone()
+    for c in range(2):
+        mean, std = stats[2 * c], stats[2 * c + 1]
+        t_mean, t_std = target[2 * c], target[2 * c + 1]
+        scale = 1.0
+        if t_std > 0.25 and std > 1e-3:
+            bounded = min(max(std, (1.0 - tolerance) * t_std), (1.0 + tolerance) * t_std)
+            scale = bounded / std
+        slack = tolerance * float(np.hypot(t_mean, t_std))
+        new_mean = min(max(mean, t_mean - slack), t_mean + slack)
+        if scale != 1.0 or new_mean != mean:
+            out[:, c] = (ab[:, c] - mean) * scale + new_mean
+    return out

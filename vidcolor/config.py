@@ -74,15 +74,16 @@ class TemporalConfig:
             chroma: smoothing along the motion, against flicker.
         anchor_every: drift guard: every this many frames of a shot (and at its first frame)
             an unconditioned pass measures how colourful the frame is on its own.
-        drift_tolerance: the temporal output's mean chroma magnitude is kept within this
-            fraction of that anchor, so colours neither fade to grey nor run away.
+        drift_tolerance: the temporal output's per-channel chroma spread and mean are kept
+            within this fraction of that anchor's, so colours neither fade to grey, nor run
+            away, nor drift in hue.
     """
 
     enabled: bool = True
     confidence: float = 0.8
-    blend: float = 0.7
+    blend: float = 0.85
     anchor_every: int = 24
-    drift_tolerance: float = 0.1
+    drift_tolerance: float = 0.03
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,8 @@ def edge_band(luma: np.ndarray, width: int = 3, threshold: float = 0.25) -> np.n
 
 
 def evaluate_tiling(backend, folder: Path, render_sizes: list[int], scales: list[int],
-                    limit: int = 0, overlap: int = 32) -> list[TilingRow]:
+                    limit: int = 0, overlap: int = 32,
+                    global_confidence: float | None = None) -> list[TilingRow]:
     """Windows vs one whole-frame pass, and guided vs bilinear upsampling, on a photo folder.
 
     Each photo (upscaled ``scale`` times, bicubic) is made gray and colorized at each working
@@ -177,6 +178,8 @@ def evaluate_tiling(backend, folder: Path, render_sizes: list[int], scales: list
     from vidcolor.tiling import seam_score, working_size
 
     paths = list_images(folder)[: limit or None]
+    if global_confidence is None:
+        global_confidence = TileConfig().global_confidence
     rows = []
     for scale in scales:
         for size in render_sizes:
@@ -193,7 +196,8 @@ def evaluate_tiling(backend, folder: Path, render_sizes: list[int], scales: list
                 h, w = working_size(*luma.shape[-2:], size)
                 for name, windows in (("whole", False), ("windows", True)):
                     col = FrameColorizer(backend, TileConfig(
-                        render_size=size, overlap=overlap, windows=windows))
+                        render_size=size, overlap=overlap, windows=windows,
+                        global_confidence=global_confidence))
                     ab = col.predict_ab(luma)
                     grid = col.grid(h, w)
                     if windows:
