@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 __all__ = ["FrameColorizer", "working_size"]
 
 ANCHOR_RAMP = 8  # frames over which the drift guard's level moves to a new anchor
+WINDOW_STATS_TOLERANCE = 0.03  # windows' chroma spread and mean vs the global pass's
 
 
 class FrameColorizer:
@@ -95,6 +96,9 @@ class FrameColorizer:
             ab_g = F.interpolate(ab_g, size=(h, w), mode="bilinear", align_corners=False)
             prior_w = combine_priors(prior, ab_g, self.tile.global_confidence)
             ab = self.grid(h, w).run(self.backend.predict, lum, prior_w, self.tile.batch)
+            # The network, given a prior, tends to add saturation to it; the frame's colour
+            # distribution stays the global pass's, the windows add local detail.
+            ab = hold_stats(ab, chroma_stats(ab_g), WINDOW_STATS_TOLERANCE)
         # The gain compensates the unconditioned network's muted colours; where a confident
         # prior sets the colours (a keyframe, a reference) it fades out.
         if gain is None:

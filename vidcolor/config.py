@@ -26,7 +26,7 @@ class TileConfig:
     render_size: int = 224
     overlap: int = 32
     batch: int = 8
-    global_confidence: float = 0.5
+    global_confidence: float = 0.8
     windows: bool = True
     edge_aware: bool = True
     saturation: float = 1.25
