@@ -14,14 +14,16 @@ import json
 import logging
 import os
 import urllib.parse
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 
 from vidcolor.colorize import FrameColorizer, plane_to_luma
 from vidcolor.config import JobConfig, TemporalConfig
-from vidcolor.decode import iter_frames
+from vidcolor.decode import frames_at, iter_frames
 from vidcolor.encode import VideoWriter, build_frame, luma_plane
 from vidcolor.errors import InputError, OutputError
 from vidcolor.image import write_image
@@ -30,6 +32,8 @@ from vidcolor.progress import NullProgress, Progress
 from vidcolor.scan import ScanResult, format_timecode
 
 log = logging.getLogger(__name__)
+
+SEEK_SECONDS = 10.0  # a preview still further than this past the last one is reached by seeking
 
 
 def representative_frame(scan: ScanResult, first: int, last: int) -> int:
@@ -98,7 +102,7 @@ def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 
             "gray_image": f"{stem}_gray.png",
         })
     colorizer = make_colorizer(cfg)
-    _write_stills(src, info, colorizer, shots, out_dir, cfg.overwrite, progress)
+    _write_stills(src, info, scan, colorizer, shots, out_dir, cfg.overwrite, progress)
     if clip_seconds > 0:
         clip_cfg = TemporalConfig(enabled=True)
         clip_colorizer = FrameColorizer(colorizer.backend, cfg.tile, clip_cfg)
@@ -110,27 +114,50 @@ def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 
     return shots
 
 
-def _write_stills(src: Path, info: MediaInfo, colorizer: FrameColorizer, shots: list[dict],
-                  out_dir: Path, overwrite: bool, progress: Progress) -> None:
+def _still_frames(src: Path, info: MediaInfo, scan: ScanResult,
+                  indices: list[int]) -> Iterator[tuple[int, av.VideoFrame]]:
+    """``(index, frame)`` for the frames at ``indices`` (ascending), decoding as little as can be.
+
+    Frames far apart are reached by seeking (a GOP each, not the whole film in between); any the
+    seeks miss, and files without timestamps, are decoded in order as a fallback.
+    """
+    missing = list(indices)
+    by_pts = {scan.pts[i]: i for i in indices if i < len(scan.pts) and scan.pts[i] is not None}
+    if len(by_pts) == len(indices) and info.time_base:
+        gap = max(1, round(SEEK_SECONDS / float(info.time_base)))
+        for pts, frame in frames_at(src, list(by_pts), info.stream_index, seek_after=gap):
+            index = by_pts[pts]
+            missing.remove(index)
+            yield index, frame
+        if missing:
+            log.debug("seeking missed frames %s; decoding in order", missing)
+    if not missing:
+        return
+    wanted, last = set(missing), max(missing)
+    for index, frame in enumerate(iter_frames(src, stream_index=info.stream_index)):
+        if index in wanted:
+            yield index, frame
+        if index >= last:
+            break
+
+
+def _write_stills(src: Path, info: MediaInfo, scan: ScanResult, colorizer: FrameColorizer,
+                  shots: list[dict], out_dir: Path, overwrite: bool, progress: Progress) -> None:
     wanted = {s["preview_frame"]: s for s in shots}
-    last = max(wanted)
     progress.start(len(wanted), "shots")
     try:
-        for index, frame in enumerate(iter_frames(src, stream_index=info.stream_index)):
-            shot = wanted.get(index)
-            if shot is not None:
-                y = luma_plane(frame)
-                luma = plane_to_luma(y, info.full_range)
-                rgb = colorizer.colorize_luma(luma, matrix=info.matrix)[0].permute(1, 2, 0)
-                rgb8 = (rgb.numpy() * 255.0 + 0.5).astype(np.uint8)
-                gray8 = (luma[0, 0].numpy() * 255.0 + 0.5).astype(np.uint8)
-                write_image(out_dir / shot["image"], _rotate(rgb8, info.rotation), overwrite)
-                gray_rgb = np.repeat(gray8[:, :, None], 3, axis=2)
-                write_image(out_dir / shot["gray_image"], _rotate(gray_rgb, info.rotation),
-                            overwrite)
-                progress.advance()
-            if index >= last:
-                break
+        for index, frame in _still_frames(src, info, scan, sorted(wanted)):
+            shot = wanted[index]
+            y = luma_plane(frame)
+            luma = plane_to_luma(y, info.full_range)
+            rgb = colorizer.colorize_luma(luma, matrix=info.matrix)[0].permute(1, 2, 0)
+            rgb8 = (rgb.numpy() * 255.0 + 0.5).astype(np.uint8)
+            gray8 = (luma[0, 0].numpy() * 255.0 + 0.5).astype(np.uint8)
+            write_image(out_dir / shot["image"], _rotate(rgb8, info.rotation), overwrite)
+            gray_rgb = np.repeat(gray8[:, :, None], 3, axis=2)
+            write_image(out_dir / shot["gray_image"], _rotate(gray_rgb, info.rotation),
+                        overwrite)
+            progress.advance()
     finally:
         progress.close()
 

@@ -27,6 +27,7 @@ class ScanResult:
         times: presentation time of each frame, seconds from the first frame.
         mean, std, sharpness: per-frame luma mean and standard deviation (0..255) and variance
             of the Laplacian, on a ``STATS_WIDTH``-wide downscale (empty unless asked for).
+        pts: each frame's presentation timestamp in the stream's time base (None if it had none).
     """
 
     cuts: list[int]
@@ -35,6 +36,7 @@ class ScanResult:
     mean: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     std: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     sharpness: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    pts: list[int | None] = field(default_factory=list)
 
     def shots(self) -> list[tuple[int, int]]:
         """``(first, last)`` frame of every shot (inclusive)."""
@@ -61,6 +63,7 @@ def scan_video(src: Path, info: MediaInfo, cfg: ShotConfig, stats: bool = False,
     """Decode ``src`` once: shot cuts (unless ``detect`` is off), frame times and statistics."""
     detector = ShotDetector(cfg)
     times: list[float] = []
+    pts: list[int | None] = []
     per_frame: list[tuple[float, float, float]] = []
     first_pts: int | None = None
     tb = float(info.time_base)
@@ -69,6 +72,7 @@ def scan_video(src: Path, info: MediaInfo, cfg: ShotConfig, stats: bool = False,
         y = luma_plane(frame)
         if detect:
             detector.push(thumbnail(y))
+        pts.append(frame.pts)
         if frame.pts is not None:
             first_pts = frame.pts if first_pts is None else first_pts
             times.append((frame.pts - first_pts) * tb)
@@ -80,6 +84,7 @@ def scan_video(src: Path, info: MediaInfo, cfg: ShotConfig, stats: bool = False,
     return ScanResult(
         cuts=detector.finish() if detect else [], frames=len(times),
         times=np.array(times, np.float64), mean=arr[:, 0], std=arr[:, 1], sharpness=arr[:, 2],
+        pts=pts,
     )
 
 
