@@ -11,6 +11,7 @@ Example::
 
     python scripts/bench.py --frames 48
     python scripts/bench.py --sizes 640x360 1920x1080 3840x2160 --backends onnx torch
+    python scripts/bench.py --preview 60        # preview vs full render, sample and 60 s
 """
 
 from __future__ import annotations
@@ -146,6 +147,40 @@ def segments_overhead(args: argparse.Namespace, run) -> int:
     return 0
 
 
+def preview_vs_render(lengths: list[float]) -> int:
+    """Wall time of ``vidcolor IN --preview DIR`` vs ``vidcolor IN -o OUT``, as a user runs them.
+
+    On the bundled sample film and on clips of ``lengths`` seconds made from it (looped: a cut
+    every 60 frames). Both commands include starting Python and importing torch.
+    """
+    import av
+
+    def cli(*args: str) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "vidcolor", *args, "-q", "-y"], check=True,
+                       cwd=ROOT)
+        return time.perf_counter() - t0
+
+    with av.open(str(ROOT / "samples" / "film.mp4")) as c:
+        w, h = c.streams.video[0].width, c.streams.video[0].height
+    print("| input | frames | shots | preview s | full render s | preview / render |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = [("samples/film.mp4", ROOT / "samples" / "film.mp4")]
+        for seconds in lengths:
+            src = Path(tmp) / f"film_{seconds:g}s.mp4"
+            make_clip(src, w, h, round(24 * seconds))
+            inputs.append((f"sample looped to {seconds:g} s", src))
+        for name, src in inputs:
+            pdir = Path(tmp) / f"preview_{src.stem}"
+            preview = cli(str(src), "--preview", str(pdir))
+            render = cli(str(src), "-o", str(Path(tmp) / f"out_{src.stem}.mp4"))
+            shots = json.loads((pdir / "shots.json").read_text())
+            print(f"| {name} | {shots['frames']} | {len(shots['shots'])} | {preview:.2f} | "
+                  f"{render:.2f} | {100 * preview / render:.1f}% |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--frames", type=int, default=48)
@@ -156,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--segments", type=float, metavar="SECONDS",
                    help="instead: the cost of resumable segments + assembly vs one single pass, "
                         "on a clip of this many seconds at the first --sizes")
+    p.add_argument("--preview", type=float, nargs="*", metavar="SECONDS",
+                   help="instead: preview vs full render time on the sample film and on "
+                        "versions of it looped to these lengths")
     p.add_argument("--worker", choices=("pipeline", "floor", "window", "single"),
                    help=argparse.SUPPRESS)
     p.add_argument("--backend", default="onnx", help=argparse.SUPPRESS)
@@ -181,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.segments:
         return segments_overhead(args, run)
+    if args.preview is not None:
+        return preview_vs_render(args.preview)
     ms = {b: run("--worker", "window", "--backend", b)["ms"] for b in args.backends}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
