@@ -80,7 +80,7 @@ class TemporalConfig:
     """
 
     enabled: bool = True
-    confidence: float = 0.8
+    confidence: float = 0.95
     blend: float = 0.85
     anchor_every: int = 24
     drift_tolerance: float = 0.03
