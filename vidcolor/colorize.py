@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 __all__ = ["FrameColorizer", "working_size"]
 
 ANCHOR_RAMP = 8  # frames over which the drift guard's level moves to a new anchor
-WINDOW_STATS_TOLERANCE = 0.03  # windows' chroma spread and mean vs the global pass's
+WINDOW_STATS_TOLERANCE = 0.0  # windows' chroma spread and mean: the global pass's (measured best)
 
 
 class FrameColorizer:
