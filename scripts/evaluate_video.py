@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     totals: dict[str, list[list[float]]] = {}
     plotted = False
     thumbs: list[list[np.ndarray]] = []
+    gray_warp: list[float] = []  # the gray input's own warp error: what luminance alone gives
     for clip in args.clips:
         ys, truth, full, matrix = read_clip(clip, args.frames)
         thumbs.append([thumbnail(y) for y in ys])
@@ -213,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory() as work:
                 runs["keyframe"] = colorize_keyed(make(True), ys, truth, full, matrix, Path(work))
         runs["truth"] = truth
+        gray_warp.append(1000 * float(np.mean(warp_errors(
+            [np.repeat(y[:, :, None], 3, axis=2) for y in ys], ys))))
         curves = {}
         for name, frames in runs.items():
             we = warp_errors(frames, ys)
@@ -238,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
               f"CDC {key[1] / tem[1]:.2f}x")
     print(f"\ntemporal/independent: warp error {tem[0] / ind[0]:.2f}, CDC {tem[1] / ind[1]:.2f}, "
           f"PSNR {tem[2] - ind[2]:+.2f} dB; temporal/truth warp error {tem[0] / tru[0]:.2f}")
+    floor = float(np.mean(gray_warp))
+    print(f"gray input (luminance alone, shared by every output): warp error x1000 {floor:.3f} "
+          f"= {floor / ind[0]:.2f}x independent; above it (chroma, roughly): temporal "
+          f"{tem[0] - floor:.3f}, independent {ind[0] - floor:.3f} "
+          f"({(tem[0] - floor) / (ind[0] - floor):.2f}x), truth {tru[0] - floor:.3f}")
     seq, windows = join_with_transitions(thumbs)
     detector = ShotDetector()
     for t in seq:
