@@ -55,7 +55,8 @@ class FrameColorizer:
         self._keyframe = None
         self._anchor_locked = False
 
-    def _working(self, luma: torch.Tensor) -> torch.Tensor:
+    def working_luma(self, luma: torch.Tensor) -> torch.Tensor:
+        """A full-range luma ``(1, 1, H, W)`` brought to the working resolution."""
         h, w = luma.shape[-2:]
         wh, ww = working_size(h, w, self.tile.render_size)
         return F.interpolate(luma, size=(wh, ww), mode="area") if (wh, ww) != (h, w) else luma
@@ -138,10 +139,6 @@ class FrameColorizer:
         if self.temporal is not None:
             self.temporal.restore(state)
 
-    def working_luma(self, luma: torch.Tensor) -> torch.Tensor:
-        """A full-range luma ``(1, 1, H, W)`` brought to the working resolution."""
-        return self._working(luma)
-
     def start_from_keyframe(self, ab: torch.Tensor) -> None:
         """Make ``ab`` ``(1, 2, h, w)`` (working size) the next frame's prior, at confidence 1.
 
@@ -201,7 +198,7 @@ class FrameColorizer:
         Returns:
             ``(1, 2, h, w)`` Lab ``a, b`` at the working size (see :func:`working_size`).
         """
-        small = self._working(luma)
+        small = self.working_luma(luma)
         if prior is not None and prior.shape[-2:] != small.shape[-2:]:
             prior = F.interpolate(prior, size=small.shape[-2:], mode="area")
         return self._predict_small(small, prior)

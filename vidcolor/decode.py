@@ -56,11 +56,7 @@ def iter_frames(
     def work() -> None:
         try:
             with av.open(str(path)) as container:
-                if stream_index >= 0:
-                    stream = container.streams[stream_index]
-                else:
-                    stream = video_stream(container) or container.streams.video[0]
-                stream.thread_type = "AUTO"
+                stream = _decoding_stream(container, stream_index)
                 for packet in container.demux(stream):
                     try:
                         frames = packet.decode()
@@ -94,14 +90,26 @@ def iter_frames(
         worker.join()
 
 
+def _decoding_stream(container: av.container.InputContainer,
+                     stream_index: int) -> av.video.stream.VideoStream:
+    """The video stream to decode (``stream_index``, else the first that is not cover art)."""
+    if stream_index >= 0:
+        stream = container.streams[stream_index]
+    else:
+        stream = video_stream(container) or container.streams.video[0]
+    stream.thread_type = "AUTO"
+    return stream
+
+
 def frames_at(path: Path, wanted: list[int], stream_index: int = -1,
               seek_after: int = 0) -> Iterator[tuple[int, av.VideoFrame]]:
     """Yield ``(pts, frame)`` for the frames whose pts are in ``wanted``, in pts order.
 
-    Where the next wanted frame is more than ``seek_after`` (stream time base) past the
-    position reached, the demuxer seeks back to the keyframe before it and decoding resumes
-    there, so frames far apart cost a GOP each instead of everything in between. A wanted pts
-    that no frame has is skipped (the caller sees which came back).
+    Each run of wanted frames starts with a seek back to the keyframe before its first one;
+    decoding goes on from there while the next wanted frame is at most ``seek_after`` (stream
+    time base) further, so frames far apart cost a GOP each instead of everything in between.
+    Corrupt packets are skipped; a wanted pts that no frame has is skipped (the caller sees
+    which came back).
 
     Raises:
         InputError: the input cannot be opened or decoded.
@@ -109,40 +117,32 @@ def frames_at(path: Path, wanted: list[int], stream_index: int = -1,
     targets = sorted(set(wanted))
     try:
         with av.open(str(path)) as container:
-            if stream_index >= 0:
-                stream = container.streams[stream_index]
-            else:
-                stream = video_stream(container) or container.streams.video[0]
-            stream.thread_type = "AUTO"
-            position: int | None = None  # pts of the last frame decoded
+            stream = _decoding_stream(container, stream_index)
             i = 0
             while i < len(targets):
-                target = targets[i]
-                if position is None or target - position > seek_after:
-                    container.seek(target, backward=True, any_frame=False, stream=stream)
-                    position = None
-                found = False
-                for packet in container.demux(stream):
-                    try:
-                        frames = packet.decode()
-                    except av.InvalidDataError:
-                        continue
-                    for frame in frames:
-                        if frame.pts is None:
-                            continue
-                        position = frame.pts
-                        while i < len(targets) and targets[i] < frame.pts:
-                            i += 1  # no frame has that pts
-                        if i < len(targets) and frame.pts == targets[i]:
-                            yield frame.pts, frame
-                            i += 1
-                            # The next one is far: seek to it rather than decode up to it.
-                            if i >= len(targets) or targets[i] - frame.pts > seek_after:
-                                found = True
-                                break
-                    if found:
-                        break
+                container.seek(targets[i], backward=True, any_frame=False, stream=stream)
+                for frame in _timed_frames(container, stream):
+                    while i < len(targets) and targets[i] < frame.pts:
+                        i += 1  # no frame has that pts
+                    if i >= len(targets):
+                        return
+                    if frame.pts == targets[i]:
+                        yield frame.pts, frame
+                        i += 1
+                        if i >= len(targets) or targets[i] - frame.pts > seek_after:
+                            break  # the next one is far: seek to it
                 else:
                     return  # end of the stream
     except av.FFmpegError as e:
         raise InputError(f"cannot decode {path}: {e}") from e
+
+
+def _timed_frames(container: av.container.InputContainer,
+                  stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
+    """Frames with a pts decoded from the demuxer's position on; corrupt packets skipped."""
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.InvalidDataError:
+            continue
+        yield from (f for f in frames if f.pts is not None)

@@ -121,7 +121,7 @@ def _still_frames(src: Path, info: MediaInfo, scan: ScanResult,
     Frames far apart are reached by seeking (a GOP each, not the whole film in between); any the
     seeks miss, and files without timestamps, are decoded in order as a fallback.
     """
-    missing = list(indices)
+    missing = set(indices)
     by_pts = {scan.pts[i]: i for i in indices if i < len(scan.pts) and scan.pts[i] is not None}
     if len(by_pts) == len(indices) and info.time_base:
         gap = max(1, round(SEEK_SECONDS / float(info.time_base)))
@@ -130,12 +130,12 @@ def _still_frames(src: Path, info: MediaInfo, scan: ScanResult,
             missing.remove(index)
             yield index, frame
         if missing:
-            log.debug("seeking missed frames %s; decoding in order", missing)
+            log.debug("seeking missed frames %s; decoding in order", sorted(missing))
     if not missing:
         return
-    wanted, last = set(missing), max(missing)
+    last = max(missing)
     for index, frame in enumerate(iter_frames(src, stream_index=info.stream_index)):
-        if index in wanted:
+        if index in missing:
             yield index, frame
         if index >= last:
             break
