@@ -80,20 +80,22 @@ def colorize_keyed(colorizer: FrameColorizer, ys: list[np.ndarray], truth: list[
     return colorize(colorizer, ys, full, matrix, keys=keys)
 
 
-def pan_clip(frames: int) -> list[np.ndarray]:
-    """A slow camera pan (and slight zoom) over a val photo, as gray Y' planes."""
+def pan_clip(frames: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A slow camera pan (and slight zoom) over a val photo: gray Y' planes and true RGB."""
     photo = sorted((SHARED / "val").glob("*.jpg"))[7]
-    img = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2GRAY)
+    img = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
     img = cv2.resize(img, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
-    h, w = img.shape
-    out = []
+    h, w = img.shape[:2]
+    grays, rgbs = [], []
     for t in range(frames):
         s = t / max(frames - 1, 1)
         cw, ch = int(w * (0.6 - 0.1 * s)), int(h * (0.6 - 0.1 * s))
         x0, y0 = int((w - cw) * s), int((h - ch) * 0.5)
-        out.append(cv2.resize(img[y0 : y0 + ch, x0 : x0 + cw], (320, 180),
-                              interpolation=cv2.INTER_AREA))
-    return out
+        rgb = cv2.resize(img[y0 : y0 + ch, x0 : x0 + cw], (320, 180),
+                         interpolation=cv2.INTER_AREA)
+        rgbs.append(rgb)
+        grays.append(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))  # BT.601 Y', full range
+    return grays, rgbs
 
 
 FADE = 12  # frames of each fade or dissolve in the joined shot-detection video
@@ -184,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plot", type=Path)
     p.add_argument("--confidence", type=float, default=TemporalConfig().confidence,
                    help="confidence of the warped previous-frame prior")
+    p.add_argument("--uncertain-confidence", type=float,
+                   default=TemporalConfig().uncertain_confidence,
+                   help="confidence of the warped prior where the flow check fails")
     p.add_argument("--blend", type=float, default=TemporalConfig().blend)
     p.add_argument("--drift-tolerance", type=float, default=TemporalConfig().drift_tolerance)
     p.add_argument("--keyframes", action="store_true",
@@ -196,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     def make(temporal: bool) -> FrameColorizer:
         return FrameColorizer(backend, tile,
                               TemporalConfig(enabled=temporal, confidence=args.confidence,
+                                             uncertain_confidence=args.uncertain_confidence,
                                              drift_tolerance=args.drift_tolerance,
                                              blend=args.blend))
 
@@ -256,9 +262,10 @@ def main(argv: list[str] | None = None) -> int:
           f"black, a dissolve): transitions {windows}, found {found}: precision "
           f"{precision:.2f}, recall {recall:.2f}")
     if args.pan_frames:
-        pan = pan_clip(args.pan_frames)
-        for name in ("independent", "temporal"):
-            frames = colorize(make(name == "temporal"), pan, True, "bt601")
+        pan, pan_truth = pan_clip(args.pan_frames)
+        for name in ("independent", "temporal", "truth"):
+            frames = (pan_truth if name == "truth"
+                      else colorize(make(name == "temporal"), pan, True, "bt601"))
             print(f"{args.pan_frames}-frame synthetic pan, {name}: colourfulness end/start "
                   f"{colorfulness_drift(frames, 20):.3f}, warp error x1000 "
                   f"{1000 * np.mean(warp_errors(frames, pan)):.3f}")

@@ -39,7 +39,7 @@ def test_flow_warp_of_a_shifted_pattern_lines_up():
 
 
 def test_prior_carries_chroma_along_the_motion():
-    tp = TemporalPrior(TemporalConfig(confidence=0.8))
+    tp = TemporalPrior(TemporalConfig(confidence=0.8, uncertain_confidence=0.3))
     big = texture(120, 160, seed=2)
     prev, cur = big[10:106, 10:138], big[10:106, 16:144]
     ab = torch.zeros(1, 2, 96, 128)
@@ -51,8 +51,15 @@ def test_prior_carries_chroma_along_the_motion():
     stripe = prior[0, 0, 20:76].mean(0)
     assert stripe[54:64].mean() > 40 and stripe[70:80].abs().mean() < 5  # moved 6 px left
     levels = prior[0, 2].unique()
-    assert torch.all((levels == 0) | ((levels - 0.8).abs() < 1e-6))
-    assert (prior[0, 2] > 0).float().mean() > 0.8
+    assert torch.all((levels == 0) | ((levels - 0.8).abs() < 1e-6) | ((levels - 0.3).abs() < 1e-6))
+    assert (prior[0, 2] > 0.5).float().mean() > 0.8
+    # Pixels whose source lies outside the previous frame get nothing; pixels that fail the
+    # forward-backward check keep the warped chroma at the lower confidence.
+    assert (prior[0, 2, :, -4:] == 0).all() and (prior[0, :2, :, -4:] == 0).all()
+    uncertain = (prior[0, 2] - 0.3).abs() < 1e-6
+    assert torch.equal(uncertain, torch.from_numpy(
+        ~consistent(flow_between(tp._dis, cur, prev), flow_between(tp._dis, prev, cur))
+        & (prior[0, 2] > 0).numpy()))
     tp.reset()
     assert tp.prior(cur) is None
 
@@ -135,3 +142,15 @@ def test_drift_guard_bounds_spread_and_hue_of_each_channel():
     assert fixed[0] == pytest.approx(target[0] - slack_a, rel=1e-4)  # mean of a held
     before = chroma_stats(drifted)
     assert abs(fixed[0] - target[0]) < abs(before[0] - target[0])
+
+
+def test_drift_guard_keeps_greys_grey():
+    # Half blue sky, half grey road; the frame came out 60 % too colourful.
+    target_ab = torch.zeros(1, 2, 20, 40)
+    target_ab[:, 1, :10] = -30.0
+    target = chroma_stats(target_ab)
+    held = hold_stats(target_ab * 1.6, target, 0.2)
+    assert chroma_stats(held)[3] == pytest.approx(1.2 * target[3], rel=1e-4)
+    # The spread is cut toward neutral, not toward the (bluish) mean, which is within the
+    # tolerance once scaled: the road stays grey (scaling about the mean gave it b = -1.2).
+    assert held[:, :, 10:].abs().max() < 1e-4

@@ -258,10 +258,12 @@ def hold_stats(ab: torch.Tensor, target: np.ndarray, tolerance: float) -> torch.
     """``ab`` with each channel's spread and mean brought within ``tolerance`` of ``target``.
 
     Per channel, a spread beyond ``(1 +- tolerance)`` times the target's is scaled back to that
-    bound about the channel's mean, and a mean further than ``tolerance`` times the target's RMS
-    from the target's mean is moved back to that bound: a global affine correction, so the
-    frame-to-frame agreement along the motion is kept while the shot cannot drift in
-    saturation or hue. Within the tolerance nothing changes.
+    bound, and a mean further than ``tolerance`` times the target's RMS from the target's mean
+    is then moved back to that bound: a global affine correction, so the frame-to-frame
+    agreement along the motion is kept while the shot cannot drift in saturation or hue.
+    Within the tolerance nothing changes. The spread is scaled about neutral (0), not about the
+    mean: scaling about a bluish mean would tint a grey road blue; the mean moves only where it
+    must.
     """
     stats = chroma_stats(ab)
     out = ab.clone()
@@ -273,7 +275,8 @@ def hold_stats(ab: torch.Tensor, target: np.ndarray, tolerance: float) -> torch.
             bounded = min(max(std, (1.0 - tolerance) * t_std), (1.0 + tolerance) * t_std)
             scale = bounded / std
         slack = tolerance * float(np.hypot(t_mean, t_std))
-        new_mean = min(max(mean, t_mean - slack), t_mean + slack)
+        scaled_mean = mean * scale
+        new_mean = min(max(scaled_mean, t_mean - slack), t_mean + slack)
         if scale != 1.0 or new_mean != mean:
-            out[:, c] = (ab[:, c] - mean) * scale + new_mean
+            out[:, c] = ab[:, c] * scale + (new_mean - scaled_mean)
     return out

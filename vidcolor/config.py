@@ -70,6 +70,9 @@ class TemporalConfig:
         enabled: condition each frame on the previous one (``--no-temporal`` turns it off).
         confidence: confidence given to the warped prior where the flow is consistent. Below 1
             so that the network keeps a say and errors do not accumulate over a long shot.
+        uncertain_confidence: confidence of the warped prior where the forward-backward check
+            fails (occlusions, or flow that is only roughly right, as on a road seen from a
+            moving car); 0 outside the frame.
         blend: the output leans this much (times the prior's confidence) on the warped previous
             chroma: smoothing along the motion, against flicker.
         anchor_every: drift guard: every this many frames of a shot (and at its first frame)
@@ -81,6 +84,7 @@ class TemporalConfig:
 
     enabled: bool = True
     confidence: float = 0.95
+    uncertain_confidence: float = 0.8
     blend: float = 0.85
     anchor_every: int = 24
     drift_tolerance: float = 0.03

@@ -56,15 +56,20 @@ def consistent(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     ``backward`` maps frame t to t-1, ``forward`` maps t-1 to t. Also false where the backward
     flow leaves the frame.
     """
-    h, w = backward.shape[:2]
     fw = warp(forward, backward)
     round_trip = backward + fw
     err = np.einsum("ijk,ijk->ij", round_trip, round_trip)
     mag = np.einsum("ijk,ijk->ij", backward, backward) + np.einsum("ijk,ijk->ij", fw, fw)
     ok = err < 0.01 * mag + 0.5
-    target = _grid(h, w) + backward
+    return ok & inside(backward)
+
+
+def inside(flow: np.ndarray) -> np.ndarray:
+    """Bool ``(H, W)``: where ``p + flow[p]`` lies within the frame."""
+    h, w = flow.shape[:2]
+    target = _grid(h, w) + flow
     x, y = target[..., 0], target[..., 1]
-    return ok & (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+    return (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
 
 
 class TemporalPrior:
@@ -90,7 +95,10 @@ class TemporalPrior:
         backward = flow_between(self._dis, luma, self._luma)
         forward = flow_between(self._dis, self._luma, luma)
         ab = warp(self._ab, backward)
-        conf = consistent(backward, forward).astype(np.float32) * self.cfg.confidence
+        ok = consistent(backward, forward)
+        conf = np.where(ok, np.float32(self.cfg.confidence),
+                        np.float32(self.cfg.uncertain_confidence))
+        conf[~inside(backward)] = 0.0
         prior = np.concatenate((ab * (conf[..., None] > 0), conf[..., None]), axis=2)
         return torch.from_numpy(prior).permute(2, 0, 1)[None].contiguous()
 
