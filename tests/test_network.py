@@ -14,7 +14,14 @@ from conftest import random_colorizer
 
 from vidcolor.errors import ModelError
 from vidcolor.network import EfficientNetLite0, build_colorizer, count_macs, load_pretrained_encoder
-from vidcolor.training import TrainConfig, chroma_loss, pixel_weights, simulate_prior
+from vidcolor.training import (
+    TrainConfig,
+    chroma_loss,
+    frozen_classifier,
+    pixel_weights,
+    semantic_loss,
+    simulate_prior,
+)
 from vidcolor.weights import export_checkpoint, load_colorizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,6 +99,24 @@ def test_loss_falls_on_a_fixed_batch():
     assert losses[-1] < 0.5 * losses[0]
 
 
+def test_semantic_loss_zero_on_truth_and_pulls_toward_it():
+    torch.manual_seed(0)
+    cls = frozen_classifier(torch.device("cpu"))
+    truth = torch.rand(2, 3, 64, 64)
+    assert semantic_loss(cls, truth, truth, 2.0).item() == pytest.approx(0.0, abs=1e-5)
+    out = torch.rand(2, 3, 64, 64, requires_grad=True)
+    loss = semantic_loss(cls, out, truth, 2.0)
+    assert loss.item() > 0
+    loss.backward()
+    assert out.grad is not None and out.grad.abs().sum() > 0
+    # The classifier is frozen: training the colorizer never moves it.
+    assert all(not p.requires_grad for p in cls.parameters())
+    # A step down the gradient brings the output's class distribution nearer the truth's.
+    with torch.no_grad():
+        stepped = out - 0.001 * out.grad.sign()
+    assert semantic_loss(cls, stepped, truth, 2.0).item() < loss.item()
+
+
 def _write_images(folder: Path, n: int, seed: int = 0) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -123,6 +148,12 @@ def test_training_step_checkpoint_resume_and_export(tmp_path):
     export_checkpoint(ckpt, dest)
     model = load_colorizer(dest)
     assert isinstance(model, torch.nn.Module)
+    # Fine-tuning from shipped (safetensors) weights, with the semantic term on.
+    tuned = replace(cfg, out=str(tmp_path / "tuned"), init=str(dest), semantic_weight=1.0,
+                    images=4)
+    train(tuned)
+    log = (tmp_path / "tuned" / "log.jsonl").read_text()
+    assert '"semantic"' in log and "val_top1_agree" in log
 
 
 def test_corrupted_weights_fail_sha256(tmp_path, random_weights):

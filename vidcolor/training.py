@@ -20,7 +20,13 @@ import torch.nn.functional as F
 
 from vidcolor.colorspace import luma_to_l, merge_rgb, rgb_to_lab, rgb_to_luma
 from vidcolor.metrics import colorfulness, predict_whole, psnr
-from vidcolor.network import Colorizer, build_colorizer
+from vidcolor.network import (
+    Colorizer,
+    EfficientNetLite0,
+    build_colorizer,
+    load_pretrained_encoder,
+    normalize_rgb,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +56,9 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0
     seed: int = 0
     device: str = "auto"
-    init: str = ""  # a checkpoint to start from (fine-tuning), instead of ImageNet only
+    init: str = ""  # a checkpoint or safetensors to start from (fine-tuning), not ImageNet only
+    semantic_weight: float = 0.0  # weight of the classifier-consistency loss (0: off)
+    semantic_temperature: float = 2.0
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -130,6 +138,40 @@ def chroma_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor)
         diff = _gaussian_blur(pred, sigma) - _gaussian_blur(target, sigma)
         loss = loss + (weights * diff.abs()).mean()
     return loss / 3.0
+
+
+def frozen_classifier(device: torch.device) -> EfficientNetLite0:
+    """The ImageNet Lite0 classifier, frozen, in eval mode (for the semantic loss and top-1)."""
+    net = EfficientNetLite0()
+    load_pretrained_encoder(net)
+    net.requires_grad_(False)
+    return net.eval().to(device)
+
+
+def semantic_loss(classifier: EfficientNetLite0, out_rgb: torch.Tensor, true_rgb: torch.Tensor,
+                  temperature: float) -> torch.Tensor:
+    """KL divergence of the classifier's class distribution on the output from that on the truth.
+
+    As ChromaGAN's class-distribution loss: colours that make an object recognisable as what it
+    is are rewarded, whatever their exact Lab values. Both distributions are softened by
+    ``temperature``; the truth's carries no gradient. Inputs are RGB in 0..1 ``(B, 3, H, W)``.
+    """
+    with torch.no_grad():
+        target = F.log_softmax(classifier(normalize_rgb(true_rgb)) / temperature, dim=1)
+    pred = F.log_softmax(classifier(normalize_rgb(out_rgb.clamp(0, 1))) / temperature, dim=1)
+    return F.kl_div(pred, target, log_target=True, reduction="batchmean") * temperature**2
+
+
+def load_init(model: Colorizer, path: str, device: torch.device) -> None:
+    """Start from a training checkpoint (``.pt``) or shipped weights (``.safetensors``)."""
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        state = {k: v.float() for k, v in load_file(path).items()}
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)["model"]
+    model.load_state_dict(state, strict=True)
+    model.to(device)
 
 
 def simulate_prior(ab: torch.Tensor, gen: torch.Generator, no_prior: float) -> torch.Tensor:
@@ -224,11 +266,16 @@ def pick_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def validate(model: Colorizer, images: list[np.ndarray], device: torch.device) -> dict[str, float]:
-    """Mean PSNR and colourfulness ratio on ``images`` with no prior (whole-image passes)."""
+def validate(model: Colorizer, images: list[np.ndarray], device: torch.device,
+             classifier: EfficientNetLite0 | None = None) -> dict[str, float]:
+    """Mean PSNR and colourfulness ratio on ``images`` with no prior (whole-image passes).
+
+    With a ``classifier``, also the share of images whose top-1 class on the output matches
+    that on the truth (whole stored image, no crop; a cheap trend, not evaluate.py's number).
+    """
     was_training = model.training
     model.eval()
-    scores, cf_out, cf_true = [], [], []
+    scores, cf_out, cf_true, agree = [], [], [], []
     for img in images:
         luma = rgb_to_luma(to_tensor(img).to(device))
         lum = luma_to_l(luma)
@@ -237,8 +284,15 @@ def validate(model: Colorizer, images: list[np.ndarray], device: torch.device) -
         scores.append(psnr(out, img))
         cf_out.append(colorfulness(out))
         cf_true.append(colorfulness(img))
+        if classifier is not None:
+            pair = torch.cat((to_tensor(out), to_tensor(img))).to(device)
+            top = classifier(normalize_rgb(pair)).argmax(1)
+            agree.append(float(top[0] == top[1]))
     model.train(was_training)
-    return {"psnr": float(np.mean(scores)), "cf_ratio": float(np.mean(cf_out) / np.mean(cf_true))}
+    res = {"psnr": float(np.mean(scores)), "cf_ratio": float(np.mean(cf_out) / np.mean(cf_true))}
+    if agree:
+        res["top1_agree"] = float(np.mean(agree))
+    return res
 
 
 def _lr_factor(step: int, total: int, warmup: int) -> float:
@@ -270,7 +324,8 @@ def train(cfg: TrainConfig) -> Path:
 
     model = build_colorizer(pretrained_encoder=not cfg.init).to(device)
     if cfg.init:
-        model.load_state_dict(torch.load(cfg.init, map_location=device, weights_only=True)["model"])
+        load_init(model, cfg.init, device)
+    classifier = frozen_classifier(device)
     enc = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
     dec = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     opt = torch.optim.AdamW(
@@ -323,21 +378,29 @@ def train(cfg: TrainConfig) -> Path:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             pred = model(lum, prior)
         loss = chroma_loss(pred.float(), ab, pixel_weights(ab, table))
+        record: dict[str, float] = {}
+        if cfg.semantic_weight > 0:
+            out_rgb = merge_rgb(rgb_to_luma(rgb), pred.float())
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                sem = semantic_loss(classifier, out_rgb, rgb, cfg.semantic_temperature)
+            record["chroma"] = round(loss.item(), 4)
+            record["semantic"] = round(sem.item(), 4)
+            loss = loss + cfg.semantic_weight * sem.float()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         step += 1
         elapsed = elapsed0 + time.monotonic() - t0
-        record: dict[str, float] = {"step": step, "loss": round(loss.item(), 4)}
+        record = {"step": step, "loss": round(loss.item(), 4), **record}
         if step % 50 == 0:
             record["img_per_s"] = round(step * cfg.batch / max(elapsed, 1e-9), 2)
             record["elapsed_min"] = round(elapsed / 60, 2)
         if step % cfg.val_every == 0 or step == total_steps:
-            scores = validate(model, val_images, device)
+            scores = validate(model, val_images, device, classifier)
             record.update({f"val_{k}": round(v, 4) for k, v in scores.items()})
             log.info("step %d %s", step, record)
-        if step % 10 == 0 or len(record) > 2:
+        if step % 10 == 0 or "img_per_s" in record or "val_psnr" in record:
             logf.write(json.dumps(record) + "\n")
             logf.flush()
         if time.monotonic() - t_last_ckpt > cfg.checkpoint_minutes * 60 or step == total_steps:
