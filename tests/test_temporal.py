@@ -154,3 +154,40 @@ def test_drift_guard_keeps_greys_grey():
     # The spread is cut toward neutral, not toward the (bluish) mean, which is within the
     # tolerance once scaled: the road stays grey (scaling about the mean gave it b = -1.2).
     assert held[:, :, 10:].abs().max() < 1e-4
+
+
+class _NoisyJudge:
+    """A stand-in network: with no prior it alternates between a pale and a vivid red (a
+    noisy judgement of the same static scene); with a prior it returns the prior."""
+
+    name = "stub"
+
+    def __init__(self) -> None:
+        self.free_calls = 0
+
+    def predict(self, lum: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = lum.shape
+        if float(prior[:, 2].max()) == 0.0:
+            self.free_calls += 1
+            ab = torch.zeros(b, 2, h, w)
+            ab[:, 0] = 10.0 if self.free_calls % 2 else 20.0
+            ab[:, 1] = torch.linspace(-5, 5, w)  # some spread
+            return ab
+        return prior[:, :2].clone()
+
+
+@pytest.mark.parametrize("memory", [1, 16])
+def test_drift_guard_anchor_is_the_mean_of_the_shots_unconditioned_passes(memory):
+    cfg = TemporalConfig(anchor_every=12, anchor_memory=memory, blend=0.0)
+    col = FrameColorizer(_NoisyJudge(), TileConfig(render_size=64, saturation=1.0), cfg)
+    luma = torch.from_numpy(texture(48, 64, 3)).float()[None, None] / 255.0
+    means = [float(col.predict_frame_ab(luma)[0, 0].mean()) for _ in range(12 * 24)]
+    assert col.backend.free_calls == 24
+    last = means[-24:]
+    if memory == 1:
+        # Each new anchor is one noisy pass: the shot's colour swings with it.
+        assert max(last) - min(last) > 3.0
+    else:
+        # The anchor is their mean: the colour stays put, at the passes' mean (15).
+        assert max(last) - min(last) < 1.0
+        assert np.mean(last) == pytest.approx(15.0, abs=1.0)

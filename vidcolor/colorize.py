@@ -44,6 +44,7 @@ class FrameColorizer:
         self._anchor = np.zeros(4)
         self._level = np.zeros(4)
         self._since_anchor = 0
+        self._anchors = 0  # unconditioned passes averaged into the anchor in this shot
         self._grids: dict[tuple[int, int], WindowGrid] = {}
         self._keyframe: torch.Tensor | None = None
         self._anchor_locked = False
@@ -123,6 +124,7 @@ class FrameColorizer:
             "anchor": self._anchor.copy(),
             "level": self._level.copy(),
             "since_anchor": np.int64(self._since_anchor),
+            "anchors": np.int64(self._anchors),
             "anchor_locked": np.bool_(self._anchor_locked),
         }
         if self.temporal is not None:
@@ -135,6 +137,7 @@ class FrameColorizer:
         self._anchor = np.asarray(state["anchor"], np.float64).reshape(4)
         self._level = np.asarray(state["level"], np.float64).reshape(4)
         self._since_anchor = int(state["since_anchor"])
+        self._anchors = int(state.get("anchors", 1))
         self._anchor_locked = bool(state["anchor_locked"])
         if self.temporal is not None:
             self.temporal.restore(state)
@@ -162,13 +165,22 @@ class FrameColorizer:
             self._anchor_locked = True
             self._anchor = chroma_stats(ab)
             self._level = self._anchor.copy()
+            self._anchors = 1
             self.temporal.update(small_u8, ab)
             return ab  # a keyframe sets the shot's colours: no gain
         prior = self.temporal.prior(small_u8)
         relock = self._anchor_locked and prior is not None
         if prior is None or (self._since_anchor >= cfg.anchor_every and not relock):
             free = self._predict_small(small, None, 1.0)
-            self._anchor = chroma_stats(free)
+            stats = chroma_stats(free)
+            if prior is None or self._anchor_locked:
+                self._anchor, self._anchors = stats, 1
+            else:
+                # One unconditioned pass is a noisy judgement of the shot's colours (its
+                # colourfulness varies by +-10 % from frame to frame): the anchor is their mean
+                # over the last few (an exponential mean once there are anchor_memory of them).
+                self._anchors = min(self._anchors + 1, max(cfg.anchor_memory, 1))
+                self._anchor = self._anchor + (stats - self._anchor) / self._anchors
             if prior is None:
                 self._level = self._anchor.copy()
             self._since_anchor = 0

@@ -77,6 +77,8 @@ class TemporalConfig:
             chroma: smoothing along the motion, against flicker.
         anchor_every: drift guard: every this many frames of a shot (and at its first frame)
             an unconditioned pass measures how colourful the frame is on its own.
+        anchor_memory: the anchor is the mean of the shot's unconditioned passes, over the last
+            this many of them (exponentially weighted): one frame's judgement is noisy.
         drift_tolerance: the temporal output's per-channel chroma spread and mean are kept
             within this fraction of that anchor's, so colours neither fade to grey, nor run
             away, nor drift in hue.
@@ -87,6 +89,7 @@ class TemporalConfig:
     uncertain_confidence: float = 0.8
     blend: float = 0.85
     anchor_every: int = 24
+    anchor_memory: int = 16
     drift_tolerance: float = 0.03
 
 
