@@ -168,7 +168,9 @@ class FrameColorizer:
             self._anchors = 1
             self.temporal.update(small_u8, ab)
             return ab  # a keyframe sets the shot's colours: no gain
-        prior = self.temporal.prior(small_u8)
+        # In a keyframe's shot the carried chroma is the user's: where the flow check fails it
+        # is still a better guess than the network's, so it keeps full confidence there.
+        prior = self.temporal.prior(small_u8, cfg.confidence if self._anchor_locked else None)
         relock = self._anchor_locked and prior is not None
         if prior is None or (self._since_anchor >= cfg.anchor_every and not relock):
             free = self._predict_small(small, None, 1.0)
@@ -186,10 +188,12 @@ class FrameColorizer:
             self._since_anchor = 0
             self._anchor_locked = False
         ab = free if prior is None else self._predict_small(small, prior, 1.0)
-        if prior is not None and cfg.blend > 0:
+        blend = cfg.keyframe_blend if self._anchor_locked else cfg.blend
+        if prior is not None and blend > 0:
             # Smoothing along the motion: where the warped previous chroma is trusted, the
-            # output leans on it, so what changes from frame to frame is only what must.
-            w = cfg.blend * prior[:, 2:3]
+            # output leans on it, so what changes from frame to frame is only what must. In a
+            # keyframe's shot that chroma is the user's colours, carried along.
+            w = blend * prior[:, 2:3]
             ab = w * prior[:, :2] + (1.0 - w) * ab
         self._since_anchor += 1
         # Drift guard: keep the shot's colour distribution within a tolerance of the anchor's.

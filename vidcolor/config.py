@@ -72,9 +72,12 @@ class TemporalConfig:
             so that the network keeps a say and errors do not accumulate over a long shot.
         uncertain_confidence: confidence of the warped prior where the forward-backward check
             fails (occlusions, or flow that is only roughly right, as on a road seen from a
-            moving car); 0 outside the frame.
+            moving car); 0 outside the frame. In a keyframe's shot: ``confidence``.
         blend: the output leans this much (times the prior's confidence) on the warped previous
             chroma: smoothing along the motion, against flicker.
+        keyframe_blend: the same in a shot steered by a keyframe, whose colours are the user's:
+            where the flow is trusted they are carried along as given, and the network fills in
+            what the keyframe does not show.
         anchor_every: drift guard: every this many frames of a shot (and at its first frame)
             an unconditioned pass measures how colourful the frame is on its own.
         anchor_memory: the anchor is the mean of the shot's unconditioned passes, over the last
@@ -88,6 +91,7 @@ class TemporalConfig:
     confidence: float = 0.95
     uncertain_confidence: float = 0.8
     blend: float = 0.85
+    keyframe_blend: float = 1.0
     anchor_every: int = 24
     anchor_memory: int = 16
     drift_tolerance: float = 0.03

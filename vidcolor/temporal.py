@@ -85,10 +85,11 @@ class TemporalPrior:
         """Forget the previous frame (a cut)."""
         self._luma, self._ab = None, None
 
-    def prior(self, luma: np.ndarray) -> torch.Tensor | None:
+    def prior(self, luma: np.ndarray, uncertain: float | None = None) -> torch.Tensor | None:
         """Prior ``(1, 3, h, w)`` for a frame whose working-size uint8 luma is ``luma``.
 
-        ``None`` when there is no previous frame of the same shot.
+        ``None`` when there is no previous frame of the same shot. ``uncertain`` overrides
+        ``TemporalConfig.uncertain_confidence`` (the confidence where the flow check fails).
         """
         if self._luma is None or self._ab is None or self._luma.shape != luma.shape:
             return None
@@ -96,8 +97,9 @@ class TemporalPrior:
         forward = flow_between(self._dis, self._luma, luma)
         ab = warp(self._ab, backward)
         ok = consistent(backward, forward)
-        conf = np.where(ok, np.float32(self.cfg.confidence),
-                        np.float32(self.cfg.uncertain_confidence))
+        if uncertain is None:
+            uncertain = self.cfg.uncertain_confidence
+        conf = np.where(ok, np.float32(self.cfg.confidence), np.float32(uncertain))
         conf[~inside(backward)] = 0.0
         prior = np.concatenate((ab * (conf[..., None] > 0), conf[..., None]), axis=2)
         return torch.from_numpy(prior).permute(2, 0, 1)[None].contiguous()

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_NAME = "vidcolor-lite0.safetensors"
 # sha256 of the shipped weights; models/README.md states the same digest.
-WEIGHTS_SHA256 = "678b18e4cbd247d9a62aeb3c81e2a019e33ef4fbbec8f76a29f00e14cc64dfee"
+WEIGHTS_SHA256 = "320cf3883feb9fa8c84d704b083edc10bf50d4d63ad0d09edd217978bd192da7"
 
 
 def models_dir() -> Path:
