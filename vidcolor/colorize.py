@@ -175,7 +175,7 @@ class FrameColorizer:
         if prior is None or (self._since_anchor >= cfg.anchor_every and not relock):
             free = self._predict_small(small, None, 1.0)
             stats = chroma_stats(free)
-            if prior is None or self._anchor_locked:
+            if prior is None:  # a new shot (a keyframe's shot re-anchors only here)
                 self._anchor, self._anchors = stats, 1
             else:
                 # One unconditioned pass is a noisy judgement of the shot's colours (its

@@ -18,8 +18,8 @@ import torch
 from vidcolor.colorize import FrameColorizer
 from vidcolor.colorspace import merge_rgb, rgb_to_lab, rgb_to_luma
 from vidcolor.metrics import colorfulness, psnr
-from vidcolor.network import EfficientNetLite0, load_pretrained_encoder, normalize_rgb
-from vidcolor.training import list_images, read_rgb, to_tensor, to_uint8
+from vidcolor.network import normalize_rgb
+from vidcolor.training import frozen_classifier, list_images, read_rgb, to_tensor, to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,7 @@ class Classifier:
     """The ImageNet Lite0 classifier, for top-1 agreement."""
 
     def __init__(self) -> None:
-        self.net = EfficientNetLite0()
-        load_pretrained_encoder(self.net)
-        self.net.eval()
+        self.net = frozen_classifier(torch.device("cpu"))
 
     @torch.no_grad()
     def top1(self, rgb: np.ndarray) -> int:

@@ -56,12 +56,16 @@ def consistent(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     ``backward`` maps frame t to t-1, ``forward`` maps t-1 to t. Also false where the backward
     flow leaves the frame.
     """
+    return _round_trip_ok(backward, forward) & inside(backward)
+
+
+def _round_trip_ok(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """Where following ``backward`` then ``forward`` comes back near the start pixel."""
     fw = warp(forward, backward)
     round_trip = backward + fw
     err = np.einsum("ijk,ijk->ij", round_trip, round_trip)
     mag = np.einsum("ijk,ijk->ij", backward, backward) + np.einsum("ijk,ijk->ij", fw, fw)
-    ok = err < 0.01 * mag + 0.5
-    return ok & inside(backward)
+    return err < 0.01 * mag + 0.5
 
 
 def inside(flow: np.ndarray) -> np.ndarray:
@@ -96,11 +100,12 @@ class TemporalPrior:
         backward = flow_between(self._dis, luma, self._luma)
         forward = flow_between(self._dis, self._luma, luma)
         ab = warp(self._ab, backward)
-        ok = consistent(backward, forward)
         if uncertain is None:
             uncertain = self.cfg.uncertain_confidence
+        within = inside(backward)
+        ok = _round_trip_ok(backward, forward) & within  # consistent(), sharing ``within``
         conf = np.where(ok, np.float32(self.cfg.confidence), np.float32(uncertain))
-        conf[~inside(backward)] = 0.0
+        conf[~within] = 0.0
         prior = np.concatenate((ab * (conf[..., None] > 0), conf[..., None]), axis=2)
         return torch.from_numpy(prior).permute(2, 0, 1)[None].contiguous()
 

@@ -373,14 +373,15 @@ def train(cfg: TrainConfig) -> Path:
             g["lr"] = base * _lr_factor(step, total_steps, cfg.warmup_steps)
         rgb = sampler.batch(cfg.batch).to(device)
         # The network sees what a black-and-white source holds: the luma Y', as a grey's L.
-        lum, ab = luma_to_l(rgb_to_luma(rgb)), rgb_to_lab(rgb)[:, 1:]
+        luma = rgb_to_luma(rgb)
+        lum, ab = luma_to_l(luma), rgb_to_lab(rgb)[:, 1:]
         prior = simulate_prior(ab, gen, cfg.no_prior_fraction)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             pred = model(lum, prior)
         loss = chroma_loss(pred.float(), ab, pixel_weights(ab, table))
         record: dict[str, float] = {}
         if cfg.semantic_weight > 0:
-            out_rgb = merge_rgb(rgb_to_luma(rgb), pred.float())
+            out_rgb = merge_rgb(luma, pred.float())
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 sem = semantic_loss(classifier, out_rgb, rgb, cfg.semantic_temperature)
             record["chroma"] = round(loss.item(), 4)
