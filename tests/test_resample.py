@@ -1,0 +1,60 @@
+"""The numpy resamplings used at inference give what torch's did (they replaced them)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vidcolor.resample import pool2, resize_area, resize_bilinear
+
+# (input H, W) -> (output h, w): integer and non-integer factors, down and up, one side only,
+# the sample film at the working size and at --render-size 448, sides of 1.
+SIZES = [
+    ((270, 480), (224, 398)), ((270, 480), (448, 796)), ((224, 398), (224, 224)),
+    ((64, 96), (32, 48)), ((10, 7), (3, 5)), ((5, 9), (10, 17)), ((1, 500), (1, 224)),
+    ((17, 4099), (4, 900)), ((100, 100), (100, 33)), ((33, 20), (33, 20)), ((3, 3), (1, 1)),
+]
+
+
+def _random(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    return (np.random.default_rng(seed).random(shape, np.float32) * 200 - 100).astype(np.float32)
+
+
+@pytest.mark.parametrize(("src", "dst"), SIZES)
+def test_area_is_torch_area(src, dst):
+    x = _random((2, 3, *src), seed=sum(src))
+    want = F.interpolate(torch.from_numpy(x), size=dst, mode="area").numpy()
+    got = resize_area(x, dst)
+    assert got.shape == want.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=0, atol=5e-5)  # values up to 100: float rounding
+
+
+def test_area_is_not_opencv_inter_area():
+    # For a non-integer factor torch's bins are whole input pixels (overlapping), OpenCV's
+    # weigh fractions: the difference is large, so the test above does tell them apart.
+    import cv2
+
+    x = _random((1, 1, 270, 480), seed=1)
+    cv = cv2.resize(x[0, 0], (398, 224), interpolation=cv2.INTER_AREA)
+    assert np.abs(resize_area(x, (224, 398))[0, 0] - cv).max() > 1.0
+
+
+@pytest.mark.parametrize(("src", "dst"), SIZES)
+def test_bilinear_is_torch_bilinear(src, dst):
+    x = _random((1, 2, *src), seed=sum(dst))
+    want = F.interpolate(torch.from_numpy(x), size=dst, mode="bilinear",
+                         align_corners=False).numpy()
+    got = resize_bilinear(x, dst)
+    assert got.shape == want.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=0, atol=5e-5)
+
+
+@pytest.mark.parametrize("size", [(270, 480), (64, 96), (2, 2), (7, 9)])
+def test_pool2_is_avg_pool2d(size):
+    x = _random((1, 1, *size), seed=3)
+    want = F.avg_pool2d(torch.from_numpy(x), 2).numpy()
+    got = pool2(x)
+    assert got.shape == want.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-5)
