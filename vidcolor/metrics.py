@@ -1,14 +1,21 @@
-"""Image-quality numbers used by training, evaluation and the benchmarks (numpy / torch only)."""
+"""Image-quality numbers (training, evaluation, benchmarks) and padding to the network's stride.
+
+numpy only; torch is imported where a torch model is run (:func:`predict_whole`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from vidcolor.network import STRIDE
+from vidcolor.colorspace import Array
+
+if TYPE_CHECKING:
+    import torch
+
+STRIDE = 32  # the network's input sides must be multiples of this (vidcolor.network uses it)
 
 
 def psnr(output: np.ndarray, truth: np.ndarray) -> float:
@@ -25,21 +32,31 @@ def colorfulness(rgb: np.ndarray) -> float:
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
-def pad_to_stride(x: torch.Tensor, stride: int = STRIDE) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Reflect-pad ``(B, C, H, W)`` so H and W are multiples of ``stride``; returns the pad."""
+def pad_to_stride(x: Array, stride: int = STRIDE) -> tuple[Array, tuple[int, int]]:
+    """Pad ``(B, C, H, W)`` so H and W are multiples of ``stride``; returns it and the pad.
+
+    Reflected where the side allows it, else replicated. ``x`` is a numpy array or a torch
+    tensor, and so is the result.
+    """
     h, w = x.shape[-2:]
     ph, pw = (-h) % stride, (-w) % stride
     if ph or pw:
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        reflect = ph < h and pw < w
+        if isinstance(x, np.ndarray):
+            pad = ((0, 0),) * (x.ndim - 2) + ((0, ph), (0, pw))
+            x = np.pad(x, pad, mode="reflect" if reflect else "edge")
+        else:
+            import torch.nn.functional as F
+
+            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if reflect else "replicate")
     return x, (ph, pw)
 
 
-def predict_padded(predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                   lum: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+def predict_padded(predict: Callable[[Array, Array], Array], lum: Array, prior: Array) -> Array:
     """``predict(lum, prior)`` over a whole ``(B, 1, H, W)`` L image of any size.
 
-    The inputs are padded to the network's stride and the output cropped back.
+    The inputs are padded to the network's stride and the output cropped back. Works the same
+    on torch tensors with a torch ``predict`` (see :func:`predict_whole`).
     """
     h, w = lum.shape[-2:]
     lum_p, _ = pad_to_stride(lum)
@@ -47,7 +64,9 @@ def predict_padded(predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     return predict(lum_p, prior_p)[..., :h, :w]
 
 
-@torch.no_grad()
 def predict_whole(model: torch.nn.Module, lum: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-    """One network pass over a whole ``(B, 1, H, W)`` L image of any size (padded internally)."""
-    return predict_padded(model, lum, prior)
+    """One network pass over a whole ``(B, 1, H, W)`` L tensor of any size (padded internally)."""
+    import torch
+
+    with torch.no_grad():
+        return predict_padded(model, lum, prior)

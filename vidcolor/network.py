@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidcolor.colorspace import l_to_luma
+from vidcolor.metrics import STRIDE as STRIDE  # inputs: multiples of it (defined torch-free)
 
 AB_SCALE = 100.0  # a, b are divided by this inside the network
-STRIDE = 32  # input sides must be multiples of this
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,58 @@
+"""Colour conversions: one implementation for numpy (inference) and torch (training)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vidcolor import colorspace as cs
+
+
+def _inputs() -> dict[str, tuple]:
+    rng = np.random.default_rng(0)
+    rgb = rng.random((2, 3, 24, 40), np.float32)
+    rgb[0, :, 0, :4] = [[0.0], [0.5], [1.0]]  # gamut corners and a grey
+    luma = rng.random((2, 1, 24, 40), np.float32)
+    ab = (rng.standard_normal((2, 2, 24, 40)) * 40).astype(np.float32)
+    lab = cs.rgb_to_lab(rgb)
+    return {
+        "srgb_to_linear": (rgb,), "linear_to_srgb": (rgb,), "rgb_to_lab": (rgb,),
+        "lab_to_rgb": (lab,), "luma_to_l": (luma,), "l_to_luma": (luma * 100,),
+        "rgb_to_luma": (rgb, "bt709"), "rgb_to_chroma": (rgb,),
+        "ycbcr_to_rgb": (luma, ab / 100), "merge_chroma": (luma, ab),
+        "merge_rgb": (luma, ab, "bt709"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_inputs()))
+def test_numpy_and_torch_agree(name):
+    args = _inputs()[name]
+    got = getattr(cs, name)(*args)
+    want = getattr(cs, name)(*(torch.from_numpy(a) if isinstance(a, np.ndarray) else a
+                               for a in args))
+    assert isinstance(got, np.ndarray) and isinstance(want, torch.Tensor)
+    assert got.dtype == np.float32 and want.dtype == torch.float32
+    assert got.shape == tuple(want.shape)
+    scale = max(1.0, float(np.abs(got).max()))  # Lab values reach ~100: relative float rounding
+    np.testing.assert_allclose(got, want.numpy(), rtol=0, atol=2e-6 * scale)
+
+
+def test_torch_path_keeps_autograd_and_float64():
+    rgb = torch.rand(1, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    lab = cs.rgb_to_lab(rgb)
+    assert lab.dtype == torch.float64
+    lab[:, 1:].abs().sum().backward()
+    assert rgb.grad is not None and rgb.grad.abs().sum() > 0
+    back = cs.lab_to_rgb(lab.detach())
+    torch.testing.assert_close(back, rgb.detach(), atol=1e-6, rtol=0)
+
+
+def test_round_trip_and_luma_kept_in_numpy():
+    rng = np.random.default_rng(1)
+    rgb = rng.random((1, 3, 16, 16), np.float32)
+    np.testing.assert_allclose(cs.lab_to_rgb(cs.rgb_to_lab(rgb)), rgb, atol=2e-4)
+    luma = rng.random((1, 1, 16, 16), np.float32)
+    out = cs.merge_rgb(luma, (rng.standard_normal((1, 2, 16, 16)) * 20).astype(np.float32))
+    inside = ((out > 0.002) & (out < 0.998)).all(axis=1, keepdims=True)
+    assert np.abs(cs.rgb_to_luma(out) - luma)[inside].max() < 1e-5
