@@ -58,13 +58,9 @@ def make_clip(path: Path, width: int, height: int, frames: int) -> None:
 def worker(mode: str, src: Path, dst: Path, threads: int, backend: str,
            render_size: int) -> dict:
     """Run one mode in this process; returns seconds and frames."""
-    import torch
-
     from vidcolor.config import JobConfig, TileConfig
     from vidcolor.pipeline import run_job
 
-    if threads:
-        torch.set_num_threads(threads)
     t0 = time.perf_counter()
     if mode in ("pipeline", "single"):
         run_job(src, dst, JobConfig(overwrite=True, threads=threads, backend=backend,
@@ -107,15 +103,15 @@ def io_floor(src: Path, dst: Path) -> None:
 
 def window_ms(backend: str, threads: int, batch: int = 8, repeats: int = 5) -> float:
     """The network alone: milliseconds per 224x224 window at ``batch``."""
-    import torch
+    import numpy as np
 
     from vidcolor.backends import create_backend
-    from vidcolor.weights import load_colorizer, weights_identity
+    from vidcolor.weights import verify_weights
 
-    if threads:
-        torch.set_num_threads(threads)
-    net = create_backend(backend, load_colorizer(None), "cpu", weights_identity(None), threads)
-    lum, prior = torch.rand(batch, 1, 224, 224) * 100, torch.zeros(batch, 3, 224, 224)
+    weights = verify_weights(None)
+    net = create_backend(backend, weights.load, "cpu", weights.digest, threads)
+    lum = np.random.default_rng(0).random((batch, 1, 224, 224), np.float32) * 100
+    prior = np.zeros((batch, 3, 224, 224), np.float32)
     net.predict(lum, prior)
     t0 = time.perf_counter()
     for _ in range(repeats):

@@ -26,7 +26,7 @@ from vidcolor.colorize import FrameColorizer
 from vidcolor.config import TileConfig
 from vidcolor.evaluation import evaluate_folder, evaluate_tiling, tiling_table
 from vidcolor.network import build_colorizer
-from vidcolor.weights import load_colorizer, sha256_of, weights_identity
+from vidcolor.weights import sha256_of, verify_weights
 
 DEFAULT_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "val"
 
@@ -62,11 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         model.eval()
         source = f"checkpoint {args.checkpoint} (step {state.get('step')})"
         digest = f"ckpt-{sha256_of(args.checkpoint)}"
+
+        def load_model() -> torch.nn.Module:
+            return model
     else:
-        model = load_colorizer(args.weights)
+        weights = verify_weights(args.weights)
         source = f"weights {args.weights or 'shipped'}"
-        digest = weights_identity(args.weights)
-    backend = create_backend(args.backend, model, "cpu", digest, args.threads)
+        digest, load_model = weights.digest, weights.load
+    backend = create_backend(args.backend, load_model, "cpu", digest, args.threads)
     if args.tiling:
         rows = evaluate_tiling(backend, args.folder, args.render_sizes, args.scales, args.limit,
                                global_confidence=args.global_confidence)

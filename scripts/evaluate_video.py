@@ -35,7 +35,7 @@ from vidcolor.metrics import colorfulness, psnr
 from vidcolor.scan import ScanResult
 from vidcolor.shots import ShotDetector, thumbnail
 from vidcolor.video_metrics import cdc, colorfulness_drift, warp_errors
-from vidcolor.weights import load_colorizer, weights_identity
+from vidcolor.weights import verify_weights
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -194,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keyframes", action="store_true",
                    help="also colorize each clip with its true middle frame as the keyframe")
     args = p.parse_args(argv)
-    model = load_colorizer(args.weights)
-    backend = create_backend("auto", model, "cpu", weights_identity(args.weights))
+    weights = verify_weights(args.weights)
+    backend = create_backend("auto", weights.load, "cpu", weights.digest)
     tile = TileConfig(render_size=args.render_size)
 
     def make(temporal: bool) -> FrameColorizer:

@@ -43,11 +43,11 @@ def main() -> int:
     weights = np.zeros((h, w, 3), np.float32)
     for k, (y0, x0) in enumerate(grid.boxes()):
         color = PALETTE[k % len(PALETTE)]
-        wk = grid.weight(k).numpy()[: h - y0, : w - x0]
+        wk = grid.weight(k)[: h - y0, : w - x0]
         weights[y0:y0 + wk.shape[0], x0:x0 + wk.shape[1]] += wk[..., None] * np.array(color)
         cv2.rectangle(left, (x0, y0), (x0 + grid.win_w - 1, y0 + grid.win_h - 1), color, 2)
     right = (0.35 * cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB) + 0.65 * weights).astype(np.uint8)
-    total = grid.weight_sum().numpy()
+    total = grid.weight_sum()
     caption = (f"{len(grid)} windows of 224x224 over a {w}x{h} working frame; "
                f"weights sum to {total.min():.4f}..{total.max():.4f}")
     canvas = np.full((h + 36, 2 * w + 12, 3), 255, np.uint8)

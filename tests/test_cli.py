@@ -77,3 +77,39 @@ def test_ctrl_c_exits_130(tmp_path, random_weights):
     assert "interrupted: re-run the same command to resume" in err
     assert not dst.exists()
     assert (job / "manifest.json").exists()  # finished segments are kept for resuming
+
+
+NO_TORCH_RUN = """
+import sys
+
+import vidcolor.cli, vidcolor.pipeline, vidcolor.preview
+from vidcolor.cli import main
+
+video, photo, out, weights = sys.argv[1:]
+common = ["--weights", weights, "--render-size", "64", "--backend", "onnx", "-q"]
+codes = [main([video, "--preview", out + "/preview", *common]),
+         main([photo, "-o", out + "/still.png", *common])]
+print(codes, sorted(m for m in sys.modules if m.split(".")[0] == "torch"))
+"""
+
+
+def test_preview_and_still_through_onnx_do_not_import_torch(tmp_path, random_weights):
+    import cv2
+    from media import gray_pattern
+
+    from vidcolor.cli import main
+
+    src = make_video(tmp_path / "in.mp4", 96, 64, frames=12, shots=2)
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), gray_pattern(50, 40, 0))
+    # Once in this process: builds the ONNX file for these weights into the test cache (the
+    # export needs torch; a user's first run with new weights does the same).
+    assert main([str(photo), "-o", str(tmp_path / "first.png"), "--weights", str(random_weights),
+                 "--render-size", "64", "--backend", "onnx", "-q"]) == 0
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TORCH_RUN, str(src), str(photo), str(tmp_path),
+         str(random_weights)], capture_output=True, text=True, env=_env(), timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[0, 0] []", proc.stdout + proc.stderr
+    assert (tmp_path / "preview" / "shots.json").exists() and (tmp_path / "still.png").exists()

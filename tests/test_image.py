@@ -25,7 +25,7 @@ def luma601(rgb: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def colorizer():
-    return FrameColorizer(create_backend("torch", random_colorizer(), "cpu"), TileConfig(64))
+    return FrameColorizer(create_backend("torch", random_colorizer, "cpu"), TileConfig(64))
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".tif", ".webp", ".bmp"])

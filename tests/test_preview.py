@@ -9,7 +9,6 @@ import av
 import cv2
 import numpy as np
 import pytest
-import torch
 from media import gray_pattern, make_video, read_video
 
 import vidcolor.pipeline as pipeline
@@ -28,7 +27,7 @@ class FollowPrior:
 
     name = "follow"
 
-    def predict(self, lum: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    def predict(self, lum: np.ndarray, prior: np.ndarray) -> np.ndarray:
         return prior[:, :2] * (prior[:, 2:3] > 0)
 
 

@@ -1,17 +1,20 @@
-"""FrameColorizer: a frame's luma in, its predicted chroma out (at any size)."""
+"""FrameColorizer: a frame's luma in, its predicted chroma out (at any size).
+
+Everything here is numpy: float32 arrays in the ``(B, C, H, W)`` layout of
+:mod:`vidcolor.colorspace` (``B`` is 1 for a frame).
+"""
 
 from __future__ import annotations
 
 import logging
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from vidcolor.backends import Backend
 from vidcolor.colorspace import luma_to_l, merge_chroma, ycbcr_to_rgb
 from vidcolor.config import TemporalConfig, TileConfig
 from vidcolor.metrics import predict_padded
+from vidcolor.resample import pool2, resize_area, resize_bilinear
 from vidcolor.temporal import TemporalPrior
 from vidcolor.tiling import (
     GLOBAL_SIZE,
@@ -46,7 +49,7 @@ class FrameColorizer:
         self._since_anchor = 0
         self._anchors = 0  # unconditioned passes averaged into the anchor in this shot
         self._grids: dict[tuple[int, int], WindowGrid] = {}
-        self._keyframe: torch.Tensor | None = None
+        self._keyframe: np.ndarray | None = None
         self._anchor_locked = False
 
     def new_shot(self) -> None:
@@ -56,11 +59,11 @@ class FrameColorizer:
         self._keyframe = None
         self._anchor_locked = False
 
-    def working_luma(self, luma: torch.Tensor) -> torch.Tensor:
+    def working_luma(self, luma: np.ndarray) -> np.ndarray:
         """A full-range luma ``(1, 1, H, W)`` brought to the working resolution."""
         h, w = luma.shape[-2:]
         wh, ww = working_size(h, w, self.tile.render_size)
-        return F.interpolate(luma, size=(wh, ww), mode="area") if (wh, ww) != (h, w) else luma
+        return resize_area(luma, (wh, ww)) if (wh, ww) != (h, w) else luma
 
     def grid(self, height: int, width: int) -> WindowGrid:
         """The window grid over a working frame of ``(height, width)`` (cached)."""
@@ -74,8 +77,8 @@ class FrameColorizer:
         gh, gw = working_size(height, width, GLOBAL_SIZE)
         return self.tile.windows and gh * gw < height * width
 
-    def _predict_small(self, small: torch.Tensor, prior: torch.Tensor | None,
-                       gain: float | None = None) -> torch.Tensor:
+    def _predict_small(self, small: np.ndarray, prior: np.ndarray | None,
+                       gain: float | None = None) -> np.ndarray:
         """Chroma of a working-size luma: a global pass, then windows that follow it.
 
         ``gain`` multiplies the chroma; by default the saturation gain, faded out by the
@@ -85,17 +88,17 @@ class FrameColorizer:
         lum = luma_to_l(small)
         if not self.uses_windows(h, w):
             # The working frame is no larger than the global view: one pass sees it all.
-            prior_w = prior if prior is not None else torch.zeros(1, 3, h, w)
+            prior_w = prior if prior is not None else np.zeros((1, 3, h, w), np.float32)
             ab = predict_padded(self.backend.predict, lum, prior_w)
         else:
             gh, gw = working_size(h, w, GLOBAL_SIZE)
-            lum_g = F.interpolate(lum, size=(gh, gw), mode="area")
+            lum_g = resize_area(lum, (gh, gw))
             prior_g = (
-                torch.zeros(1, 3, gh, gw) if prior is None
-                else F.interpolate(prior, size=(gh, gw), mode="area")
+                np.zeros((1, 3, gh, gw), np.float32) if prior is None
+                else resize_area(prior, (gh, gw))
             )
             ab_g = predict_padded(self.backend.predict, lum_g, prior_g)
-            ab_g = F.interpolate(ab_g, size=(h, w), mode="bilinear", align_corners=False)
+            ab_g = resize_bilinear(ab_g, (h, w))
             prior_w = combine_priors(prior, ab_g, self.tile.global_confidence)
             ab = self.grid(h, w).run(self.backend.predict, lum, prior_w, self.tile.batch)
             # The network, given a prior, tends to add saturation to it; the frame's colour
@@ -106,15 +109,15 @@ class FrameColorizer:
         if gain is None:
             conf = float(prior[:, 2].mean()) if prior is not None else 0.0
             gain = 1.0 + (self.tile.saturation - 1.0) * (1.0 - conf)
-        return (ab * gain).clamp(-110.0, 110.0)
+        return np.clip(ab * gain, -110.0, 110.0)
 
-    def upsample(self, ab: torch.Tensor, luma: torch.Tensor) -> torch.Tensor:
+    def upsample(self, ab: np.ndarray, luma: np.ndarray) -> np.ndarray:
         """Working-size ``ab`` to the size of ``luma`` (edge-aware unless turned off)."""
         if self.tile.edge_aware:
             return guided_upsample(ab, luma)
-        return F.interpolate(ab, size=luma.shape[-2:], mode="bilinear", align_corners=False)
+        return resize_bilinear(ab, luma.shape[-2:])
 
-    def predict_frame_ab(self, luma: torch.Tensor) -> torch.Tensor:
+    def predict_frame_ab(self, luma: np.ndarray) -> np.ndarray:
         """Like :meth:`predict_ab` for the next frame of a video, with the temporal prior."""
         return self.predict_working(self.working_luma(luma))
 
@@ -142,7 +145,7 @@ class FrameColorizer:
         if self.temporal is not None:
             self.temporal.restore(state)
 
-    def start_from_keyframe(self, ab: torch.Tensor) -> None:
+    def start_from_keyframe(self, ab: np.ndarray) -> None:
         """Make ``ab`` ``(1, 2, h, w)`` (working size) the next frame's prior, at confidence 1.
 
         The shot's colourfulness is then anchored to the keyframe's, not re-measured from
@@ -150,17 +153,17 @@ class FrameColorizer:
         """
         self._keyframe = ab
 
-    def predict_working(self, small: torch.Tensor) -> torch.Tensor:
+    def predict_working(self, small: np.ndarray) -> np.ndarray:
         """Chroma of the next frame of a shot from its working-size luma ``(1, 1, h, w)``."""
         if self.temporal is None:
             return self._predict_small(small, None)
         # The shot's loop runs on the network's own chroma (gain 1), so the saturation gain is
         # not fed back frame after frame; it is applied to what leaves the loop.
-        small_u8 = (small[0, 0] * 255.0).round().to(torch.uint8).numpy()
+        small_u8 = np.round(small[0, 0] * 255.0).astype(np.uint8)
         cfg = self.temporal.cfg
         if self._keyframe is not None:
-            key = F.interpolate(self._keyframe, size=small.shape[-2:], mode="area")
-            ab = self._predict_small(small, torch.cat((key, torch.ones_like(key[:, :1])), 1), 1.0)
+            key = resize_area(self._keyframe, small.shape[-2:])
+            ab = self._predict_small(small, np.concatenate((key, np.ones_like(key[:, :1])), 1), 1.0)
             self._keyframe = None
             self._anchor_locked = True
             self._anchor = chroma_stats(ab)
@@ -202,9 +205,9 @@ class FrameColorizer:
         ab = hold_stats(ab, self._level, cfg.drift_tolerance)
         self.temporal.update(small_u8, ab)
         gain = 1.0 if self._anchor_locked else self.tile.saturation
-        return (ab * gain).clamp(-110.0, 110.0)
+        return np.clip(ab * gain, -110.0, 110.0)
 
-    def predict_ab(self, luma: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+    def predict_ab(self, luma: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
         """Chroma at the working resolution for a full-range luma ``(1, 1, H, W)`` in 0..1.
 
         Args:
@@ -216,12 +219,12 @@ class FrameColorizer:
         """
         small = self.working_luma(luma)
         if prior is not None and prior.shape[-2:] != small.shape[-2:]:
-            prior = F.interpolate(prior, size=small.shape[-2:], mode="area")
+            prior = resize_area(prior, small.shape[-2:])
         return self._predict_small(small, prior)
 
     def chroma_planes(
         self, y_plane: np.ndarray, full_range: bool, matrix: str, subsample: bool,
-        ab: torch.Tensor | None = None,
+        ab: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """8-bit ``Cb, Cr`` planes for the next video frame, whose 8-bit ``Y'`` is ``y_plane``.
 
@@ -239,38 +242,38 @@ class FrameColorizer:
         if ab is None:
             ab = self.predict_frame_ab(luma)
         if subsample:
-            luma = F.avg_pool2d(luma, 2)
+            luma = pool2(luma)
         ab = self.upsample(ab, luma)
         cbcr = merge_chroma(luma, ab, matrix)[0]
         scale = 255.0 if full_range else 224.0
-        planes = (cbcr * scale + 128.0).round().clamp(0, 255).to(torch.uint8).numpy()
+        planes = np.clip(np.round(cbcr * scale + 128.0), 0, 255).astype(np.uint8)
         return planes[0], planes[1]
 
     def colorize_luma(
-        self, luma: torch.Tensor, prior: torch.Tensor | None = None, matrix: str = "bt601"
-    ) -> torch.Tensor:
+        self, luma: np.ndarray, prior: np.ndarray | None = None, matrix: str = "bt601"
+    ) -> np.ndarray:
         """RGB ``(1, 3, H, W)`` in 0..1 whose luma equals ``luma`` ``(1, 1, H, W)`` (0..1)."""
         ab = self.predict_ab(luma, prior)
         ab = self.upsample(ab, luma)
         return ycbcr_to_rgb(luma, merge_chroma(luma, ab, matrix), matrix)
 
 
-def plane_to_luma(y_plane: np.ndarray, full_range: bool) -> torch.Tensor:
-    """An 8-bit ``Y'`` plane as a full-range ``(1, 1, H, W)`` luma in 0..1."""
-    y = torch.from_numpy(np.ascontiguousarray(y_plane)).float()[None, None]
+def plane_to_luma(y_plane: np.ndarray, full_range: bool) -> np.ndarray:
+    """An 8-bit ``Y'`` plane as a full-range ``(1, 1, H, W)`` float32 luma in 0..1."""
+    y = np.asarray(y_plane, dtype=np.float32)[None, None]
     if full_range:
         return y / 255.0
-    return ((y - 16.0) / 219.0).clamp(0.0, 1.0)
+    return np.clip((y - 16.0) / 219.0, 0.0, 1.0)
 
 
-def chroma_stats(ab: torch.Tensor) -> np.ndarray:
+def chroma_stats(ab: np.ndarray) -> np.ndarray:
     """Mean and standard deviation of ``a`` and of ``b`` of ``(1, 2, h, w)`` chroma."""
-    flat = ab[0].reshape(2, -1).double()
-    mean, std = flat.mean(dim=1), flat.std(dim=1, unbiased=False)
-    return np.array([float(mean[0]), float(std[0]), float(mean[1]), float(std[1])])
+    flat = ab[0].reshape(2, -1).astype(np.float64)
+    mean, std = flat.mean(axis=1), flat.std(axis=1)
+    return np.array([mean[0], std[0], mean[1], std[1]])
 
 
-def hold_stats(ab: torch.Tensor, target: np.ndarray, tolerance: float) -> torch.Tensor:
+def hold_stats(ab: np.ndarray, target: np.ndarray, tolerance: float) -> np.ndarray:
     """``ab`` with each channel's spread and mean brought within ``tolerance`` of ``target``.
 
     Per channel, a spread beyond ``(1 +- tolerance)`` times the target's is scaled back to that
@@ -282,7 +285,7 @@ def hold_stats(ab: torch.Tensor, target: np.ndarray, tolerance: float) -> torch.
     must.
     """
     stats = chroma_stats(ab)
-    out = ab.clone()
+    out = ab.copy()
     for c in range(2):
         mean, std = stats[2 * c], stats[2 * c + 1]
         t_mean, t_std = target[2 * c], target[2 * c + 1]
@@ -294,5 +297,6 @@ def hold_stats(ab: torch.Tensor, target: np.ndarray, tolerance: float) -> torch.
         scaled_mean = mean * scale
         new_mean = min(max(scaled_mean, t_mean - slack), t_mean + slack)
         if scale != 1.0 or new_mean != mean:
-            out[:, c] = ab[:, c] * scale + (new_mean - scaled_mean)
+            # Python floats: the arithmetic stays in ab's float32.
+            out[:, c] = ab[:, c] * float(scale) + float(new_mean - scaled_mean)
     return out

@@ -102,8 +102,9 @@ def evaluate_folder(
         rgb = to_tensor(truth)
         luma = rgb_to_luma(rgb)
         gray = to_uint8(merge_rgb(luma, torch.zeros(1, 2, *luma.shape[-2:])))
-        out = to_uint8(colorizer.colorize_luma(luma))
-        with_prior = to_uint8(colorizer.colorize_luma(luma, shifted_prior(rgb, gen)))
+        out = to_uint8(torch.from_numpy(colorizer.colorize_luma(luma.numpy())))
+        prior = shifted_prior(rgb, gen).numpy()
+        with_prior = to_uint8(torch.from_numpy(colorizer.colorize_luma(luma.numpy(), prior)))
         t_truth = cls.top1(truth)
         acc["psnr"].append(psnr(out, truth))
         acc["psnr_gray"].append(psnr(gray, truth))
@@ -187,10 +188,10 @@ def evaluate_tiling(backend, folder: Path, render_sizes: list[int], scales: list
                 if scale != 1:
                     truth = cv2.resize(truth, None, fx=scale, fy=scale,
                                        interpolation=cv2.INTER_CUBIC)
-                rgb = to_tensor(truth)
+                rgb = to_tensor(truth).numpy()  # the colorizer's numpy arrays from here on
                 luma = rgb_to_luma(rgb)
                 truth_ab = rgb_to_lab(rgb)[:, 1:]
-                band = torch.from_numpy(edge_band(luma[0, 0].numpy()))
+                band = edge_band(luma[0, 0])
                 h, w = working_size(*luma.shape[-2:], size)
                 for name, windows in (("whole", False), ("windows", True)):
                     col = FrameColorizer(backend, TileConfig(
@@ -202,14 +203,14 @@ def evaluate_tiling(backend, folder: Path, render_sizes: list[int], scales: list
                         acc.setdefault("n", []).append(len(grid) if col.uses_windows(h, w) else 0)
                     acc.setdefault(f"seam_{name}", []).append(
                         seam_score(ab, grid.border_mask()))
-                    out = to_uint8(merge_rgb(luma, col.upsample(ab, luma)))
+                    out = to_uint8(torch.from_numpy(merge_rgb(luma, col.upsample(ab, luma))))
                     acc.setdefault(f"psnr_{name}", []).append(psnr(out, truth))
                     acc.setdefault(f"cf_{name}", []).append(colorfulness(out))
                     if windows:
                         for up, edge_aware in (("guided", True), ("bilinear", False)):
                             col.tile = TileConfig(render_size=size, edge_aware=edge_aware)
                             rgb_out = merge_rgb(luma, col.upsample(ab, luma))
-                            err = (rgb_to_lab(rgb_out)[:, 1:] - truth_ab).abs().mean(1)[0]
+                            err = np.abs(rgb_to_lab(rgb_out)[:, 1:] - truth_ab).mean(1)[0]
                             acc.setdefault(f"bleed_{up}", []).append(
                                 float(err[band].mean()) if band.any() else float("nan"))
             m = {k: float(np.nanmean(v)) for k, v in acc.items()}

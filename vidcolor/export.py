@@ -1,4 +1,8 @@
-"""Export the colorizer to ONNX (dynamic batch, height and width) and cache the result."""
+"""Export the colorizer to ONNX (dynamic batch, height and width), cache it, open it.
+
+Only building the file needs torch (and the ``onnx`` package); finding and opening a matching
+file does not, so the ONNX backend builds the torch network only when it must export it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,12 @@ import importlib.util
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,8 @@ def export_onnx(model: torch.nn.Module, path: Path, weights_digest: str = "") ->
         import onnx
     except ImportError as e:
         raise ExportUnavailable("the onnx package is not installed") from e
+    import torch
+
     model = model.eval().float().cpu()
     lum = torch.rand(2, 1, 64, 96) * 100
     prior = torch.zeros(2, 3, 64, 96)
@@ -68,23 +77,39 @@ def cache_dir() -> Path:
     return Path(base) / "vidcolor"
 
 
+def cached_onnx_path(weights_digest: str) -> Path:
+    """Where the ONNX file built from weights ``weights_digest`` is cached.
+
+    The name carries the digest, so changed weights never meet a stale file.
+    """
+    return cache_dir() / f"colorizer-{weights_digest[:16]}-op{OPSET}.onnx"
+
+
+def session_digest(session: Any) -> str:
+    """The ``weights_sha256`` an open ONNX Runtime session's model was built from ('' if none)."""
+    return session.get_modelmeta().custom_metadata_map.get("weights_sha256", "")
+
+
 def onnx_digest(path: Path) -> str:
     """The ``weights_sha256`` an ONNX file was built from ('' when absent or unreadable)."""
     import onnxruntime as ort
 
     try:
-        meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception:
         return ""
-    return meta.custom_metadata_map.get("weights_sha256", "")
+    return session_digest(session)
 
 
-def cached_onnx(model: torch.nn.Module, weights_digest: str) -> Path:
-    """The ONNX file for weights ``weights_digest``: shipped in ``models/``, or built once.
+def open_onnx(weights_digest: str, load_model: Callable[[], torch.nn.Module],
+              open_session: Callable[[Path], Any]) -> tuple[Any, Path]:
+    """An ONNX Runtime session of the network with weights ``weights_digest``, and its file.
 
-    The shipped file is used only when its recorded ``weights_sha256`` matches. Otherwise the
-    file is built into :func:`cache_dir` under a name that carries the digest, so changed
-    weights never meet a stale file.
+    Each candidate is opened once, with ``open_session``, and kept when the session's metadata
+    (``weights_sha256``) matches: first the file shipped in ``models/``, then the one built
+    into :func:`cache_dir`. Only when neither matches is the torch network built
+    (``load_model``) and exported, once, into the cache. A cached file that cannot be opened
+    is rebuilt.
 
     Raises:
         ExportUnavailable: it must be built and the ``onnx`` package is missing.
@@ -92,12 +117,27 @@ def cached_onnx(model: torch.nn.Module, weights_digest: str) -> Path:
     from vidcolor.weights import models_dir
 
     shipped = models_dir() / SHIPPED_ONNX
-    if shipped.exists() and onnx_digest(shipped) == weights_digest:
-        return shipped
-    path = cache_dir() / f"colorizer-{weights_digest[:16]}-op{OPSET}.onnx"
-    if not path.exists():
-        if importlib.util.find_spec("onnx") is None:
-            raise ExportUnavailable("the onnx package is not installed")
-        log.info("building the ONNX model once (cached in %s)", path.parent)
-        export_onnx(model, path, weights_digest)
-    return path
+    if shipped.exists():
+        try:
+            session = open_session(shipped)
+        except Exception as e:
+            log.debug("cannot open the shipped ONNX model (%s)", e)
+        else:
+            if session_digest(session) == weights_digest:
+                return session, shipped
+    path = cached_onnx_path(weights_digest)
+    if path.exists():
+        try:
+            session = open_session(path)
+        except Exception as e:  # a damaged cache file: rebuild once
+            log.warning("rebuilding the cached ONNX model (%s)", e)
+        else:
+            if session_digest(session) == weights_digest:
+                return session, path
+            log.warning("rebuilding the cached ONNX model (built from other weights)")
+        path.unlink(missing_ok=True)
+    if importlib.util.find_spec("onnx") is None:
+        raise ExportUnavailable("the onnx package is not installed")
+    log.info("building the ONNX model once (cached in %s)", path.parent)
+    export_onnx(load_model(), path, weights_digest)
+    return open_session(path), path

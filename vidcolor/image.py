@@ -9,7 +9,6 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-import torch
 
 from vidcolor.colorize import FrameColorizer
 from vidcolor.colorspace import rgb_to_luma
@@ -69,17 +68,17 @@ def read_image(path: Path) -> tuple[np.ndarray, int]:
     return pixels, peak
 
 
-def image_luma(pixels: np.ndarray, peak: int) -> torch.Tensor:
-    """Luma ``Y'`` ``(1, 1, H, W)`` in 0..1 of gray ``(H, W)`` or RGB ``(H, W, 3)`` pixels."""
-    x = torch.from_numpy(pixels.astype(np.float32) / peak)
+def image_luma(pixels: np.ndarray, peak: int) -> np.ndarray:
+    """Luma ``Y'`` ``(1, 1, H, W)`` float32 in 0..1 of gray ``(H, W)`` or RGB ``(H, W, 3)``."""
+    x = pixels.astype(np.float32) / peak
     if x.ndim == 2:
         return x[None, None]
-    return rgb_to_luma(x.permute(2, 0, 1)[None])
+    return rgb_to_luma(x.transpose(2, 0, 1)[None])
 
 
 def colorize_array(colorizer: FrameColorizer, pixels: np.ndarray, peak: int = 255) -> np.ndarray:
     """Colorize gray or RGB pixels; returns RGB of the same dtype and size."""
-    rgb = colorizer.colorize_luma(image_luma(pixels, peak))[0].permute(1, 2, 0).numpy()
+    rgb = colorizer.colorize_luma(image_luma(pixels, peak))[0].transpose(1, 2, 0)
     return (rgb * peak + 0.5).astype(pixels.dtype)
 
 

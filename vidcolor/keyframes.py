@@ -17,8 +17,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from vidcolor.colorize import FrameColorizer, plane_to_luma
 from vidcolor.colorspace import rgb_to_lab
@@ -27,6 +25,7 @@ from vidcolor.encode import luma_plane
 from vidcolor.errors import InputError
 from vidcolor.image import image_luma, read_image
 from vidcolor.probe import IMAGE_SUFFIXES, MediaInfo
+from vidcolor.resample import resize_area
 from vidcolor.scan import ScanResult, parse_timecode
 
 log = logging.getLogger(__name__)
@@ -76,7 +75,7 @@ def _thumb(luma: np.ndarray) -> np.ndarray:
 
 
 def keyframe_chroma(path: Path, y_plane: np.ndarray, full_range: bool,
-                    size: tuple[int, int]) -> torch.Tensor:
+                    size: tuple[int, int]) -> np.ndarray:
     """Lab chroma ``(1, 2, h, w)`` of a keyframe image, at the working ``size``.
 
     The image is resized to the frame's size when it differs, and refused when its luminance
@@ -93,15 +92,15 @@ def keyframe_chroma(path: Path, y_plane: np.ndarray, full_range: bool,
         pixels = cv2.resize(pixels, (w, h), interpolation=cv2.INTER_AREA)
     luma = image_luma(pixels, peak)
     frame_luma = plane_to_luma(y_plane, full_range)
-    a, b = _thumb(luma[0, 0].numpy()), _thumb(frame_luma[0, 0].numpy())
+    a, b = _thumb(luma[0, 0]), _thumb(frame_luma[0, 0])
     corr = float(np.corrcoef(a, b)[0, 1]) if a.std() > 1e-4 and b.std() > 1e-4 else 0.0
     if corr < MIN_CORRELATION:
         raise InputError(
             f"keyframe {path.name} does not match its frame (luminance correlation {corr:.2f}): "
             "is it an image of that frame?"
         )
-    rgb = torch.from_numpy(pixels.astype(np.float32) / peak).permute(2, 0, 1)[None]
-    return F.interpolate(rgb_to_lab(rgb)[:, 1:], size=size, mode="area")
+    rgb = (pixels.astype(np.float32) / peak).transpose(2, 0, 1)[None]
+    return resize_area(rgb_to_lab(rgb)[:, 1:], size)
 
 
 @dataclass
@@ -109,7 +108,7 @@ class _KeyShot:
     first: int
     key: int
     path: Path
-    ab: torch.Tensor | None = None  # the keyframe's chroma (working size)
+    ab: np.ndarray | None = None  # the keyframe's chroma (working size)
     before: np.ndarray | None = None  # memmap (key - first, 2, h, w) float16: reverse pass
 
 
@@ -165,7 +164,7 @@ class KeyframePlan:
                     work / f"luma-{shot.first}.npy", "w+", np.float16,
                     (shot.key - shot.first + 1, *size))
                 lumas[shot.first] = store
-            store[index - shot.first] = small[0, 0].numpy()
+            store[index - shot.first] = small[0, 0]
         for shot in self.shots.values():
             store = lumas[shot.first]
             shot.before = np.lib.format.open_memmap(
@@ -174,10 +173,10 @@ class KeyframePlan:
             colorizer.new_shot()
             colorizer.start_from_keyframe(shot.ab)
             for j in range(shot.key, shot.first - 1, -1):
-                small = torch.from_numpy(store[j - shot.first].astype(np.float32))[None, None]
+                small = store[j - shot.first].astype(np.float32)[None, None]
                 ab = colorizer.predict_working(small)
                 if j < shot.key:
-                    shot.before[j - shot.first] = ab[0].numpy()
+                    shot.before[j - shot.first] = ab[0]
             colorizer.new_shot()
             log.info("keyframe %s: frame %d, %d frames before it colorized in reverse",
                      shot.path.name, shot.key, shot.key - shot.first)
@@ -188,7 +187,7 @@ class KeyframePlan:
                 return shot
         return None
 
-    def chroma(self, index: int, colorizer: FrameColorizer) -> torch.Tensor | None:
+    def chroma(self, index: int, colorizer: FrameColorizer) -> np.ndarray | None:
         """Chroma of frame ``index`` if the reverse pass made it, else ``None``.
 
         At a keyframe, primes ``colorizer`` so the frame follows the keyframe (and the rest of
@@ -201,4 +200,4 @@ class KeyframePlan:
             colorizer.new_shot()
             colorizer.start_from_keyframe(shot.ab)
             return None
-        return torch.from_numpy(shot.before[index - shot.first].astype(np.float32))[None]
+        return shot.before[index - shot.first].astype(np.float32)[None]

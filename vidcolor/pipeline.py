@@ -10,7 +10,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from vidcolor.assemble import assemble
 from vidcolor.backends import create_backend
@@ -32,7 +31,7 @@ from vidcolor.progress import NullProgress, Progress
 from vidcolor.scan import ScanResult, scan_video
 from vidcolor.segments import Job, fault_point, fingerprint, output_settings
 from vidcolor.shots import read_cut_list
-from vidcolor.weights import load_colorizer, weights_identity
+from vidcolor.weights import verify_weights, weights_identity
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +40,13 @@ VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"
 
 
 def make_colorizer(cfg: JobConfig) -> FrameColorizer:
-    """Load the weights and build the backend and frame colorizer of a job."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    model = load_colorizer(cfg.weights)
-    backend = create_backend(
-        cfg.backend, model, cfg.device, weights_identity(cfg.weights), cfg.threads
-    )
+    """Verify the weights and build the backend and frame colorizer of a job.
+
+    The torch network is built only if the backend needs it (see
+    :func:`vidcolor.backends.create_backend`).
+    """
+    weights = verify_weights(cfg.weights)
+    backend = create_backend(cfg.backend, weights.load, cfg.device, weights.digest, cfg.threads)
     log.debug("backend: %s", backend.name)
     return FrameColorizer(backend, cfg.tile, cfg.temporal)
 

@@ -150,9 +150,9 @@ def _write_stills(src: Path, info: MediaInfo, scan: ScanResult, colorizer: Frame
             shot = wanted[index]
             y = luma_plane(frame)
             luma = plane_to_luma(y, info.full_range)
-            rgb = colorizer.colorize_luma(luma, matrix=info.matrix)[0].permute(1, 2, 0)
-            rgb8 = (rgb.numpy() * 255.0 + 0.5).astype(np.uint8)
-            gray8 = (luma[0, 0].numpy() * 255.0 + 0.5).astype(np.uint8)
+            rgb = colorizer.colorize_luma(luma, matrix=info.matrix)[0].transpose(1, 2, 0)
+            rgb8 = (rgb * 255.0 + 0.5).astype(np.uint8)
+            gray8 = (luma[0, 0] * 255.0 + 0.5).astype(np.uint8)
             write_image(out_dir / shot["image"], _rotate(rgb8, info.rotation), overwrite)
             gray_rgb = np.repeat(gray8[:, :, None], 3, axis=2)
             write_image(out_dir / shot["gray_image"], _rotate(gray_rgb, info.rotation),

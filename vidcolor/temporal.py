@@ -13,7 +13,6 @@ import logging
 
 import cv2
 import numpy as np
-import torch
 
 from vidcolor.config import TemporalConfig
 
@@ -89,7 +88,7 @@ class TemporalPrior:
         """Forget the previous frame (a cut)."""
         self._luma, self._ab = None, None
 
-    def prior(self, luma: np.ndarray, uncertain: float | None = None) -> torch.Tensor | None:
+    def prior(self, luma: np.ndarray, uncertain: float | None = None) -> np.ndarray | None:
         """Prior ``(1, 3, h, w)`` for a frame whose working-size uint8 luma is ``luma``.
 
         ``None`` when there is no previous frame of the same shot. ``uncertain`` overrides
@@ -107,7 +106,7 @@ class TemporalPrior:
         conf = np.where(ok, np.float32(self.cfg.confidence), np.float32(uncertain))
         conf[~within] = 0.0
         prior = np.concatenate((ab * (conf[..., None] > 0), conf[..., None]), axis=2)
-        return torch.from_numpy(prior).permute(2, 0, 1)[None].contiguous()
+        return np.ascontiguousarray(prior.transpose(2, 0, 1))[None]
 
     def state(self) -> dict[str, np.ndarray]:
         """The previous frame, to continue a shot in another process (empty after a reset)."""
@@ -120,7 +119,7 @@ class TemporalPrior:
         self._luma = state["luma"].astype(np.uint8) if "luma" in state else None
         self._ab = state["ab"].astype(np.float32) if "ab" in state else None
 
-    def update(self, luma: np.ndarray, ab: torch.Tensor) -> None:
+    def update(self, luma: np.ndarray, ab: np.ndarray) -> None:
         """Remember this frame: uint8 luma ``(h, w)`` and its chroma ``(1, 2, h, w)``."""
         self._luma = luma
-        self._ab = np.ascontiguousarray(ab[0].permute(1, 2, 0).numpy().astype(np.float32))
+        self._ab = np.ascontiguousarray(ab[0].transpose(1, 2, 0), dtype=np.float32)

@@ -20,16 +20,15 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from vidcolor.metrics import STRIDE
+from vidcolor.resample import resize_bilinear
 
 WINDOW = 224
 GLOBAL_SIZE = 224
 MAX_ASPECT = 4  # the working frame's long side is at most this many times its short side
 
-Predict = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def working_size(height: int, width: int, render_size: int) -> tuple[int, int]:
@@ -56,13 +55,13 @@ def window_starts(length: int, window: int, overlap: int) -> list[int]:
     return [round(i * span / (count - 1)) for i in range(count)]
 
 
-def _ramp(n: int) -> torch.Tensor:
+def _ramp(n: int) -> np.ndarray:
     """Raised-cosine ramp of ``n`` samples rising from ~0 to ~1; ``ramp + flip(ramp) == 1``."""
-    i = torch.arange(n, dtype=torch.float32) + 0.5
-    return 0.5 - 0.5 * torch.cos(math.pi * i / n)
+    i = np.arange(n, dtype=np.float32) + 0.5
+    return 0.5 - 0.5 * np.cos(math.pi * i / n)
 
 
-def axis_weights(starts: list[int], window: int) -> list[torch.Tensor]:
+def axis_weights(starts: list[int], window: int) -> list[np.ndarray]:
     """1-D blend weights of each window: 1 inside, raised-cosine cross-fades in the overlaps.
 
     Between two neighbours the cross-fade spans ``min(overlap, window - overlap)`` pixels
@@ -70,7 +69,7 @@ def axis_weights(starts: list[int], window: int) -> list[torch.Tensor]:
     images, so the weights of all windows sum to exactly 1 at every position. Frame borders
     are not tapered.
     """
-    weights = [torch.ones(window) for _ in starts]
+    weights = [np.ones(window, np.float32) for _ in starts]
     for k in range(len(starts) - 1):
         a, b = starts[k], starts[k + 1]
         overlap = a + window - b
@@ -79,7 +78,7 @@ def axis_weights(starts: list[int], window: int) -> list[torch.Tensor]:
             continue
         r0 = b + (overlap - n) // 2  # absolute start of the cross-fade
         ramp = _ramp(n)
-        weights[k][r0 - a: r0 - a + n] *= ramp.flip(0)
+        weights[k][r0 - a: r0 - a + n] *= ramp[::-1]
         weights[k][r0 - a + n:] = 0.0
         weights[k + 1][: r0 - b] = 0.0
         weights[k + 1][r0 - b: r0 - b + n] *= ramp
@@ -106,21 +105,21 @@ class WindowGrid:
         """``(y, x)`` top-left corner of every window, row by row."""
         return [(y, x) for y in self.ys for x in self.xs]
 
-    def weight(self, index: int) -> torch.Tensor:
+    def weight(self, index: int) -> np.ndarray:
         """``(win_h, win_w)`` blend weight of window ``index``."""
         row, col = divmod(index, len(self.xs))
         return self.wy[row][:, None] * self.wx[col][None, :]
 
-    def weight_sum(self) -> torch.Tensor:
+    def weight_sum(self) -> np.ndarray:
         """Sum of all windows' weights over the frame (1 everywhere, by construction)."""
-        total = torch.zeros(self.height + self.win_h, self.width + self.win_w)
+        total = np.zeros((self.height + self.win_h, self.width + self.win_w), np.float32)
         for k, (y, x) in enumerate(self.boxes()):
             total[y:y + self.win_h, x:x + self.win_w] += self.weight(k)
         return total[: self.height, : self.width]
 
-    def border_mask(self, margin: int = 2) -> torch.Tensor:
+    def border_mask(self, margin: int = 2) -> np.ndarray:
         """Pixels within ``margin`` of a window edge inside the frame (not the frame's own)."""
-        mask = torch.zeros(self.height, self.width, dtype=torch.bool)
+        mask = np.zeros((self.height, self.width), bool)
         for y in {*self.ys, *(y + self.win_h for y in self.ys)} - {0, self.height}:
             if 0 < y < self.height:
                 mask[max(0, y - margin): y + margin, :] = True
@@ -129,8 +128,8 @@ class WindowGrid:
                 mask[:, max(0, x - margin): x + margin] = True
         return mask
 
-    def run(self, predict: Predict, lum: torch.Tensor, prior: torch.Tensor,
-            batch: int) -> torch.Tensor:
+    def run(self, predict: Predict, lum: np.ndarray, prior: np.ndarray,
+            batch: int) -> np.ndarray:
         """Blend ``predict`` over all windows of ``lum`` ``(1, 1, H, W)`` with ``prior``.
 
         Returns ``(1, 2, H, W)`` ab; the result does not depend on ``batch``.
@@ -138,15 +137,18 @@ class WindowGrid:
         pad_h = max(0, self.win_h - self.height)
         pad_w = max(0, self.win_w - self.width)
         if pad_h or pad_w:
-            lum = F.pad(lum, (0, pad_w, 0, pad_h), mode="replicate")
-            prior = F.pad(prior, (0, pad_w, 0, pad_h), mode="replicate")
+            pad = ((0, 0), (0, 0), (0, pad_h), (0, pad_w))
+            lum = np.pad(lum, pad, mode="edge")
+            prior = np.pad(prior, pad, mode="edge")
         boxes = list(enumerate(self.boxes()))
-        out = torch.zeros(1, 2, self.height + pad_h, self.width + pad_w)
-        norm = torch.zeros(1, 1, self.height + pad_h, self.width + pad_w)
+        out = np.zeros((1, 2, self.height + pad_h, self.width + pad_w), np.float32)
+        norm = np.zeros((1, 1, self.height + pad_h, self.width + pad_w), np.float32)
         for first in range(0, len(boxes), max(1, batch)):
             chunk = boxes[first: first + max(1, batch)]
-            lum_b = torch.cat([lum[..., y:y + self.win_h, x:x + self.win_w] for _, (y, x) in chunk])
-            pri_b = torch.cat(
+            lum_b = np.concatenate(
+                [lum[..., y:y + self.win_h, x:x + self.win_w] for _, (y, x) in chunk]
+            )
+            pri_b = np.concatenate(
                 [prior[..., y:y + self.win_h, x:x + self.win_w] for _, (y, x) in chunk]
             )
             ab_b = predict(lum_b, pri_b)
@@ -154,19 +156,19 @@ class WindowGrid:
                 w = self.weight(k)
                 out[..., y:y + self.win_h, x:x + self.win_w] += ab_b[j: j + 1] * w
                 norm[..., y:y + self.win_h, x:x + self.win_w] += w
-        out = out / norm.clamp_min(1e-6)
+        out = out / np.maximum(norm, 1e-6)
         return out[..., : self.height, : self.width]
 
 
-def combine_priors(temporal: torch.Tensor | None, global_ab: torch.Tensor,
-                   global_confidence: float) -> torch.Tensor:
+def combine_priors(temporal: np.ndarray | None, global_ab: np.ndarray,
+                   global_confidence: float) -> np.ndarray:
     """The windows' prior: the temporal prior where it is confident, else the global chroma."""
-    conf_g = torch.full_like(global_ab[:, :1], global_confidence)
+    conf_g = np.full_like(global_ab[:, :1], global_confidence)
     if temporal is None:
-        return torch.cat([global_ab, conf_g], 1)
+        return np.concatenate([global_ab, conf_g], 1)
     conf_t = temporal[:, 2:3]
     ab = conf_t * temporal[:, :2] + (1.0 - conf_t) * global_ab
-    return torch.cat([ab, conf_t + (1.0 - conf_t) * conf_g], 1)
+    return np.concatenate([ab, conf_t + (1.0 - conf_t) * conf_g], 1)
 
 
 def _box(x: np.ndarray, radius: int) -> np.ndarray:
@@ -175,8 +177,8 @@ def _box(x: np.ndarray, radius: int) -> np.ndarray:
     return cv2.blur(x, (k, k), borderType=cv2.BORDER_REFLECT)
 
 
-def guided_upsample(ab: torch.Tensor, guide: torch.Tensor, radius: int = 2,
-                    eps: float = 1e-3) -> torch.Tensor:
+def guided_upsample(ab: np.ndarray, guide: np.ndarray, radius: int = 2,
+                    eps: float = 1e-3) -> np.ndarray:
     """Upsample ``ab`` ``(1, 2, h, w)`` to the size of ``guide`` ``(1, 1, H, W)``, edge-aware.
 
     Fast guided filter (He & Sun 2015): the linear coefficients that express the chroma as a
@@ -192,9 +194,9 @@ def guided_upsample(ab: torch.Tensor, guide: torch.Tensor, radius: int = 2,
     big_h, big_w = size
     radius = max(1, min(radius, (min(h, w) - 1) // 2)) if min(h, w) > 2 else 0
     if radius == 0:
-        return F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
-    big = np.ascontiguousarray(guide[0, 0].float().numpy())
-    p = np.ascontiguousarray(ab[0].float().permute(1, 2, 0).numpy())  # (h, w, 2)
+        return resize_bilinear(ab, size)
+    big = np.ascontiguousarray(guide[0, 0], dtype=np.float32)
+    p = np.ascontiguousarray(ab[0].transpose(1, 2, 0), dtype=np.float32)  # (h, w, 2)
     small = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)[..., None]
     mean_i = _box(small, radius)[..., None]
     mean_p = _box(p, radius)
@@ -206,21 +208,21 @@ def guided_upsample(ab: torch.Tensor, guide: torch.Tensor, radius: int = 2,
     b = cv2.resize(_box(b, radius), (big_w, big_h), interpolation=cv2.INTER_LINEAR)
     out = cv2.add(cv2.multiply(a, cv2.merge((big, big))), b)
     np.clip(out, -110.0, 110.0, out=out)
-    return torch.from_numpy(out).permute(2, 0, 1)[None].contiguous()
+    return np.ascontiguousarray(out.transpose(2, 0, 1))[None]
 
 
-def seam_score(ab: torch.Tensor, border: torch.Tensor) -> float:
+def seam_score(ab: np.ndarray, border: np.ndarray) -> float:
     """Mean chroma gradient on window-border pixels over the mean elsewhere (1 = no seams).
 
     Args:
         ab: ``(1, 2, H, W)`` chroma at the working resolution.
         border: ``(H, W)`` bool mask of pixels near window edges (:meth:`WindowGrid.border_mask`).
     """
-    gy = torch.zeros_like(ab)
-    gx = torch.zeros_like(ab)
-    gy[..., 1:, :] = (ab[..., 1:, :] - ab[..., :-1, :]).abs()
-    gx[..., :, 1:] = (ab[..., :, 1:] - ab[..., :, :-1]).abs()
-    grad = (gy + gx).mean(dim=(0, 1))
+    gy = np.zeros_like(ab)
+    gx = np.zeros_like(ab)
+    gy[..., 1:, :] = np.abs(ab[..., 1:, :] - ab[..., :-1, :])
+    gx[..., :, 1:] = np.abs(ab[..., :, 1:] - ab[..., :, :-1])
+    grad = (gy + gx).mean(axis=(0, 1))
     if not border.any() or border.all():
         return 1.0
     inside = float(grad[~border].mean())

@@ -1,15 +1,21 @@
-"""Find, verify and load the shipped colorizer weights. Never downloads anything."""
+"""Find, verify and load the shipped colorizer weights. Never downloads anything.
+
+Verifying needs only hashlib; the torch network is built (:meth:`Weights.load`) only where it
+runs or is exported, so inference through ONNX Runtime never imports torch.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from vidcolor.errors import ModelError
-from vidcolor.network import Colorizer, build_colorizer
+
+if TYPE_CHECKING:
+    from vidcolor.network import Colorizer
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +53,44 @@ def _expected_digest(path: Path) -> str | None:
     return None
 
 
-def load_colorizer(path: Path | None = None, *, allow_untrained: bool = True) -> Colorizer:
-    """The colorizer with verified weights, in eval mode.
+@dataclass(frozen=True)
+class Weights:
+    """Verified weights: their identity now, the torch network only on :meth:`load`.
+
+    Attributes:
+        path: the safetensors file; ``None`` for the untrained fallback.
+        digest: the file's sha256, or ``"untrained"`` (as :func:`weights_identity`).
+    """
+
+    path: Path | None
+    digest: str
+
+    def load(self) -> Colorizer:
+        """The colorizer with these weights, in eval mode (imports torch).
+
+        Raises:
+            ModelError: the file does not fit the network.
+        """
+        from vidcolor.network import build_colorizer
+
+        if self.path is None:
+            return build_colorizer(pretrained_encoder=True).eval()
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(self.path))
+            model = build_colorizer()
+            state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+            model.load_state_dict(state, strict=True)
+        except Exception as e:
+            raise ModelError(
+                f"weights file {self.path} does not fit this version of vidcolor: {e}"
+            ) from e
+        return model.eval()
+
+
+def verify_weights(path: Path | None = None, *, allow_untrained: bool = True) -> Weights:
+    """Find the weights and check their sha256, without building the network.
 
     Args:
         path: a safetensors file; ``None`` means the shipped weights.
@@ -56,33 +98,32 @@ def load_colorizer(path: Path | None = None, *, allow_untrained: bool = True) ->
             file is absent), fall back to the ImageNet encoder with an untrained decoder.
 
     Raises:
-        ModelError: the file is missing, fails its sha256 check or does not fit the network.
+        ModelError: the file is missing or fails its sha256 check.
     """
-    from safetensors.torch import load_file
-
     explicit = path is not None
     path = Path(path) if explicit else default_weights_path()
     if not path.exists():
         if explicit or not allow_untrained:
             raise ModelError(f"weights not found: {path}")
         log.warning("no trained weights in %s: using the untrained decoder", path.parent)
-        return build_colorizer(pretrained_encoder=True).eval()
+        return Weights(None, "untrained")
+    actual = sha256_of(path)
     expected = _expected_digest(path)
-    if expected is not None:
-        actual = sha256_of(path)
-        if actual != expected:
-            raise ModelError(
-                f"weights file {path} fails its sha256 check (expected {expected[:12]}…, "
-                f"got {actual[:12]}…): restore it from a fresh clone of vidcolor"
-            )
-    try:
-        state = load_file(str(path))
-        model = build_colorizer()
-        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-        model.load_state_dict(state, strict=True)
-    except Exception as e:
-        raise ModelError(f"weights file {path} does not fit this version of vidcolor: {e}") from e
-    return model.eval()
+    if expected is not None and actual != expected:
+        raise ModelError(
+            f"weights file {path} fails its sha256 check (expected {expected[:12]}…, "
+            f"got {actual[:12]}…): restore it from a fresh clone of vidcolor"
+        )
+    return Weights(path, actual)
+
+
+def load_colorizer(path: Path | None = None, *, allow_untrained: bool = True) -> Colorizer:
+    """The colorizer with verified weights, in eval mode (see :func:`verify_weights`).
+
+    Raises:
+        ModelError: the file is missing, fails its sha256 check or does not fit the network.
+    """
+    return verify_weights(path, allow_untrained=allow_untrained).load()
 
 
 def weights_identity(path: Path | None = None) -> str:
@@ -93,6 +134,7 @@ def weights_identity(path: Path | None = None) -> str:
 
 def export_checkpoint(checkpoint: Path, dest: Path) -> str:
     """Write a training checkpoint's model as fp16 safetensors plus a ``.sha256``; returns it."""
+    import torch
     from safetensors.torch import save_file
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]

@@ -1,16 +1,31 @@
-"""Inference backends behind one small protocol, chosen from a registry by name."""
+"""Inference backends behind one small protocol, chosen from a registry by name.
+
+Backends take and return numpy arrays. Importing this package, choosing a backend and running
+the ONNX one do not import torch; the torch backend imports it when it is created.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
+import os
+import re
+import sys
 from collections.abc import Callable
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-import torch
+import numpy as np
 
 from vidcolor.errors import ModelError
 
+if TYPE_CHECKING:
+    import torch
+
 log = logging.getLogger(__name__)
+
+ModelLoader = Callable[[], "torch.nn.Module"]  # builds the torch network when a backend needs it
 
 
 class Backend(Protocol):
@@ -18,8 +33,8 @@ class Backend(Protocol):
 
     name: str
 
-    def predict(self, lum: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-        """``(B, 1, H, W)`` L and ``(B, 3, H, W)`` prior -> ``(B, 2, H, W)`` ab, on the CPU."""
+    def predict(self, lum: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        """``(B, 1, H, W)`` L and ``(B, 3, H, W)`` prior -> ``(B, 2, H, W)`` ab, float32 numpy."""
         ...
 
 
@@ -27,7 +42,10 @@ _REGISTRY: dict[str, Callable[..., Backend]] = {}
 
 
 def register(name: str) -> Callable[[Callable[..., Backend]], Callable[..., Backend]]:
-    """Class decorator adding a backend factory to the registry."""
+    """Class decorator adding a backend factory to the registry.
+
+    A factory is called as ``factory(load_model, device, weights_digest, threads)``.
+    """
 
     def add(factory: Callable[..., Backend]) -> Callable[..., Backend]:
         _REGISTRY[name] = factory
@@ -45,15 +63,57 @@ def _load_registry() -> None:
         log.debug("onnx backend unavailable: %s", e)
 
 
+# Device nodes / driver files without which no CUDA (or ROCm) device can be seen on Linux.
+_GPU_MARKERS = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/dxg", "/dev/kfd")
+
+
+def _torch_may_have_cuda() -> bool:
+    """False only when ``torch.cuda.is_available()`` is certainly False; no torch import.
+
+    Certain when torch is not installed, when its build has neither CUDA nor ROCm (the
+    ``cuda`` and ``hip`` entries of its ``version.py`` are ``None``), or, on Linux, when no
+    NVIDIA / ROCm / WSL GPU device or driver file exists.
+    """
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    try:
+        text = (Path(next(iter(spec.submodule_search_locations))) / "version.py").read_text()
+    except OSError:
+        return True
+    builds = re.findall(r"^(cuda|hip)\b[^=\n]*=\s*(.+?)\s*$", text, flags=re.MULTILINE)
+    if len(builds) == 2 and all(value == "None" for _, value in builds):
+        return False
+    return not sys.platform.startswith("linux") or any(map(os.path.exists, _GPU_MARKERS))
+
+
+def cuda_available(device: str) -> bool:
+    """Whether ``device`` means CUDA: ``cuda``, or ``auto`` and ``torch.cuda.is_available()``.
+
+    For ``auto`` torch is asked only when it is imported already or when
+    :func:`_torch_may_have_cuda` cannot rule CUDA out; the answer is then torch's own, and
+    torch is needed anyway (``auto`` runs the torch backend on CUDA).
+    """
+    if device != "auto":
+        return device == "cuda"
+    if "torch" not in sys.modules and not _torch_may_have_cuda():
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def choose_backend(name: str, device: str) -> str:
     """Resolve ``auto``: ONNX Runtime on the CPU (3-4x faster there), torch on CUDA.
 
-    An explicit ``onnx`` without onnxruntime installed falls back to torch with one log line.
+    ``auto`` means torch when the device is CUDA (``--device cuda``, or ``auto`` with
+    ``torch.cuda.is_available()``; see :func:`cuda_available`, which answers without importing
+    torch where CUDA is impossible), else ONNX Runtime. An explicit ``onnx`` without
+    onnxruntime installed falls back to torch with one log line.
     """
     _load_registry()
-    cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if name == "auto":
-        name = "torch" if cuda else "onnx"
+        name = "torch" if cuda_available(device) else "onnx"
     if name == "onnx" and "onnx" not in _REGISTRY:
         log.warning("onnxruntime is not installed: using the torch backend")
         return "torch"
@@ -61,24 +121,35 @@ def choose_backend(name: str, device: str) -> str:
 
 
 def create_backend(
-    name: str, model: torch.nn.Module, device: str, weights_digest: str = "", threads: int = 0
+    name: str, load_model: ModelLoader, device: str, weights_digest: str = "", threads: int = 0
 ) -> Backend:
-    """Instantiate the backend ``name`` (or ``auto``); unknown names fail loudly."""
+    """Instantiate the backend ``name`` (or ``auto``); unknown names fail loudly.
+
+    Args:
+        name: ``auto``, ``torch`` or ``onnx``.
+        load_model: builds the torch network (e.g. :meth:`vidcolor.weights.Weights.load`);
+            called at most once, and only when needed: by the torch backend, or by the ONNX
+            one when no ONNX file for ``weights_digest`` exists yet.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        weights_digest: identity of the weights, which selects the ONNX file.
+        threads: CPU threads for inference (0: the runtime's default).
+    """
     name = choose_backend(name, device)
     try:
         factory = _REGISTRY[name]
     except KeyError:
         known = ", ".join(["auto", *sorted(_REGISTRY)])
         raise ModelError(f"unknown backend {name!r}; choose one of {known}") from None
+    load_model = functools.cache(load_model)
     if name == "onnx":
         from vidcolor.export import ExportUnavailable
 
         try:
-            return factory(model, device, weights_digest or "unversioned", threads)
+            return factory(load_model, device, weights_digest or "unversioned", threads)
         except ExportUnavailable:
             log.warning(
                 "no ONNX model for these weights and the onnx package is missing "
                 "(pip install 'vidcolor[export]'): using the torch backend"
             )
             factory = _REGISTRY["torch"]
-    return factory(model, device)
+    return factory(load_model, device, weights_digest, threads)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
-import torch
 
-from vidcolor.backends import register
+from vidcolor.backends import ModelLoader, register
 from vidcolor.errors import ModelError
-from vidcolor.export import cached_onnx
+from vidcolor.export import open_onnx
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ class OnnxBackend:
 
     name = "onnx"
 
-    def __init__(self, model: torch.nn.Module, device: str, weights_digest: str,
+    def __init__(self, load_model: ModelLoader, device: str, weights_digest: str,
                  threads: int = 0) -> None:
         import onnxruntime as ort
 
@@ -39,24 +39,21 @@ class OnnxBackend:
         # Between runs ORT's workers would spin-wait for the next one, stealing the cores that
         # decoding, optical flow and encoding need meanwhile (measured in scripts/bench.py).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        path = cached_onnx(model, weights_digest)
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
-        except Exception as e:  # a damaged cache file: rebuild once
-            log.warning("rebuilding the cached ONNX model (%s)", e)
-            path.unlink(missing_ok=True)
-            path = cached_onnx(model, weights_digest)
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
+
+        def open_session(path: Path) -> ort.InferenceSession:
+            return ort.InferenceSession(str(path), options, providers=providers)
+
+        self.session, self.path = open_onnx(weights_digest, load_model, open_session)
         self.providers = self.session.get_providers()
 
-    def predict(self, lum: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    def predict(self, lum: np.ndarray, prior: np.ndarray) -> np.ndarray:
         """See :class:`vidcolor.backends.Backend`."""
         feeds = {
-            "lum": np.ascontiguousarray(lum.float().numpy()),
-            "prior": np.ascontiguousarray(prior.float().numpy()),
+            "lum": np.ascontiguousarray(lum, dtype=np.float32),
+            "prior": np.ascontiguousarray(prior, dtype=np.float32),
         }
         try:
             (ab,) = self.session.run(["ab"], feeds)
         except Exception as e:
             raise ModelError(f"ONNX Runtime failed: {e}") from e
-        return torch.from_numpy(ab)
+        return ab
