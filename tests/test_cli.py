@@ -89,7 +89,7 @@ video, photo, out, weights = sys.argv[1:]
 common = ["--weights", weights, "--render-size", "64", "--backend", "onnx", "-q"]
 codes = [main([video, "--preview", out + "/preview", *common]),
          main([photo, "-o", out + "/still.png", *common])]
-print(codes, sorted(m for m in sys.modules if m.split(".")[0] == "torch"))
+print(codes, "torch" in sys.modules)
 """
 
 
@@ -111,5 +111,5 @@ def test_preview_and_still_through_onnx_do_not_import_torch(tmp_path, random_wei
          str(random_weights)], capture_output=True, text=True, env=_env(), timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[0, 0] []", proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "[0, 0] False", proc.stdout + proc.stderr
     assert (tmp_path / "preview" / "shots.json").exists() and (tmp_path / "still.png").exists()

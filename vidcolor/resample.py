@@ -60,8 +60,9 @@ def _linear_axis(x: np.ndarray, size: int, axis: int) -> np.ndarray:
     if size == length:
         return x
     scale = np.float32(length) / np.float32(size)
-    # One rounding after the multiply-add, as the fused instruction torch's build uses (the
-    # float64 product of two float32 numbers is exact).
+    # One rounding after the multiply-add, as the fused instruction torch's x86-64 (AVX2)
+    # and ARM builds use (the float64 product of two float32 numbers is exact); a build
+    # without FMA may place a rare sample one float32 step away.
     real = np.float64(scale) * (np.arange(size, dtype=np.float64) + 0.5) - 0.5
     real = np.maximum(real.astype(np.float32), np.float32(0))
     i0 = real.astype(np.int64)
