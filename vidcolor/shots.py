@@ -39,22 +39,23 @@ def thumbnail(luma: np.ndarray) -> np.ndarray:
     return cv2.resize(luma, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
-def _is_black(t: np.ndarray) -> bool:
-    return float(t.std()) < BLACK_STD and float(t.mean()) < 40.0
+class _Frame:
+    """A thumbnail with what comparisons need, computed once: black?, normalised, histogram."""
+
+    __slots__ = ("black", "hist", "norm")
+
+    def __init__(self, t: np.ndarray) -> None:
+        mean, std = float(t.mean()), float(t.std())
+        self.black = std < BLACK_STD and mean < 40.0
+        self.norm = (t - mean) / (std + 1e-3)
+        # Histogram of the normalised thumbnail: a fade or exposure change leaves it alone.
+        self.hist = np.histogram(self.norm, 16, (-3.0, 3.0))[0] / t.size
 
 
-def _normalise(t: np.ndarray) -> np.ndarray:
-    return (t - t.mean()) / (t.std() + 1e-3)
-
-
-def _distance(a: np.ndarray, b: np.ndarray) -> float:
+def _distance(a: _Frame, b: _Frame) -> float:
     """Change between two thumbnails: structure (normalised) and histogram, about 0..2."""
-    na, nb = _normalise(a), _normalise(b)
-    structure = float(np.mean(np.abs(na - nb))) / 1.6
-    # Histograms of the normalised thumbnails: a fade or exposure change leaves them alone.
-    ha = np.histogram(na, 16, (-3.0, 3.0))[0] / a.size
-    hb = np.histogram(nb, 16, (-3.0, 3.0))[0] / b.size
-    hist = 0.5 * float(np.abs(ha - hb).sum())
+    structure = float(np.mean(np.abs(a.norm - b.norm))) / 1.6
+    hist = 0.5 * float(np.abs(a.hist - b.hist).sum())
     return structure + hist
 
 
@@ -65,11 +66,11 @@ class ShotDetector:
         self.cfg = cfg or ShotConfig()
         self.cuts: list[int] = []
         self._recent: collections.deque[float] = collections.deque(maxlen=24)
-        self._prev: np.ndarray | None = None  # last non-black thumbnail
-        self._pending: tuple[int, np.ndarray, np.ndarray] | None = None  # (index, before, frame)
+        self._prev: _Frame | None = None  # last non-black thumbnail
+        self._pending: tuple[int, _Frame] | None = None  # (index, the frame before it)
         self._after_black = False
         self._index = 0
-        self._history: collections.deque[np.ndarray] = collections.deque(maxlen=GRADUAL_SPAN)
+        self._history: collections.deque[_Frame] = collections.deque(maxlen=GRADUAL_SPAN)
         self._recent_long: collections.deque[float] = collections.deque(maxlen=48)
 
     @property
@@ -83,7 +84,7 @@ class ShotDetector:
         self._history.clear()
         self._recent_long.clear()
 
-    def _gradual(self, i: int, thumb: np.ndarray) -> bool:
+    def _gradual(self, i: int, thumb: _Frame) -> bool:
         """Long-range test for a dissolve ending at frame ``i``; records the cut if so."""
         full = len(self._history) == GRADUAL_SPAN
         d = _distance(self._history[0], thumb) if full else 0.0
@@ -99,22 +100,23 @@ class ShotDetector:
         self._recent_long.append(d)
         return False
 
-    def push(self, thumb: np.ndarray) -> None:
-        """Add the next frame's thumbnail."""
+    def push(self, small: np.ndarray) -> None:
+        """Add the next frame's thumbnail (see :func:`thumbnail`)."""
+        thumb = _Frame(small)
         i = self._index
         self._index += 1
         if self._pending is not None:
-            index, before, _flash = self._pending
+            index, before = self._pending
             self._pending = None
             # Flash: the frame after the candidate looks like the frame before it.
             typical = float(np.median(self._recent)) if self._recent else 0.0
             flash_limit = max(0.5 * self._threshold, 2.5 * typical)
-            if not _is_black(thumb) and _distance(before, thumb) < flash_limit:
+            if not thumb.black and _distance(before, thumb) < flash_limit:
                 self._prev = thumb
                 return
             self._cut(index)
             self._recent.clear()
-        if _is_black(thumb):
+        if thumb.black:
             self._after_black = self._prev is not None
             return
         if self._prev is None:
@@ -130,7 +132,7 @@ class ShotDetector:
             self._prev = thumb
             return
         if d > self._threshold and d > 3.0 * typical:
-            self._pending = (i, self._prev, thumb)
+            self._pending = (i, self._prev)
         else:
             self._recent.append(d)
             self._gradual(i, thumb)
