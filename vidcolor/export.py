@@ -101,6 +101,22 @@ def onnx_digest(path: Path) -> str:
     return session_digest(session)
 
 
+def _matching_session(path: Path, weights_digest: str,
+                      open_session: Callable[[Path], Any]) -> Any | None:
+    """The session of ``path`` if it opens and was built from ``weights_digest``, else None."""
+    if not path.exists():
+        return None
+    try:
+        session = open_session(path)
+    except Exception as e:
+        log.warning("cannot use %s (%s)", path, e)
+        return None
+    if session_digest(session) != weights_digest:
+        log.info("%s was built from other weights", path)
+        return None
+    return session
+
+
 def open_onnx(weights_digest: str, load_model: Callable[[], torch.nn.Module],
               open_session: Callable[[Path], Any]) -> tuple[Any, Path]:
     """An ONNX Runtime session of the network with weights ``weights_digest``, and its file.
@@ -116,26 +132,12 @@ def open_onnx(weights_digest: str, load_model: Callable[[], torch.nn.Module],
     """
     from vidcolor.weights import models_dir
 
-    shipped = models_dir() / SHIPPED_ONNX
-    if shipped.exists():
-        try:
-            session = open_session(shipped)
-        except Exception as e:
-            log.debug("cannot open the shipped ONNX model (%s)", e)
-        else:
-            if session_digest(session) == weights_digest:
-                return session, shipped
+    for path in (models_dir() / SHIPPED_ONNX, cached_onnx_path(weights_digest)):
+        session = _matching_session(path, weights_digest, open_session)
+        if session is not None:
+            return session, path
     path = cached_onnx_path(weights_digest)
-    if path.exists():
-        try:
-            session = open_session(path)
-        except Exception as e:  # a damaged cache file: rebuild once
-            log.warning("rebuilding the cached ONNX model (%s)", e)
-        else:
-            if session_digest(session) == weights_digest:
-                return session, path
-            log.warning("rebuilding the cached ONNX model (built from other weights)")
-        path.unlink(missing_ok=True)
+    path.unlink(missing_ok=True)  # damaged, or built from other weights: rebuild it once
     if importlib.util.find_spec("onnx") is None:
         raise ExportUnavailable("the onnx package is not installed")
     log.info("building the ONNX model once (cached in %s)", path.parent)
