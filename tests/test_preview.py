@@ -149,9 +149,9 @@ def test_keyframe_by_frame_number_and_a_wrong_keyframe(tmp_path, follow, capsys,
                  "-q"]) == 1
 
 
-@pytest.mark.parametrize("seek_seconds", [0.0, 10.0])
-def test_stills_reached_by_seeking_are_the_frames_decoded_in_order(tmp_path, monkeypatch,
-                                                                    seek_seconds):
+@pytest.mark.parametrize(("seek_seconds", "kept_frames"), [(0.0, 0), (10.0, 0), (10.0, 100)])
+def test_stills_from_the_scan_or_by_seeking_are_the_frames_decoded_in_order(
+        tmp_path, monkeypatch, seek_seconds, kept_frames):
     import vidcolor.preview as preview
     from vidcolor.config import ShotConfig
     from vidcolor.probe import read_media_info
@@ -160,14 +160,16 @@ def test_stills_reached_by_seeking_are_the_frames_decoded_in_order(tmp_path, mon
     src = make_video(tmp_path / "long.mp4", frames=620, shots=3)
     truth = read_video(src)["y"]
     info = read_media_info(src)
-    scan = scan_video(src, info, ShotConfig(), detect=False)
+    scan = scan_video(src, info, ShotConfig(), detect=False,
+                      keep_bytes=kept_frames * truth[0].nbytes)
+    assert sorted(scan.lumas) == list(range(kept_frames))
     wanted = [0, 7, 8, 250, 251, 499, 619]
     monkeypatch.setattr(preview, "SEEK_SECONDS", seek_seconds)
-    got = {i: preview.luma_plane(f) for i, f in preview._still_frames(src, info, scan, wanted)}
+    got = dict(preview._still_lumas(src, info, scan, wanted))
     assert sorted(got) == wanted
     for i in wanted:
         assert np.array_equal(got[i], truth[i]), i
     # Without timestamps the frames are decoded in order.
     scan.pts = [None] * len(scan.pts)
-    got = {i: preview.luma_plane(f) for i, f in preview._still_frames(src, info, scan, wanted)}
+    got = dict(preview._still_lumas(src, info, scan, wanted))
     assert sorted(got) == wanted and all(np.array_equal(got[i], truth[i]) for i in wanted)

@@ -52,16 +52,18 @@ def make_colorizer(cfg: JobConfig) -> FrameColorizer:
 
 
 def first_pass(src: Path, info: MediaInfo, cfg: ShotConfig, stats: bool = False,
-               detect: bool = True) -> ScanResult:
-    """Scan ``src`` once: cuts (detected, or the user's ``--shots`` list) and frame times."""
-    if not detect:
-        return scan_video(src, info, cfg, stats=stats, detect=False)
-    if cfg.cut_list is not None:
-        scan = scan_video(src, info, cfg, stats=stats, detect=False)
-        scan.cuts = [c for c in read_cut_list(cfg.cut_list) if c < scan.frames]
+               detect: bool = True, keep_bytes: int = 0) -> ScanResult:
+    """Scan ``src`` once: cuts (detected, or the user's ``--shots`` list) and frame times.
+
+    ``stats`` and ``keep_bytes`` are passed to :func:`vidcolor.scan.scan_video`.
+    """
+    user_cuts = read_cut_list(cfg.cut_list) if detect and cfg.cut_list is not None else None
+    scan = scan_video(src, info, cfg, stats=stats, detect=detect and user_cuts is None,
+                      keep_bytes=keep_bytes)
+    if user_cuts is not None:  # read before the scan: a bad list fails at once
+        scan.cuts = [c for c in user_cuts if c < scan.frames]
         log.info("%d shots from %s", len(scan.cuts) + 1, cfg.cut_list)
-    else:
-        scan = scan_video(src, info, cfg, stats=stats)
+    elif detect:
         log.info("%d shots in %d frames", len(scan.cuts) + 1, scan.frames)
     return scan
 

@@ -15,10 +15,10 @@ import logging
 import os
 import urllib.parse
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 
 from vidcolor.colorize import FrameColorizer, plane_to_luma
@@ -34,6 +34,7 @@ from vidcolor.scan import ScanResult, format_timecode
 log = logging.getLogger(__name__)
 
 SEEK_SECONDS = 10.0  # a preview still further than this past the last one is reached by seeking
+KEEP_BYTES = 256 << 20  # luma planes kept from the scan, so a short film is decoded only once
 
 
 def representative_frame(scan: ScanResult, first: int, last: int) -> int:
@@ -77,7 +78,11 @@ def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 
     if not out_dir.parent.is_dir():
         raise OutputError(f"output folder does not exist: {out_dir.parent}")
     info = read_media_info(src)
-    scan = first_pass(src, info, cfg.shots, stats=True)
+    # The network loads on a second thread while the scan decodes.
+    with ThreadPoolExecutor(1, thread_name_prefix="vidcolor-load") as pool:
+        loading = pool.submit(make_colorizer, cfg)
+        scan = first_pass(src, info, cfg.shots, stats=True, keep_bytes=KEEP_BYTES)
+        colorizer = loading.result()
     if scan.frames == 0:
         raise InputError(f"no frame of {src} could be decoded")
     out_dir.mkdir(exist_ok=True)
@@ -101,7 +106,6 @@ def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 
             "image": f"{stem}.png",
             "gray_image": f"{stem}_gray.png",
         })
-    colorizer = make_colorizer(cfg)
     _write_stills(src, info, scan, colorizer, shots, out_dir, cfg.overwrite, progress)
     if clip_seconds > 0:
         clip_cfg = TemporalConfig(enabled=True)
@@ -114,21 +118,26 @@ def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 
     return shots
 
 
-def _still_frames(src: Path, info: MediaInfo, scan: ScanResult,
-                  indices: list[int]) -> Iterator[tuple[int, av.VideoFrame]]:
-    """``(index, frame)`` for the frames at ``indices`` (ascending), decoding as little as can be.
+def _still_lumas(src: Path, info: MediaInfo, scan: ScanResult,
+                 indices: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """``(index, 8-bit luma plane)`` of the frames at ``indices`` (ascending), in any order.
 
-    Frames far apart are reached by seeking (a GOP each, not the whole film in between); any the
-    seeks miss, and files without timestamps, are decoded in order as a fallback.
+    Planes the scan kept come from memory. Other frames far apart are reached by seeking (a
+    GOP each, not the whole film in between); any the seeks miss, and files without
+    timestamps, are decoded in order as a fallback.
     """
     missing = set(indices)
-    by_pts = {scan.pts[i]: i for i in indices if i < len(scan.pts) and scan.pts[i] is not None}
-    if len(by_pts) == len(indices) and info.time_base:
+    for index in indices:
+        if index in scan.lumas:
+            missing.remove(index)
+            yield index, scan.lumas[index]
+    by_pts = {scan.pts[i]: i for i in missing if i < len(scan.pts) and scan.pts[i] is not None}
+    if missing and len(by_pts) == len(missing) and info.time_base:
         gap = max(1, round(SEEK_SECONDS / float(info.time_base)))
         for pts, frame in frames_at(src, list(by_pts), info.stream_index, seek_after=gap):
             index = by_pts[pts]
             missing.remove(index)
-            yield index, frame
+            yield index, luma_plane(frame)
         if missing:
             log.debug("seeking missed frames %s; decoding in order", sorted(missing))
     if not missing:
@@ -136,7 +145,7 @@ def _still_frames(src: Path, info: MediaInfo, scan: ScanResult,
     last = max(missing)
     for index, frame in enumerate(iter_frames(src, stream_index=info.stream_index)):
         if index in missing:
-            yield index, frame
+            yield index, luma_plane(frame)
         if index >= last:
             break
 
@@ -146,9 +155,8 @@ def _write_stills(src: Path, info: MediaInfo, scan: ScanResult, colorizer: Frame
     wanted = {s["preview_frame"]: s for s in shots}
     progress.start(len(wanted), "shots")
     try:
-        for index, frame in _still_frames(src, info, scan, sorted(wanted)):
+        for index, y in _still_lumas(src, info, scan, sorted(wanted)):
             shot = wanted[index]
-            y = luma_plane(frame)
             luma = plane_to_luma(y, info.full_range)
             rgb = colorizer.colorize_luma(luma, matrix=info.matrix)[0].transpose(1, 2, 0)
             rgb8 = (rgb * 255.0 + 0.5).astype(np.uint8)
@@ -160,6 +168,7 @@ def _write_stills(src: Path, info: MediaInfo, scan: ScanResult, colorizer: Frame
             progress.advance()
     finally:
         progress.close()
+    scan.lumas.clear()
 
 
 def _write_clips(src: Path, info: MediaInfo, colorizer: FrameColorizer, shots: list[dict],

@@ -28,6 +28,7 @@ class ScanResult:
         mean, std, sharpness: per-frame luma mean and standard deviation (0..255) and variance
             of the Laplacian, on a ``STATS_WIDTH``-wide downscale (empty unless asked for).
         pts: each frame's presentation timestamp in the stream's time base (None if it had none).
+        lumas: the 8-bit luma planes kept from the scan, by frame index (see ``keep_bytes``).
     """
 
     cuts: list[int]
@@ -37,6 +38,7 @@ class ScanResult:
     std: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     sharpness: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     pts: list[int | None] = field(default_factory=list)
+    lumas: dict[int, np.ndarray] = field(default_factory=dict)
 
     def shots(self) -> list[tuple[int, int]]:
         """``(first, last)`` frame of every shot (inclusive)."""
@@ -59,8 +61,14 @@ def frame_stats(luma: np.ndarray) -> tuple[float, float, float]:
 
 
 def scan_video(src: Path, info: MediaInfo, cfg: ShotConfig, stats: bool = False,
-               detect: bool = True) -> ScanResult:
-    """Decode ``src`` once: shot cuts (unless ``detect`` is off), frame times and statistics."""
+               detect: bool = True, keep_bytes: int = 0) -> ScanResult:
+    """Decode ``src`` once: shot cuts (unless ``detect`` is off), frame times and statistics.
+
+    The luma planes of the first frames, up to ``keep_bytes`` in all, are kept in
+    ``ScanResult.lumas``, so a short film need not be decoded a second time for a few of them.
+    """
+    lumas: dict[int, np.ndarray] = {}
+    kept = 0
     detector = ShotDetector(cfg)
     times: list[float] = []
     pts: list[int | None] = []
@@ -80,11 +88,14 @@ def scan_video(src: Path, info: MediaInfo, cfg: ShotConfig, stats: bool = False,
             times.append(times[-1] + step if times else index * step)
         if stats:
             per_frame.append(frame_stats(y))
+        if kept + y.nbytes <= keep_bytes:
+            lumas[index] = y
+            kept += y.nbytes
     arr = np.array(per_frame, np.float32).reshape(-1, 3)
     return ScanResult(
         cuts=detector.finish() if detect else [], frames=len(times),
         times=np.array(times, np.float64), mean=arr[:, 0], std=arr[:, 1], sharpness=arr[:, 2],
-        pts=pts,
+        pts=pts, lumas=lumas,
     )
 
 
