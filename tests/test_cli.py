@@ -113,3 +113,31 @@ def test_preview_and_still_through_onnx_do_not_import_torch(tmp_path, random_wei
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[0, 0] False", proc.stdout + proc.stderr
     assert (tmp_path / "preview" / "shots.json").exists() and (tmp_path / "still.png").exists()
+
+
+NO_ONNXRUNTIME_RUN = """
+import sys
+
+sys.modules["onnxruntime"] = None  # as if it were not installed
+from vidcolor.cli import main
+
+photo, out, weights = sys.argv[1:]
+print(main([photo, "-o", out, "--weights", weights, "--render-size", "64", "-q"]))
+"""
+
+
+def test_without_onnxruntime_torch_takes_over_with_one_line(tmp_path, random_weights):
+    import cv2
+    from media import gray_pattern
+
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), gray_pattern(50, 40, 0))
+    out = tmp_path / "out.png"
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_ONNXRUNTIME_RUN, str(photo), str(out), str(random_weights)],
+        capture_output=True, text=True, env=_env(), timeout=300,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "0", proc.stdout + proc.stderr
+    assert out.exists()
+    assert proc.stderr.count("onnxruntime is not installed: using the torch backend") == 1, \
+        proc.stderr

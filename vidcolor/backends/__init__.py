@@ -57,10 +57,11 @@ def register(name: str) -> Callable[[Callable[..., Backend]], Callable[..., Back
 def _load_registry() -> None:
     from vidcolor.backends import torch_backend  # noqa: F401  (registers itself)
 
-    try:
-        from vidcolor.backends import onnx_backend  # noqa: F401
-    except ImportError as e:  # onnxruntime missing: the torch backend still works
-        log.debug("onnx backend unavailable: %s", e)
+    # onnx_backend imports onnxruntime only when a session is made: ask whether it is there.
+    if importlib.util.find_spec("onnxruntime") is None:
+        log.debug("onnx backend unavailable: onnxruntime is not installed")
+        return
+    from vidcolor.backends import onnx_backend  # noqa: F401
 
 
 # Device nodes / driver files without which no CUDA (or ROCm) device can be seen on Linux.
