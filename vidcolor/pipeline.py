@@ -31,7 +31,7 @@ from vidcolor.progress import NullProgress, Progress
 from vidcolor.scan import ScanResult, scan_video
 from vidcolor.segments import Job, fault_point, fingerprint, output_settings
 from vidcolor.shots import read_cut_list
-from vidcolor.weights import verify_weights, weights_identity
+from vidcolor.weights import Weights, verify_weights
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +39,13 @@ VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"
                  ".webm": "webm", ".avi": "avi"}
 
 
-def make_colorizer(cfg: JobConfig) -> FrameColorizer:
-    """Verify the weights and build the backend and frame colorizer of a job.
+def make_colorizer(cfg: JobConfig, weights: Weights | None = None) -> FrameColorizer:
+    """The backend and frame colorizer of a job, with ``weights`` (default: ``cfg.weights``).
 
     The torch network is built only if the backend needs it (see
     :func:`vidcolor.backends.create_backend`).
     """
-    weights = verify_weights(cfg.weights)
+    weights = weights or verify_weights(cfg.weights)
     backend = create_backend(cfg.backend, weights.load, cfg.device, weights.digest, cfg.threads)
     log.debug("backend: %s", backend.name)
     return FrameColorizer(backend, cfg.tile, cfg.temporal)
@@ -129,13 +129,14 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
     if keyed and not cfg.temporal.enabled:
         raise InputError("keyframes are carried through their shot by the temporal prior: "
                          "drop --no-temporal")
-    colorizer = make_colorizer(cfg)
+    weights = verify_weights(cfg.weights)
+    colorizer = make_colorizer(cfg, weights)
     segment_frames = cfg.segment_frames or max(1, round(SEGMENT_SECONDS * float(info.rate or 24)))
     work = cfg.work_dir or dst.with_name(dst.name + ".vidcolor-job")
     identity = {
         "input": fingerprint(src, info),
         "settings": output_settings(cfg, segment_frames),
-        "weights": weights_identity(cfg.weights),
+        "weights": weights.digest,
     }
     if cfg.restart and work.exists():
         log.info("--restart: discarding the job in %s", work)
