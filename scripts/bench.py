@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -143,11 +144,12 @@ def segments_overhead(args: argparse.Namespace, run) -> int:
     return 0
 
 
-def preview_vs_render(lengths: list[float]) -> int:
+def preview_vs_render(lengths: list[float], repeat: int = 3) -> int:
     """Wall time of ``vidcolor IN --preview DIR`` vs ``vidcolor IN -o OUT``, as a user runs them.
 
     On the bundled sample film and on clips of ``lengths`` seconds made from it (looped: a cut
-    every 60 frames). Both commands include starting Python and importing torch.
+    every 60 frames). Both commands include starting Python and the imports; each pair runs
+    ``repeat`` times, alternating, and the medians are reported.
     """
     import av
 
@@ -159,7 +161,8 @@ def preview_vs_render(lengths: list[float]) -> int:
 
     with av.open(str(ROOT / "samples" / "film.mp4")) as c:
         w, h = c.streams.video[0].width, c.streams.video[0].height
-    print("| input | frames | shots | preview s | full render s | preview / render |")
+    print(f"| input | frames | shots | preview s | full render s | preview / render "
+          f"(median of {repeat}) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as tmp:
         inputs = [("samples/film.mp4", ROOT / "samples" / "film.mp4")]
@@ -169,11 +172,16 @@ def preview_vs_render(lengths: list[float]) -> int:
             inputs.append((f"sample looped to {seconds:g} s", src))
         for name, src in inputs:
             pdir = Path(tmp) / f"preview_{src.stem}"
-            preview = cli(str(src), "--preview", str(pdir))
-            render = cli(str(src), "-o", str(Path(tmp) / f"out_{src.stem}.mp4"))
+            previews, renders = [], []
+            for _ in range(repeat):
+                previews.append(cli(str(src), "--preview", str(pdir)))
+                renders.append(cli(str(src), "-o", str(Path(tmp) / f"out_{src.stem}.mp4")))
+            preview, render = statistics.median(previews), statistics.median(renders)
             shots = json.loads((pdir / "shots.json").read_text())
             print(f"| {name} | {shots['frames']} | {len(shots['shots'])} | {preview:.2f} | "
                   f"{render:.2f} | {100 * preview / render:.1f}% |")
+            print(f"<!-- previews {[round(t, 2) for t in previews]}, "
+                  f"renders {[round(t, 2) for t in renders]} -->")
     return 0
 
 
@@ -190,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preview", type=float, nargs="*", metavar="SECONDS",
                    help="instead: preview vs full render time on the sample film and on "
                         "versions of it looped to these lengths")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="with --preview: runs of each command (the median is reported)")
     p.add_argument("--worker", choices=("pipeline", "floor", "window", "single"),
                    help=argparse.SUPPRESS)
     p.add_argument("--backend", default="onnx", help=argparse.SUPPRESS)
@@ -216,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.segments:
         return segments_overhead(args, run)
     if args.preview is not None:
-        return preview_vs_render(args.preview)
+        return preview_vs_render(args.preview, args.repeat)
     ms = {b: run("--worker", "window", "--backend", b)["ms"] for b in args.backends}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
