@@ -33,7 +33,7 @@ class FollowPrior:
 
 @pytest.fixture
 def follow(monkeypatch):
-    def make(cfg: JobConfig) -> FrameColorizer:
+    def make(cfg: JobConfig, weights: object = None) -> FrameColorizer:
         return FrameColorizer(FollowPrior(), cfg.tile, cfg.temporal)
 
     monkeypatch.setattr(pipeline, "make_colorizer", make)
