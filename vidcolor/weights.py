@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_NAME = "vidcolor-lite0.safetensors"
 # sha256 of the shipped weights; models/README.md states the same digest.
-WEIGHTS_SHA256 = "320cf3883feb9fa8c84d704b083edc10bf50d4d63ad0d09edd217978bd192da7"
+WEIGHTS_SHA256 = "3a9baecaf1e372215b3880bf4aa91742de93f269027bfa23800570e272ee7f57"
 
 
 def models_dir() -> Path:
