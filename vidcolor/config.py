@@ -95,7 +95,7 @@ class TemporalConfig:
     keyframe_blend: float = 1.0
     anchor_every: int = 24
     anchor_memory: int = 16
-    drift_tolerance: float = 0.03
+    drift_tolerance: float = 0.01
 
 
 @dataclass(frozen=True)
