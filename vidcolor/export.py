@@ -112,7 +112,7 @@ def _matching_session(path: Path, weights_digest: str,
         log.warning("cannot use %s (%s)", path, e)
         return None
     if session_digest(session) != weights_digest:
-        log.info("%s was built from other weights", path)
+        log.debug("%s was built from other weights", path)
         return None
     return session
 
