@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vidcolor.export import SHIPPED_ONNX, export_onnx
-from vidcolor.weights import load_colorizer, models_dir, sha256_of, weights_identity
+from vidcolor.weights import models_dir, sha256_of, verify_weights
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", type=Path, help="safetensors weights (default: shipped)")
     p.add_argument("--out", type=Path, default=models_dir() / SHIPPED_ONNX)
     args = p.parse_args(argv)
-    model = load_colorizer(args.weights, allow_untrained=False)
-    export_onnx(model, args.out, weights_identity(args.weights))
+    weights = verify_weights(args.weights, allow_untrained=False)
+    export_onnx(weights.load(), args.out, weights.digest)
     print(f"{args.out}  sha256 {sha256_of(args.out)}")
     return 0
 

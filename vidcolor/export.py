@@ -132,14 +132,14 @@ def open_onnx(weights_digest: str, load_model: Callable[[], torch.nn.Module],
     """
     from vidcolor.weights import models_dir
 
-    for path in (models_dir() / SHIPPED_ONNX, cached_onnx_path(weights_digest)):
+    cached = cached_onnx_path(weights_digest)
+    for path in (models_dir() / SHIPPED_ONNX, cached):
         session = _matching_session(path, weights_digest, open_session)
         if session is not None:
             return session, path
-    path = cached_onnx_path(weights_digest)
-    path.unlink(missing_ok=True)  # damaged, or built from other weights: rebuild it once
+    cached.unlink(missing_ok=True)  # damaged, or built from other weights: rebuild it once
     if importlib.util.find_spec("onnx") is None:
         raise ExportUnavailable("the onnx package is not installed")
-    log.info("building the ONNX model once (cached in %s)", path.parent)
-    export_onnx(load_model(), path, weights_digest)
-    return open_session(path), path
+    log.info("building the ONNX model once (cached in %s)", cached.parent)
+    export_onnx(load_model(), cached, weights_digest)
+    return open_session(cached), cached

@@ -59,7 +59,7 @@ class Weights:
 
     Attributes:
         path: the safetensors file; ``None`` for the untrained fallback.
-        digest: the file's sha256, or ``"untrained"`` (as :func:`weights_identity`).
+        digest: the file's sha256, or ``"untrained"`` (the identity of the fallback).
     """
 
     path: Path | None
@@ -124,12 +124,6 @@ def load_colorizer(path: Path | None = None, *, allow_untrained: bool = True) ->
         ModelError: the file is missing, fails its sha256 check or does not fit the network.
     """
     return verify_weights(path, allow_untrained=allow_untrained).load()
-
-
-def weights_identity(path: Path | None = None) -> str:
-    """sha256 of the weights :func:`load_colorizer` would load (``untrained`` when none)."""
-    path = Path(path) if path is not None else default_weights_path()
-    return sha256_of(path) if path.exists() else "untrained"
 
 
 def export_checkpoint(checkpoint: Path, dest: Path) -> str:
