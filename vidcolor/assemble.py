@@ -25,6 +25,70 @@ def _packets(container: av.container.InputContainer, streams: list) -> Iterator[
         yield packet
 
 
+_SIGNED_TIME_FORMATS = frozenset({"matroska", "webm", "avi"})
+_REORDER_LIMIT = 32  # packets buffered at most while a segment's first decode times are unknown
+
+
+def _video_packets(container: av.container.InputContainer) -> Iterator[av.Packet]:
+    """A segment's video packets, each with a decode timestamp.
+
+    Matroska and AVI store no decode times: their demuxers give none for the first packets of
+    a stream with B-frames (the decoder's reorder delay), and reconstruct the rest. A muxer fed
+    such a packet sets its dts to its pts, which is later than the next packets' dts: at a seam
+    between segments that is a non-monotonic dts, and the muxer refuses it (EINVAL). Here the
+    missing ones are counted back, one frame duration each, from the first known dts.
+    """
+    pending: list[av.Packet] = []
+    for packet in _packets(container, [container.streams.video[0]]):
+        if packet.dts is None and len(pending) < _REORDER_LIMIT:
+            pending.append(packet)
+            continue
+        if pending:
+            _fill_dts(pending, packet.dts)
+            yield from pending
+            pending = []
+        yield packet
+    if pending:
+        _fill_dts(pending, None)
+        yield from pending
+
+
+def _frame_counted(inputs: list[av.container.InputContainer]) -> Iterator[av.Packet]:
+    """Video packets of AVI segments, timed by their frame count from the first segment on.
+
+    AVI stores no times, only a frame rate: its demuxer gives each segment's first frame the
+    time 0 and makes up the last one's. Its encoders run without frame reordering (see
+    :class:`vidcolor.encode.VideoWriter`), so decode order is display order and frame ``k``
+    of the film is at ``k / rate``.
+    """
+    time_base = 1 / Fraction(inputs[0].streams.video[0].average_rate or 24)
+    count = 0
+    for container in inputs:
+        for packet in _packets(container, [container.streams.video[0]]):
+            if not packet.size:
+                continue  # the demuxer's end-of-index marker
+            packet.pts = packet.dts = count
+            packet.time_base = time_base
+            count += 1
+            yield packet
+
+
+def _fill_dts(packets: list[av.Packet], known: int | None) -> None:
+    """Decode times for ``packets`` that lack one, ending one frame before ``known``.
+
+    Without a known dts after them (a segment of a few frames), they are given the sorted pts
+    shifted back so that none is later than its pts.
+    """
+    step = max(1, max((p.duration or 0) for p in packets))
+    if known is None:
+        times = sorted(p.pts for p in packets)
+        known = times[-1] + step
+        shift = max(0, max(t - p.pts for t, p in zip(times, packets, strict=True)))
+        known -= shift
+    for i, packet in enumerate(packets):
+        packet.dts = min(known - (len(packets) - i) * step, packet.pts)
+
+
 def _time_key(packet: av.Packet) -> Fraction:
     ts = packet.dts if packet.dts is not None else packet.pts
     return ts * packet.time_base
@@ -55,7 +119,14 @@ def _assemble(
     inputs = [av.open(str(p)) for p in video_parts]
     src = av.open(str(source))
     try:
-        out = av.open(str(dest), "w", format=fmt)
+        # Matroska, WebM and AVI shift every stream when one starts below 0 (AAC and Opus
+        # priming does), and frames lose their times. Matroska stores signed block times, AVI
+        # only the order: neither needs the shift.
+        # bitexact: no random segment UID or date (Matroska), so one input gives one file.
+        options = {"fflags": "+bitexact"}
+        if fmt in _SIGNED_TIME_FORMATS:
+            options["avoid_negative_ts"] = "disabled"
+        out = av.open(str(dest), "w", format=fmt, options=options)
         accepted = out.supported_codecs
         vin = inputs[0].streams.video[0]
         vout = out.add_stream_from_template(vin)
@@ -88,7 +159,10 @@ def _assemble(
                 log.warning("subtitle stream %d (%s) cannot go into %s: dropped",
                             s.index, s.codec_context.name, out.format.name)
         wanted = [s for s in src.streams if s.index in copies or s.index in transcodes]
-        sources = [_packets(c, [c.streams.video[0]]) for c in inputs]
+        if fmt == "avi":
+            sources = [_frame_counted(inputs)]
+        else:
+            sources = [_video_packets(c) for c in inputs]
         if wanted:
             sources.append(_packets(src, wanted))
         for packet in heapq.merge(*sources, key=_time_key):

@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=Path, help="safetensors weights (default: shipped model)")
     p.add_argument("--crf", type=int, default=enc.crf, help=f"quality, lower is better ({enc.crf})")
     p.add_argument("--preset", default=enc.preset, help=f"encoder preset ({enc.preset})")
-    p.add_argument("--codec", default=enc.codec, help=f"video encoder ({enc.codec})")
+    p.add_argument("--codec", default=enc.codec,
+                   help="video encoder (default: the output container's, see the README)")
     p.add_argument("--render-size", type=_int_in(32, 4320), default=tile.render_size,
                    help=f"short side of the network's working resolution ({tile.render_size})")
     p.add_argument("--tile-overlap", type=_int_in(0, 112), default=tile.overlap,
@@ -141,6 +142,19 @@ def main(argv: list[str] | None = None) -> int:
         print("vidcolor: error: --keyframes apply to a render (-o), not to --preview",
               file=sys.stderr)
         return 2
+    if args.codec and args.output is not None:
+        from vidcolor.encode import resolve_codec
+        from vidcolor.errors import OutputError
+        from vidcolor.pipeline import VIDEO_FORMATS
+
+        fmt = VIDEO_FORMATS.get(args.output.suffix.lower())
+        try:
+            if fmt is not None:
+                resolve_codec(args.codec, fmt)
+        except OutputError as e:
+            parser.print_usage(sys.stderr)
+            print(f"vidcolor: error: {e}", file=sys.stderr)
+            return 2
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(level=level, format="vidcolor: %(message)s", stream=sys.stderr)
     logging.getLogger("vidcolor").setLevel(level)

@@ -38,12 +38,13 @@ class EncodeConfig:
     """Video encoder settings.
 
     Attributes:
-        codec: an FFmpeg encoder name (libx264, libx265, ffv1, prores_ks, ...).
+        codec: an FFmpeg encoder name (libx264, libx265, ffv1, prores_ks, ...); empty: the
+            output container's default (:data:`vidcolor.encode.DEFAULT_CODECS`).
         crf: constant rate factor for encoders that take one (libx264, libx265).
         preset: encoder speed preset for encoders that take one.
     """
 
-    codec: str = "libx264"
+    codec: str = ""
     crf: int = 18
     preset: str = "medium"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import io
 import logging
 import os
 import queue
@@ -23,9 +25,40 @@ _CRF_CODECS = frozenset({"libx264", "libx265", "libsvtav1", "libvpx-vp9", "libao
 _PRESET_CODECS = frozenset({"libx264", "libx265"})
 # Encoder colorspace tags: AVCOL_SPC_BT709 = 1, AVCOL_SPC_SMPTE170M = 6.
 _SPACE_TAG = {"bt709": 1, "bt601": 6}
+_ROW_ALIGN = 32  # FFmpeg's get_video_buffer rounds plane heights up to this many (luma) rows
 _PLANAR_8BIT = frozenset(
     {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuv411p"}
 )
+
+
+# Output container (FFmpeg format name) -> default encoder. WebM takes only VP8/VP9/AV1:
+# libvpx-vp9 (see scripts/bench.py --codecs for the measured choice). AVI stores no
+# presentation times, so its encoders run without frame reordering (see VideoWriter).
+DEFAULT_CODECS = {"mp4": "libx264", "mov": "libx264", "matroska": "libx264",
+                  "webm": "libvpx-vp9", "avi": "libx264"}
+_NO_REORDER_FORMATS = frozenset({"avi"})
+
+
+def resolve_codec(codec: str, fmt: str) -> str:
+    """The encoder for container ``fmt``: ``codec``, or the container's default when empty.
+
+    Raises:
+        OutputError: the encoder is unknown, or the container cannot hold its codec.
+    """
+    codec = codec or DEFAULT_CODECS.get(fmt, "libx264")
+    try:
+        name = av.codec.Codec(codec, "w").name
+    except (av.FFmpegError, ValueError) as e:
+        raise OutputError(f"unknown video encoder {codec!r}") from e
+    with av.open(io.BytesIO(), "w", format=fmt) as probe:
+        accepted = probe.supported_codecs
+    if codec not in accepted and name not in accepted:
+        fits = sorted(c for c in set(DEFAULT_CODECS.values()) | {"ffv1", "libx265", "prores_ks",
+                                                                 "libsvtav1", "mpeg4"}
+                      if c in accepted and c in av.codecs_available)
+        raise OutputError(f"the {fmt} container cannot hold {codec} video; "
+                          f"choose another --codec ({', '.join(fits)}) or output extension")
+    return codec
 
 
 @dataclass(frozen=True)
@@ -75,6 +108,34 @@ def luma_plane(frame: av.VideoFrame) -> np.ndarray:
     return buf[:, : plane.width].copy()
 
 
+def clear_padding(frame: av.VideoFrame) -> None:
+    """Zero the rows FFmpeg allocates below each plane of ``frame`` (left uninitialised).
+
+    FFmpeg allocates a frame's planes with their height rounded up to 32 rows and leaves those
+    rows as they were in memory; libx264 reads some of them (its output changed with what an
+    earlier frame of the process had left there), so a render was not the same bytes twice. A
+    plane's extra rows lie between it and the next plane; the last plane has as many as the
+    plane before it of the same height. Only memory between a plane's end and the next plane's
+    start (or that many bytes) is written.
+    """
+    planes = frame.planes
+    padded_luma = -(-frame.height // _ROW_ALIGN) * _ROW_ALIGN
+    gaps: dict[tuple[int, int], int] = {}
+    for i, plane in enumerate(planes):
+        shift = 0  # the plane's vertical subsampling
+        while shift < 3 and -(-frame.height >> shift) != plane.height:
+            shift += 1
+        nbytes = (-(-padded_luma >> shift) - plane.height) * plane.line_size
+        end = plane.buffer_ptr + plane.buffer_size
+        key = (plane.line_size, plane.height)
+        if i + 1 < len(planes):
+            gap = gaps[key] = planes[i + 1].buffer_ptr - end
+        else:
+            gap = gaps.get(key, 0)
+        if 0 < nbytes <= gap:
+            ctypes.memset(end, 0, nbytes)
+
+
 def build_frame(
     y: np.ndarray, cb: np.ndarray, cr: np.ndarray, plan: PixelPlan, full_range: bool, matrix: str
 ) -> av.VideoFrame:
@@ -90,6 +151,7 @@ def build_frame(
     if plan.encoder != plan.build:
         rng = 2 if full_range else 1
         frame = frame.reformat(format=plan.encoder, src_color_range=rng, dst_color_range=rng)
+    clear_padding(frame)
     return frame
 
 
@@ -101,24 +163,31 @@ class VideoWriter:
 
     def __init__(self, path: Path, info: MediaInfo, cfg: EncodeConfig, fmt: str | None) -> None:
         self.path = path
-        self.plan = plan_pixels(cfg.codec, info.width, info.height)
+        codec = cfg.codec or DEFAULT_CODECS.get(fmt or "mp4", "libx264")
+        self.plan = plan_pixels(codec, info.width, info.height)
         try:
-            self.container = av.open(str(path), "w", format=fmt)
+            self.container = av.open(str(path), "w", format=fmt,
+                                     options={"fflags": "+bitexact"})
         except (av.FFmpegError, OSError) as e:
             raise OutputError(f"cannot write {path}: {e}") from e
-        stream = self.container.add_stream(cfg.codec, rate=info.rate)
+        stream = self.container.add_stream(codec, rate=info.rate)
         stream.width, stream.height = info.width, info.height
         stream.pix_fmt = self.plan.encoder
-        stream.time_base = info.time_base
-        stream.codec_context.time_base = info.time_base
+        # AVI counts frames at one rate; given a finer time base its muxer writes a frame rate
+        # of hundreds with empty frames between. Its frames are timed by their count.
+        self.counted = 1 / Fraction(info.rate or 24) if fmt in _NO_REORDER_FORMATS else None
+        stream.time_base = self.counted or info.time_base
+        stream.codec_context.time_base = self.counted or info.time_base
         stream.codec_context.color_range = 2 if info.full_range else 1
         stream.codec_context.colorspace = _SPACE_TAG[info.matrix]
         options = {}
-        if cfg.codec in _CRF_CODECS:
+        if codec in _CRF_CODECS:
             options["crf"] = str(cfg.crf)
-        if cfg.codec in _PRESET_CODECS:
+        if codec in _PRESET_CODECS:
             options["preset"] = cfg.preset
-        if cfg.codec == "libx264":
+        if fmt in _NO_REORDER_FORMATS:
+            stream.codec_context.max_b_frames = 0
+        if codec == "libx264":
             # Deterministic output: fixed thread count, no scene-adaptive randomness across runs.
             stream.codec_context.thread_count = 2
         stream.codec_context.options = options
@@ -131,6 +200,8 @@ class VideoWriter:
 
     def write(self, frame: av.VideoFrame) -> None:
         """Encode one frame (its pts in the source's time base)."""
+        if self.counted is not None:
+            frame.pts, frame.time_base = self.frames, self.counted
         try:
             for packet in self.stream.encode(frame):
                 self.container.mux(packet)

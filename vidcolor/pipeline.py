@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -16,7 +17,7 @@ from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig, ShotConfig
 from vidcolor.decode import DecodeStats, iter_frames
-from vidcolor.encode import AsyncWriter, VideoWriter, luma_plane
+from vidcolor.encode import AsyncWriter, VideoWriter, luma_plane, resolve_codec
 from vidcolor.errors import InputError, OutputError
 from vidcolor.image import colorize_folder, colorize_image_file
 from vidcolor.keyframes import KeyframePlan, find_keyframes
@@ -124,6 +125,8 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
             f"unsupported output extension {dst.suffix!r} for a video; "
             f"use one of {', '.join(sorted(VIDEO_FORMATS))}"
         )
+    cfg = dataclasses.replace(
+        cfg, encode=dataclasses.replace(cfg.encode, codec=resolve_codec(cfg.encode.codec, fmt)))
     info = read_media_info(src)
     keyed = cfg.keyframes_dir is not None or bool(cfg.keyframes)
     if keyed and not cfg.temporal.enabled:

@@ -71,7 +71,7 @@ class Weights:
         Raises:
             ModelError: the file does not fit the network.
         """
-        from vidcolor.network import build_colorizer
+        from vidcolor.network import build_colorizer, load_colorizer_state
 
         if self.path is None:
             return build_colorizer(pretrained_encoder=True).eval()
@@ -81,7 +81,7 @@ class Weights:
             state = load_file(str(self.path))
             model = build_colorizer()
             state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-            model.load_state_dict(state, strict=True)
+            load_colorizer_state(model, state)
         except Exception as e:
             raise ModelError(
                 f"weights file {self.path} does not fit this version of vidcolor: {e}"
@@ -126,12 +126,19 @@ def load_colorizer(path: Path | None = None, *, allow_untrained: bool = True) ->
     return verify_weights(path, allow_untrained=allow_untrained).load()
 
 
-def export_checkpoint(checkpoint: Path, dest: Path) -> str:
-    """Write a training checkpoint's model as fp16 safetensors plus a ``.sha256``; returns it."""
+def export_checkpoint(checkpoint: Path, dest: Path,
+                      overrides: dict[str, float] | None = None) -> str:
+    """Write a training checkpoint's model as fp16 safetensors plus a ``.sha256``; returns it.
+
+    ``overrides`` sets scalar buffers chosen after training (the colour-distribution head's
+    ``class_mix`` and ``class_temperature``).
+    """
     import torch
     from safetensors.torch import save_file
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    for name, value in (overrides or {}).items():
+        state[name] = torch.tensor(float(value))
     tensors = {
         k: (v.half() if v.is_floating_point() else v).contiguous()
         for k, v in state.items()

@@ -1,0 +1,104 @@
+"""Every output container the README lists: any number of segments, with and without audio.
+
+Segments are joined by packet copy; Matroska and AVI store no decode times and AVI no times at
+all, which broke every multi-segment render into them. Each case checks the frame count, every
+frame's time (within the container's time base) and the audio's duration.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+from media import make_video, read_video
+
+from vidcolor.cli import main
+from vidcolor.encode import DEFAULT_CODECS
+from vidcolor.pipeline import VIDEO_FORMATS
+
+FRAMES = 18
+RATE = Fraction(24)
+
+
+def render(src: Path, dst: Path, weights: Path, *extra: str) -> int:
+    return main([str(src), "-o", str(dst), "--weights", str(weights), "--render-size", "32",
+                 "--preset", "ultrafast", "--crf", "35", "-q", "-y", *extra])
+
+
+def frame_times(path: Path) -> list[Fraction]:
+    """Each frame's time in seconds as the container gives it (AVI: its frame index / rate)."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        if c.format.name == "avi":  # AVI stores only the order; the decode times count frames
+            return sorted(p.dts * p.time_base for p in c.demux(s) if p.size)
+        return [f.pts * Fraction(f.time_base) for f in c.decode(s)]
+
+
+def audio_seconds(path: Path) -> float:
+    with av.open(str(path)) as c:
+        packets = [p for p in c.demux(c.streams.audio[0]) if p.size and p.pts is not None]
+        last = packets[-1]
+        return float((last.pts + (last.duration or 0)) * last.time_base)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    return {audio: make_video(folder / f"cut{int(audio)}.mp4", 32, 32, FRAMES, RATE, shots=2,
+                              audio=audio) for audio in (False, True)}
+
+
+@pytest.mark.parametrize("audio", [False, True], ids=["silent", "audio"])
+@pytest.mark.parametrize("segments", [1, 3])
+@pytest.mark.parametrize("ext", sorted(VIDEO_FORMATS))
+def test_every_container(tmp_path, random_weights, clips, ext, segments, audio):
+    src = clips[audio]
+    # One segment: no temporal prior, so the cut makes none; three: a cut and a split shot.
+    extra = ["--no-temporal"] if segments == 1 else ["--segment-frames", "6"]
+    dst = tmp_path / f"out{ext}"
+    assert render(src, dst, random_weights, *extra) == 0
+    out = read_video(dst)
+    assert len(out["y"]) == FRAMES
+    with av.open(str(dst)) as c:
+        assert c.streams.video[0].codec_context.name == av.codec.Codec(
+            DEFAULT_CODECS[VIDEO_FORMATS[ext]], "w").canonical_name
+    times = frame_times(dst)
+    expected = [i / RATE for i in range(FRAMES)]
+    tolerance = Fraction(1, 1000)  # Matroska/WebM count milliseconds
+    assert all(abs(a - b) <= tolerance for a, b in zip(times, expected, strict=True)), times
+    if audio:
+        assert abs(audio_seconds(dst) - audio_seconds(src)) < float(1 / RATE)
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_mkv_variable_frame_rate_across_segments(tmp_path, random_weights):
+    pts = [0, 40, 60, 130, 140, 300, 310, 420, 430, 470, 520, 600]
+    src = make_video(tmp_path / "vfr.mp4", 32, 32, frames=len(pts), pts=pts,
+                     time_base=Fraction(1, 1000), shots=2)
+    assert render(src, tmp_path / "out.mkv", random_weights, "--segment-frames", "4") == 0
+    assert read_video(tmp_path / "out.mkv")["pts"] == read_video(src)["pts"]
+
+
+def test_mkv_resumed_equals_uninterrupted(tmp_path, random_weights, clips, monkeypatch):
+    src = clips[True]
+    whole, resumed = tmp_path / "whole.mkv", tmp_path / "resumed.mkv"
+    assert render(src, whole, random_weights, "--segment-frames", "6") == 0
+    monkeypatch.setenv("VIDCOLOR_FAIL_AT", "segment-write:2")
+    with pytest.raises(OSError):
+        render(src, resumed, random_weights, "--segment-frames", "6")
+    monkeypatch.delenv("VIDCOLOR_FAIL_AT")
+    assert not resumed.exists()
+    assert render(src, resumed, random_weights, "--segment-frames", "6") == 0
+    assert resumed.read_bytes() == whole.read_bytes()
+
+
+@pytest.mark.parametrize("ext,codec", [(".webm", "libx264"), (".mp4", "ffv1-nonexistent")])
+def test_codec_the_container_cannot_hold_is_a_usage_error(tmp_path, random_weights, clips, ext,
+                                                         codec, capsys):
+    dst = tmp_path / f"out{ext}"
+    assert render(clips[False], dst, random_weights, "--codec", codec) == 2
+    err = capsys.readouterr().err
+    assert "vidcolor: error:" in err and "Traceback" not in err
+    assert not dst.exists() and not list(tmp_path.iterdir())
