@@ -12,6 +12,7 @@ Example::
     python scripts/bench.py --frames 48
     python scripts/bench.py --sizes 640x360 1920x1080 3840x2160 --backends onnx torch
     python scripts/bench.py --preview 60        # preview vs full render, sample and 60 s
+    python scripts/bench.py --determinism 20    # same bytes every run?
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -185,6 +187,88 @@ def preview_vs_render(lengths: list[float], repeat: int = 3) -> int:
     return 0
 
 
+def codecs(names: list[str], crfs: list[int]) -> int:
+    """Encode a colorized render of the sample with each codec and CRF: size, PSNR, speed.
+
+    The default WebM codec is the faster of VP9 and AV1 at equal quality; this is the table
+    that choice is read from (the frames are vidcolor's own output, 480x270, 120 frames).
+    """
+    import av
+    import numpy as np
+
+    from vidcolor.config import EncodeConfig
+    from vidcolor.encode import VideoWriter
+    from vidcolor.probe import read_media_info
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ref = Path(tmp) / "ref.mkv"
+        subprocess.run([sys.executable, "-m", "vidcolor", str(ROOT / "samples" / "film.mp4"),
+                        "-o", str(ref), "--codec", "ffv1", "-q", "-y"], check=True)
+        info = read_media_info(ref)
+        with av.open(str(ref)) as c:
+            frames = [f.reformat(format="yuv420p") for f in c.decode(video=0)]
+        planes = [f.to_ndarray() for f in frames]
+        rows = []
+        for name in names:
+            for crf in crfs:
+                dst = Path(tmp) / f"{name}-{crf}.webm"
+                writer = VideoWriter(dst, info, EncodeConfig(codec=name, crf=crf), "webm")
+                t0 = time.perf_counter()
+                for i, f in enumerate(frames):
+                    f.pts, f.time_base = i, Fraction(1, 24)
+                    writer.write(f)
+                writer.close()
+                seconds = time.perf_counter() - t0
+                with av.open(str(dst)) as c:
+                    out = [f.to_ndarray(format="yuv420p") for f in c.decode(video=0)]
+                mse = np.mean([np.mean((a.astype(float) - b) ** 2) for a, b in zip(out, planes)])
+                kbps = dst.stat().st_size * 8 / 1000 / (len(frames) / 24)
+                rows.append(f"| {name} | {crf} | {kbps:.0f} | {10 * np.log10(255**2 / mse):.2f} "
+                            f"| {len(frames) / seconds:.1f} |")
+    print("| codec | crf | kbit/s | PSNR dB (YUV 4:2:0) | encode fps |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    print("\n".join(rows))
+    return 0
+
+
+def determinism(runs: int, parallel: int = 3) -> int:
+    """Render the sample and a multi-shot clip ``runs`` times each, ``parallel`` at once.
+
+    Prints the distinct sha256 counts (1 means every run gave the same bytes); the clip has
+    cuts, a shot split across segments and a height that is not a multiple of 16.
+    """
+    import hashlib
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "cuts.mp4"
+        make_clip(clip, 200, 118, 96)
+        rows = []
+        for name, src, extra in (("samples/film.mp4", ROOT / "samples" / "film.mp4", []),
+                                 ("200x118, 96 frames, --segment-frames 20", clip,
+                                  ["--segment-frames", "20"])):
+            digests: dict[str, int] = {}
+            t0 = time.perf_counter()
+            for start in range(0, runs, parallel):
+                procs = []
+                for i in range(start, min(runs, start + parallel)):
+                    dst = Path(tmp) / f"out{i}.mp4"
+                    cmd = [sys.executable, "-m", "vidcolor", str(src), "-o", str(dst), "-q",
+                           "-y", *extra]
+                    procs.append((subprocess.Popen(cmd), dst))
+                for proc, dst in procs:
+                    if proc.wait() != 0:
+                        raise SystemExit(f"vidcolor failed on {name}")
+                    digest = hashlib.sha256(dst.read_bytes()).hexdigest()
+                    digests[digest] = digests.get(digest, 0) + 1
+            counts = ", ".join(f"{d[:12]} x{n}" for d, n in digests.items())
+            rows.append(f"| {name} | {runs} | {parallel} | {len(digests)} | {counts} | "
+                        f"{time.perf_counter() - t0:.0f} |")
+    print("| input | runs | at once | distinct sha256 | digests | seconds |")
+    print("| --- | ---: | ---: | ---: | --- | ---: |")
+    print("\n".join(rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--frames", type=int, default=48)
@@ -200,6 +284,12 @@ def main(argv: list[str] | None = None) -> int:
                         "versions of it looped to these lengths")
     p.add_argument("--repeat", type=int, default=3,
                    help="with --preview: runs of each command (the median is reported)")
+    p.add_argument("--codecs", nargs="*", metavar="CODEC",
+                   help="instead: WebM codecs compared at --crfs (default libvpx-vp9 libsvtav1)")
+    p.add_argument("--crfs", type=int, nargs="+", default=[24, 30, 36])
+    p.add_argument("--determinism", type=int, metavar="N",
+                   help="instead: N renders each of the sample and of a multi-shot clip, 3 at "
+                        "once; prints how many distinct outputs (must be 1)")
     p.add_argument("--worker", choices=("pipeline", "floor", "window", "single"),
                    help=argparse.SUPPRESS)
     p.add_argument("--backend", default="onnx", help=argparse.SUPPRESS)
@@ -225,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.segments:
         return segments_overhead(args, run)
+    if args.codecs is not None:
+        return codecs(args.codecs or ["libvpx-vp9", "libsvtav1"], args.crfs)
+    if args.determinism:
+        return determinism(args.determinism)
     if args.preview is not None:
         return preview_vs_render(args.preview, args.repeat)
     ms = {b: run("--worker", "window", "--backend", b)["ms"] for b in args.backends}

@@ -25,7 +25,7 @@ from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import TileConfig
 from vidcolor.evaluation import evaluate_folder, evaluate_tiling, tiling_table
-from vidcolor.network import build_colorizer, load_colorizer_state
+from vidcolor.network import build_colorizer
 from vidcolor.weights import sha256_of, verify_weights
 
 DEFAULT_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "val"
@@ -51,32 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--global-confidence", type=float, default=TileConfig().global_confidence,
                    help="with --tiling: confidence of the global pass as the windows' prior")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
-    p.add_argument("--class-mix", type=float, help="override the colour-distribution head's "
-                   "mix (0: regression only; torch backend)")
-    p.add_argument("--class-temperature", type=float,
-                   help="override the head's annealed-mean temperature (torch backend)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
-    overrides = {k: v for k, v in (("class_mix", args.class_mix),
-                                    ("class_temperature", args.class_temperature)) if v is not None}
-    if args.checkpoint or overrides:
-        if args.checkpoint:
-            model = build_colorizer()
-            state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-            load_colorizer_state(model, state["model"])
-            digest = f"ckpt-{sha256_of(args.checkpoint)}"
-            source = f"checkpoint {args.checkpoint} (step {state.get('step')})"
-        else:
-            weights = verify_weights(args.weights)
-            model = weights.load()
-            digest, source = weights.digest, f"weights {args.weights or 'shipped'}"
-        for name, value in overrides.items():
-            getattr(model, name).fill_(value)
-            digest += f"-{name}{value}"
-            source += f", {name} {value}"
+    if args.checkpoint:
+        model = build_colorizer()
+        state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
         model.eval()
+        source = f"checkpoint {args.checkpoint} (step {state.get('step')})"
+        digest = f"ckpt-{sha256_of(args.checkpoint)}"
 
         def load_model() -> torch.nn.Module:
             return model

@@ -1,8 +1,8 @@
-"""Export weights to ONNX (dynamic batch/height/width), e.g. the shipped ``models/`` copy.
+"""Export weights to ONNX (dynamic batch/height/width), e.g. the shipped copy in ``vidcolor/model_files``.
 
 Example::
 
-    python scripts/export_onnx.py           # shipped weights -> models/vidcolor-lite0.onnx
+    python scripts/export_onnx.py           # shipped weights -> vidcolor/model_files/vidcolor-lite0.onnx
     python scripts/export_onnx.py --weights w.safetensors --out w.onnx
 
 Needs the ``export`` extra (``pip install -e ".[export]"``).
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", type=Path, help="safetensors weights (default: shipped)")
     p.add_argument("--out", type=Path, default=models_dir() / SHIPPED_ONNX)
     args = p.parse_args(argv)
-    weights = verify_weights(args.weights, allow_untrained=False)
+    weights = verify_weights(args.weights)
     export_onnx(weights.load(), args.out, weights.digest)
     print(f"{args.out}  sha256 {sha256_of(args.out)}")
     return 0

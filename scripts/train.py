@@ -3,7 +3,7 @@
 Example::
 
     python scripts/train.py --out runs/main --images 120000
-    python scripts/train.py --out runs/main --export models/vidcolor-lite0.safetensors
+    python scripts/train.py --out runs/main --export vidcolor/model_files/vidcolor-lite0.safetensors
 """
 
 from __future__ import annotations
@@ -19,18 +19,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vidcolor.training import TrainConfig, train
 
 
+def _yes_no(value: str) -> bool:
+    if value.lower() in ("yes", "true", "1"):
+        return True
+    if value.lower() in ("no", "false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected yes or no, not {value!r}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
-        parser.add_argument(flag, type=type(field.default), default=field.default)
+        kind = type(field.default)
+        if kind is bool:  # bool("false") is True: spell the values out
+            parser.add_argument(flag, type=_yes_no, default=field.default, metavar="yes|no")
+        else:
+            parser.add_argument(flag, type=kind, default=field.default)
     parser.add_argument("--export", type=Path, help="write the run's weights (safetensors), stop")
-    parser.add_argument("--export-class-mix", type=float,
-                        help="with --export: the colour-distribution head's mix to ship")
-    parser.add_argument("--export-class-temperature", type=float,
-                        help="with --export: the head's annealed-mean temperature to ship")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -42,10 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.export:
         from vidcolor.weights import export_checkpoint
 
-        overrides = {k: v for k, v in (("class_mix", args.export_class_mix),
-                                        ("class_temperature", args.export_class_temperature))
-                     if v is not None}
-        digest = export_checkpoint(Path(cfg.out) / "last.pt", args.export, overrides)
+        digest = export_checkpoint(Path(cfg.out) / "last.pt", args.export)
         print(f"{args.export}  sha256 {digest}")
         return 0
     train(cfg)

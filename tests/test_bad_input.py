@@ -182,7 +182,37 @@ def test_usage_error_exit_2(capsys):
     assert main(["--no-such-option"]) == 2
 
 
-@pytest.mark.parametrize("argv", [["--version"]])
-def test_version(argv, capsys):
-    assert main(argv) == 0
-    assert "vidcolor" in capsys.readouterr().out
+def test_version_says_what_a_bug_report_needs(capsys):
+    from vidcolor.weights import WEIGHTS_SHA256
+
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("vidcolor ")
+    assert f"weights: {WEIGHTS_SHA256[:12]}" in out
+    assert "onnxruntime " in out and "CPUExecutionProvider" in out
+    assert "torch " in out and ("no CUDA" in out or "CUDA " in out)
+
+
+def test_missing_shipped_weights_is_a_model_error_not_a_fallback(tmp_path, monkeypatch, capsys):
+    import vidcolor.weights
+
+    monkeypatch.setattr(vidcolor.weights, "models_dir", lambda: tmp_path / "nothing-here")
+    monkeypatch.delenv("VIDCOLOR_DEBUG")
+    src = tmp_path / "g.png"
+    cv2.imwrite(str(src), np.full((32, 32), 120, np.uint8))
+    assert main([str(src), "-o", str(tmp_path / "o.png"), "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "shipped weights are missing" in err[0], err
+    assert "--weights" in err[0]
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_package_data_holds_the_weights():
+    from vidcolor.export import SHIPPED_ONNX
+    from vidcolor.weights import WEIGHTS_NAME, models_dir, verify_weights
+
+    folder = models_dir()
+    assert folder.parent.name == "vidcolor"  # inside the package, not beside it
+    for name in (WEIGHTS_NAME, WEIGHTS_NAME + ".sha256", SHIPPED_ONNX):
+        assert (folder / name).is_file(), name
+    assert verify_weights().path == folder / WEIGHTS_NAME

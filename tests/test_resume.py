@@ -33,7 +33,7 @@ def _run(src: Path, dst: Path, weights: Path, *extra: str, **env: str):
     quiet = [] if "-v" in extra else ["-q"]
     return subprocess.run(
         [sys.executable, "-m", "vidcolor", str(src), "-o", str(dst), "--weights", str(weights),
-         "--render-size", "64", "--preset", "ultrafast", "--segment-frames", str(SEGMENT),
+         "--render-size", "64", "--segment-frames", str(SEGMENT),
          *quiet, *extra], capture_output=True, text=True, env=_env(**env), timeout=300,
     )
 

@@ -129,7 +129,7 @@ def _assemble(
         out = av.open(str(dest), "w", format=fmt, options=options)
         accepted = out.supported_codecs
         vin = inputs[0].streams.video[0]
-        vout = out.add_stream_from_template(vin)
+        vout = out.add_stream_from_template(vin, opaque=True)  # AV1: no encoder named libdav1d
         if rotation:
             vout.set_display_rotation(rotation)
         copies: dict[int, av.stream.Stream] = {}

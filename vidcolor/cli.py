@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = p.add_mutually_exclusive_group()
     v.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     v.add_argument("-q", "--quiet", action="store_true", help="errors only, no progress bar")
-    p.add_argument("--version", action="version", version=f"vidcolor {__version__}")
+    p.add_argument("--version", action=_VersionAction, nargs=0,
+                   help="print the version, the weights' sha256 and the available backends")
     return p
 
 
@@ -124,6 +125,42 @@ class TqdmProgress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def version_report() -> str:
+    """What a bug report needs: versions, the weights' digest, the backends this install has."""
+    import importlib.util
+
+    from vidcolor.errors import ModelError
+    from vidcolor.weights import default_weights_path, verify_weights
+
+    lines = [f"vidcolor {__version__}"]
+    try:
+        lines.append(f"weights: {verify_weights().digest[:12]} ({default_weights_path()})")
+    except ModelError as e:
+        lines.append(f"weights: {e}")
+    if importlib.util.find_spec("onnxruntime") is not None:
+        import onnxruntime
+
+        providers = ", ".join(onnxruntime.get_available_providers())
+        lines.append(f"onnxruntime {onnxruntime.__version__} ({providers})")
+    else:
+        lines.append("onnxruntime: not installed")
+    import torch
+
+    cuda = f"CUDA {torch.version.cuda}, {torch.cuda.device_count()} GPU" if (
+        torch.cuda.is_available()) else "no CUDA"
+    lines.append(f"torch {torch.__version__} ({cuda})")
+    import av
+
+    lines.append(f"PyAV {av.__version__} (FFmpeg {av.ffmpeg_version_info})")
+    return "\n".join(lines)
+
+
+class _VersionAction(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kw: object) -> None:
+        print(version_report())
+        parser.exit()
 
 
 def main(argv: list[str] | None = None) -> int:

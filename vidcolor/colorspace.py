@@ -117,19 +117,15 @@ def rgb_to_lab(rgb: Array) -> Array:
     return _stack((lum, 500.0 * (fx - fy), 200.0 * (fy - fz)), dim=1)
 
 
-def lab_to_linear(lab: Array) -> Array:
-    """Linear sRGB ``(B, 3, H, W)`` of Lab, not clipped (outside 0..1 means out of gamut)."""
+def lab_to_rgb(lab: Array) -> Array:
+    """Convert ``(B, 3, H, W)`` Lab to sRGB in 0..1 (out-of-gamut colours are clipped)."""
     lum, a, b = lab[:, 0], lab[:, 1], lab[:, 2]
     fy = (lum + 16.0) / 116.0
     fxyz = _stack((fy + a / 500.0, fy, fy - b / 200.0), dim=1)
     white = _constant(_WHITE, lab).reshape(1, 3, 1, 1)
     xyz = _f_inv(fxyz) * white
-    return _einsum("ij,bjhw->bihw", _constant(_XYZ_TO_RGB, lab), xyz)
-
-
-def lab_to_rgb(lab: Array) -> Array:
-    """Convert ``(B, 3, H, W)`` Lab to sRGB in 0..1 (out-of-gamut colours are clipped)."""
-    return linear_to_srgb(lab_to_linear(lab))
+    lin = _einsum("ij,bjhw->bihw", _constant(_XYZ_TO_RGB, lab), xyz)
+    return linear_to_srgb(lin)
 
 
 def luma_to_l(luma: Array) -> Array:

@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 
 from vidcolor.errors import InputError
+from vidcolor.faults import jitter
 from vidcolor.probe import video_stream
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def iter_frames(
     stop = threading.Event()
 
     def put(item: object) -> bool:
+        jitter("decode-put")
         while not stop.is_set():
             try:
                 q.put(item, timeout=0.1)
@@ -77,6 +79,7 @@ def iter_frames(
     try:
         while True:
             item = q.get()
+            jitter("decode-get")
             if item is _DONE:
                 return
             if isinstance(item, av.FFmpegError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import io
 import logging
 import os
@@ -17,6 +16,7 @@ import numpy as np
 
 from vidcolor.config import EncodeConfig
 from vidcolor.errors import OutputError
+from vidcolor.faults import jitter
 from vidcolor.probe import MediaInfo
 
 log = logging.getLogger(__name__)
@@ -25,17 +25,17 @@ _CRF_CODECS = frozenset({"libx264", "libx265", "libsvtav1", "libvpx-vp9", "libao
 _PRESET_CODECS = frozenset({"libx264", "libx265"})
 # Encoder colorspace tags: AVCOL_SPC_BT709 = 1, AVCOL_SPC_SMPTE170M = 6.
 _SPACE_TAG = {"bt709": 1, "bt601": 6}
-_ROW_ALIGN = 32  # FFmpeg's get_video_buffer rounds plane heights up to this many (luma) rows
 _PLANAR_8BIT = frozenset(
     {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuv411p"}
 )
 
 
 # Output container (FFmpeg format name) -> default encoder. WebM takes only VP8/VP9/AV1:
-# libvpx-vp9 (see scripts/bench.py --codecs for the measured choice). AVI stores no
-# presentation times, so its encoders run without frame reordering (see VideoWriter).
+# SVT-AV1 encoded a colorized render 6-8x faster than libvpx-vp9 at equal PSNR, files within
+# 10 % (scripts/bench.py --codecs). AVI stores no presentation times, so its encoders run
+# without frame reordering (see VideoWriter).
 DEFAULT_CODECS = {"mp4": "libx264", "mov": "libx264", "matroska": "libx264",
-                  "webm": "libvpx-vp9", "avi": "libx264"}
+                  "webm": "libsvtav1", "avi": "libx264"}
 _NO_REORDER_FORMATS = frozenset({"avi"})
 
 
@@ -108,34 +108,6 @@ def luma_plane(frame: av.VideoFrame) -> np.ndarray:
     return buf[:, : plane.width].copy()
 
 
-def clear_padding(frame: av.VideoFrame) -> None:
-    """Zero the rows FFmpeg allocates below each plane of ``frame`` (left uninitialised).
-
-    FFmpeg allocates a frame's planes with their height rounded up to 32 rows and leaves those
-    rows as they were in memory; libx264 reads some of them (its output changed with what an
-    earlier frame of the process had left there), so a render was not the same bytes twice. A
-    plane's extra rows lie between it and the next plane; the last plane has as many as the
-    plane before it of the same height. Only memory between a plane's end and the next plane's
-    start (or that many bytes) is written.
-    """
-    planes = frame.planes
-    padded_luma = -(-frame.height // _ROW_ALIGN) * _ROW_ALIGN
-    gaps: dict[tuple[int, int], int] = {}
-    for i, plane in enumerate(planes):
-        shift = 0  # the plane's vertical subsampling
-        while shift < 3 and -(-frame.height >> shift) != plane.height:
-            shift += 1
-        nbytes = (-(-padded_luma >> shift) - plane.height) * plane.line_size
-        end = plane.buffer_ptr + plane.buffer_size
-        key = (plane.line_size, plane.height)
-        if i + 1 < len(planes):
-            gap = gaps[key] = planes[i + 1].buffer_ptr - end
-        else:
-            gap = gaps.get(key, 0)
-        if 0 < nbytes <= gap:
-            ctypes.memset(end, 0, nbytes)
-
-
 def build_frame(
     y: np.ndarray, cb: np.ndarray, cr: np.ndarray, plan: PixelPlan, full_range: bool, matrix: str
 ) -> av.VideoFrame:
@@ -151,7 +123,6 @@ def build_frame(
     if plan.encoder != plan.build:
         rng = 2 if full_range else 1
         frame = frame.reformat(format=plan.encoder, src_color_range=rng, dst_color_range=rng)
-    clear_padding(frame)
     return frame
 
 
@@ -181,6 +152,8 @@ class VideoWriter:
         stream.codec_context.color_range = 2 if info.full_range else 1
         stream.codec_context.colorspace = _SPACE_TAG[info.matrix]
         options = {}
+        if codec == "libsvtav1":
+            os.environ.setdefault("SVT_LOG", "1")  # errors only: no banner on the terminal
         if codec in _CRF_CODECS:
             options["crf"] = str(cfg.crf)
         if codec in _PRESET_CODECS:
@@ -188,8 +161,13 @@ class VideoWriter:
         if fmt in _NO_REORDER_FORMATS:
             stream.codec_context.max_b_frames = 0
         if codec == "libx264":
-            # Deterministic output: fixed thread count, no scene-adaptive randomness across runs.
+            # No macroblock tree: libx264's (0.165, as bundled) reads an uninitialised stack
+            # value there (valgrind memcheck, 112x64 and 112x54 clips: 8-9 reports with it, 0
+            # without), so the same frames gave different bytes from run to run, depending on
+            # what earlier work had left on the stack. Fixed threads: frame threading is
+            # deterministic in x264 as long as the count is fixed.
             stream.codec_context.thread_count = 2
+            options["x264-params"] = "mbtree=0"
         stream.codec_context.options = options
         if info.sample_aspect_ratio:
             stream.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
@@ -249,6 +227,7 @@ class AsyncWriter:
     def _work(self) -> None:
         while True:
             item = self._queue.get()
+            jitter("encode-get")
             if item is None:
                 return
             if self._error is not None:
@@ -269,6 +248,7 @@ class AsyncWriter:
               time_base: Fraction) -> None:
         """Queue one frame's planes for building and encoding."""
         self._check()
+        jitter("encode-put")
         self._queue.put((y, cb, cr, pts, time_base))
 
     def close(self) -> None:

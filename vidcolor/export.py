@@ -122,7 +122,7 @@ def open_onnx(weights_digest: str, load_model: Callable[[], torch.nn.Module],
     """An ONNX Runtime session of the network with weights ``weights_digest``, and its file.
 
     Each candidate is opened once, with ``open_session``, and kept when the session's metadata
-    (``weights_sha256``) matches: first the file shipped in ``models/``, then the one built
+    (``weights_sha256``) matches: first the shipped file (package data), then the one built
     into :func:`cache_dir`. Only when neither matches is the torch network built
     (``load_model``) and exported, once, into the cache. A cached file that cannot be opened
     is rebuilt.

@@ -21,29 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidcolor.colorspace import l_to_luma, lab_to_linear
+from vidcolor.colorspace import l_to_luma
 from vidcolor.metrics import STRIDE as STRIDE  # inputs: multiples of it (defined torch-free)
 
 AB_SCALE = 100.0  # a, b are divided by this inside the network
-AB_BIN_SIZE = 10.0  # the colour-distribution head's ab grid: 22 x 22 bins of 10 over -110..110
-CLASS_STRIDE = 8  # the colour-distribution head works on the decoder's stride-8 state
-
-
-def ab_bin_centres() -> torch.Tensor:
-    """Centres ``(Q, 2)`` of the in-gamut Lab ``a, b`` bins (Zhang et al. 2016's quantisation).
-
-    A bin is kept when its centre is an sRGB colour at some lightness L in 1..99; data-free and
-    deterministic, so the bins are not stored with the weights.
-    """
-    centres = torch.arange(-105.0, 110.0, AB_BIN_SIZE)
-    a, b = torch.meshgrid(centres, centres, indexing="ij")
-    lum = torch.linspace(1.0, 99.0, 50)
-    lab = torch.stack(
-        (lum.view(-1, 1, 1).expand(-1, *a.shape), a.expand(50, -1, -1), b.expand(50, -1, -1)), 1
-    )  # (50, 3, 22, 22)
-    linear = lab_to_linear(lab)
-    inside = ((linear >= 0) & (linear <= 1)).all(dim=1).any(dim=0)
-    return torch.stack((a[inside], b[inside]), dim=1)
 
 
 @dataclass(frozen=True)
@@ -221,27 +202,9 @@ class Colorizer(nn.Module):
         for conv in (self.guess, self.out):
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)
-        # Colour-distribution head (Zhang et al. 2016): a distribution over the in-gamut ab bins
-        # at stride 8, decoded by its annealed mean; it moves the regression's low frequencies
-        # towards that mean by class_mix x (1 - prior confidence), so a prior still rules.
-        self.register_buffer("ab_bins", ab_bin_centres(), persistent=False)
-        self.class_head = nn.Sequential(_cbr(w3, 96), nn.Conv2d(96, len(self.ab_bins), 1))
-        self.register_buffer("class_mix", torch.zeros(()))
-        self.register_buffer("class_temperature", torch.tensor(0.38))
 
     def forward(self, lum: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
         """Predict ``(B, 2, H, W)`` Lab chroma; see the class docstring for shapes."""
-        return self.forward_with_logits(lum, prior)[0]
-
-    def annealed_mean(self, logits: torch.Tensor) -> torch.Tensor:
-        """Lab ``a, b`` ``(B, 2, h, w)`` of bin logits ``(B, Q, h, w)`` at ``class_temperature``."""
-        probs = torch.softmax(logits / self.class_temperature, dim=1)
-        return F.conv2d(probs, self.ab_bins.t().reshape(2, -1, 1, 1).to(probs.dtype))
-
-    def forward_with_logits(
-        self, lum: torch.Tensor, prior: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Chroma ``(B, 2, H, W)`` and the colour-distribution logits ``(B, Q, H/8, W/8)``."""
         gray = normalize_rgb(l_to_luma(lum)).expand(-1, 3, -1, -1)
         feats = self.encoder.features(gray)
         p = torch.cat((prior[:, :2] / AB_SCALE, prior[:, 2:3]), dim=1)
@@ -253,35 +216,10 @@ class Colorizer(nn.Module):
             h = h + self.proj[i](feats[level])
             factor = 2 ** (level + 1)
             h = self.refine[i](torch.cat((h, pool_prior(p, factor)), dim=1))
-            if factor == CLASS_STRIDE:
-                logits = self.class_head(h)
         h = F.interpolate(h, scale_factor=2.0, mode="bilinear", align_corners=False)
         h = self.full(torch.cat((h, lum / 50.0 - 1.0, pool_prior(p, 1)), dim=1))
         guess = F.interpolate(guess, scale_factor=32.0, mode="bilinear", align_corners=False)
-        ab = (guess + self.out(h)) * AB_SCALE
-        # Low frequencies towards the annealed mean, the regression's detail kept.
-        shift = self.annealed_mean(logits) - F.avg_pool2d(ab, CLASS_STRIDE)
-        shift = F.interpolate(shift, scale_factor=float(CLASS_STRIDE), mode="bilinear",
-                              align_corners=False)
-        mix = self.class_mix * (1.0 - prior[:, 2:3].clamp(0.0, 1.0))
-        return ab + mix * shift, logits
-
-
-# Keys that weights made before the colour-distribution head lack; without them the head is off.
-_CLASS_HEAD_KEYS = ("class_head.", "class_mix", "class_temperature")
-
-
-def load_colorizer_state(model: Colorizer, state: dict[str, torch.Tensor]) -> None:
-    """Load weights strictly, except that weights without the colour-distribution head load too.
-
-    Such weights predict exactly as before the head existed (``class_mix`` stays 0).
-    """
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith(_CLASS_HEAD_KEYS)]
-    if missing or unexpected:
-        raise RuntimeError(f"missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
-    if "class_mix" not in state:
-        model.class_mix.zero_()
+        return (guess + self.out(h)) * AB_SCALE
 
 
 def build_colorizer(pretrained_encoder: bool = False) -> Colorizer:

@@ -30,7 +30,8 @@ from vidcolor.probe import (
 )
 from vidcolor.progress import NullProgress, Progress
 from vidcolor.scan import ScanResult, scan_video
-from vidcolor.segments import Job, fault_point, fingerprint, output_settings
+from vidcolor.faults import fault_point, jitter
+from vidcolor.segments import Job, fingerprint, output_settings
 from vidcolor.shots import read_cut_list
 from vidcolor.weights import Weights, verify_weights
 
@@ -230,6 +231,7 @@ def _render_segments(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: Fram
             elif index == seg["start"] and not carried:
                 colorizer.restore(job.load_state(segments[seg["index"] - 1]))
             if index == seg["start"]:
+                jitter("segment-open")
                 writer = AsyncWriter(
                     VideoWriter(job.segment_path(seg, suffix), info, cfg.encode, fmt),
                     info.full_range, info.matrix)
@@ -245,6 +247,7 @@ def _render_segments(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: Fram
             if index == seg["end"]:
                 writer.close()
                 writer = None
+                jitter("segment-close")
                 fault_point("segment-write")
                 nxt = seg["index"] + 1
                 goes_on = nxt < len(segments) and not segments[nxt]["new_shot"]

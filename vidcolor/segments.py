@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import numpy as np
 from vidcolor._version import __version__
 from vidcolor.config import JobConfig
 from vidcolor.errors import OutputError, ResumeError
+from vidcolor.faults import fault_point
 from vidcolor.probe import MediaInfo
 from vidcolor.weights import sha256_of
 
@@ -34,25 +34,6 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 MIB = 1 << 20
-
-
-def fault_point(name: str) -> None:
-    """Test hook for the fault tests; does nothing unless asked to by the environment.
-
-    ``VIDCOLOR_KILL_AT=name:n`` SIGKILLs this process at the n-th pass here;
-    ``VIDCOLOR_FAIL_AT=name:n`` raises a "no space left on device" error there instead.
-    """
-    for var in ("VIDCOLOR_KILL_AT", "VIDCOLOR_FAIL_AT"):
-        spec = os.environ.get(var)
-        if not spec or not spec.startswith(name + ":"):
-            continue
-        counter = f"_VIDCOLOR_COUNT_{var}"
-        count = int(os.environ.get(counter, "0")) + 1
-        os.environ[counter] = str(count)
-        if count == int(spec.split(":")[1]):
-            if var == "VIDCOLOR_KILL_AT":
-                os.kill(os.getpid(), signal.SIGKILL)
-            raise OSError(28, "No space left on device (injected)")
 
 
 def _hash_range(path: Path, offset: int, length: int) -> str:

@@ -21,11 +21,9 @@ import torch.nn.functional as F
 from vidcolor.colorspace import luma_to_l, merge_rgb, rgb_to_lab, rgb_to_luma
 from vidcolor.metrics import colorfulness, predict_whole, psnr
 from vidcolor.network import (
-    CLASS_STRIDE,
     Colorizer,
     EfficientNetLite0,
     build_colorizer,
-    load_colorizer_state,
     load_pretrained_encoder,
     normalize_rgb,
 )
@@ -61,9 +59,9 @@ class TrainConfig:
     init: str = ""  # a checkpoint or safetensors to start from (fine-tuning), not ImageNet only
     semantic_weight: float = 0.0  # weight of the classifier-consistency loss (0: off)
     semantic_temperature: float = 2.0
-    class_weight: float = 0.0  # weight of the colour-distribution head's cross-entropy (0: off)
-    class_rebalance_power: float = 0.5  # class rebalancing of that cross-entropy
-    train_only: str = ""  # train only the parameters whose names start with this (e.g. class_head)
+    precision: str = "auto"  # bf16 (autocast), fp32, or auto: bf16 where the hardware has it
+    channels_last: bool = True  # NHWC memory layout (measured 1.6x faster on this CPU)
+    minutes: float = 0.0  # stop (checkpointed, resumable) after this many minutes; 0: no limit
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -145,33 +143,6 @@ def chroma_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor)
     return loss / 3.0
 
 
-def soft_bin_targets(ab: torch.Tensor, bins: torch.Tensor, sigma: float = 5.0) -> torch.Tensor:
-    """Target distributions ``(B, Q, H/8, W/8)`` over ab ``bins`` ``(Q, 2)`` of ``(B, 2, H, W)``.
-
-    Zhang et al.'s soft encoding (a Gaussian of ``sigma`` Lab units around the true colour),
-    computed at stride 4 and averaged over each stride-8 cell, so a cell holding two colours
-    wants both.
-    """
-    ab4 = F.avg_pool2d(ab, CLASS_STRIDE // 2)
-    d2 = ((ab4.unsqueeze(1) - bins.view(1, -1, 2, 1, 1).to(ab.device)) ** 2).sum(2)
-    soft = torch.softmax(-d2 / (2 * sigma**2), dim=1)
-    return F.avg_pool2d(soft, 2)
-
-
-def class_loss(logits: torch.Tensor, ab: torch.Tensor, prior: torch.Tensor, bins: torch.Tensor,
-               table: torch.Tensor) -> torch.Tensor:
-    """Rebalanced cross-entropy of the colour-distribution head, where the prior leaves room.
-
-    Cells are weighted by the rebalancing table at their mean colour and by one minus the
-    prior's confidence there (the head's output is used only in that proportion).
-    """
-    target = soft_bin_targets(ab, bins)
-    ce = -(target * F.log_softmax(logits.float(), dim=1)).sum(1, keepdim=True)
-    weight = pixel_weights(F.avg_pool2d(ab, CLASS_STRIDE), table)
-    weight = weight * (1.0 - F.avg_pool2d(prior[:, 2:3], CLASS_STRIDE).clamp(0, 1))
-    return (weight * ce).mean()
-
-
 def frozen_classifier(device: torch.device) -> EfficientNetLite0:
     """The ImageNet Lite0 classifier, frozen, in eval mode (for the semantic loss and top-1)."""
     net = EfficientNetLite0()
@@ -202,7 +173,7 @@ def load_init(model: Colorizer, path: str, device: torch.device) -> None:
         state = {k: v.float() for k, v in load_file(path).items()}
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)["model"]
-    load_colorizer_state(model, state)
+    model.load_state_dict(state, strict=True)
     model.to(device)
 
 
@@ -290,6 +261,22 @@ class CropSampler:
         return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 255.0
 
 
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether to train under bf16 autocast: asked for, or ``auto`` on CUDA or a CPU with
+    native bf16 (AVX-512 BF16 or AMX); elsewhere bf16 is emulated and slower than fp32."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def pick_device(name: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU."""
     if name == "auto":
@@ -354,18 +341,14 @@ def train(cfg: TrainConfig) -> Path:
         np.save(hist_path, ab_histogram(images[::step_]))
     table = rebalance_weights(np.load(hist_path), cfg.rebalance_lambda, cfg.rebalance_power)
 
-    class_table = rebalance_weights(np.load(hist_path), cfg.rebalance_lambda,
-                                    cfg.class_rebalance_power)
     model = build_colorizer(pretrained_encoder=not cfg.init).to(device)
     if cfg.init:
         load_init(model, cfg.init, device)
     classifier = frozen_classifier(device)
-    if cfg.train_only:
-        for n, p in model.named_parameters():
-            p.requires_grad_(n.startswith(cfg.train_only))
-    enc = [p for n, p in model.named_parameters() if n.startswith("encoder.") and p.requires_grad]
-    dec = [p for n, p in model.named_parameters()
-           if not n.startswith("encoder.") and p.requires_grad]
+    if cfg.channels_last:
+        classifier = classifier.to(memory_format=torch.channels_last)
+    enc = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
+    dec = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     opt = torch.optim.AdamW(
         [{"params": enc, "lr": cfg.lr * cfg.encoder_lr_scale}, {"params": dec, "lr": cfg.lr}],
         weight_decay=cfg.weight_decay,
@@ -401,40 +384,35 @@ def train(cfg: TrainConfig) -> Path:
         )
         tmp.replace(path)
 
-    use_amp = device.type == "cuda"
-    trains_regression = any(
-        p.requires_grad for n, p in model.named_parameters() if not n.startswith("class_head.")
-    )
-
-    def set_train_mode() -> None:
-        # Frozen parts stay in eval mode, so their BatchNorm statistics do not move either.
-        model.train(not cfg.train_only)
-        for n, mod in model.named_modules():
-            if cfg.train_only and n.startswith(cfg.train_only):
-                mod.train()
-
-    set_train_mode()
+    use_amp = use_bf16(cfg.precision, device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    log.info("training on %s, %s, %s", device, "bf16 autocast" if use_amp else "fp32",
+             "channels-last" if cfg.channels_last else "NCHW")
+    model.train()
     t_last_ckpt = t0 = time.monotonic()
     elapsed0 = elapsed
     logf = (out / "log.jsonl").open("a")
+    budget_end = time.monotonic() + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
     while step < total_steps:
+        if time.monotonic() >= budget_end:
+            log.info("--minutes %g reached at step %d: checkpointed; re-run to go on",
+                     cfg.minutes, step)
+            save(ckpt)
+            break
         for g, base in zip(opt.param_groups, base_lrs, strict=True):
             g["lr"] = base * _lr_factor(step, total_steps, cfg.warmup_steps)
         rgb = sampler.batch(cfg.batch).to(device)
+        if cfg.channels_last:
+            rgb = rgb.contiguous(memory_format=torch.channels_last)
         # The network sees what a black-and-white source holds: the luma Y', as a grey's L.
         luma = rgb_to_luma(rgb)
         lum, ab = luma_to_l(luma), rgb_to_lab(rgb)[:, 1:]
         prior = simulate_prior(ab, gen, cfg.no_prior_fraction)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            pred, logits = model.forward_with_logits(lum, prior)
+            pred = model(lum, prior)
+        loss = chroma_loss(pred.float(), ab, pixel_weights(ab, table))
         record: dict[str, float] = {}
-        loss = torch.zeros((), device=device)
-        if trains_regression:
-            loss = chroma_loss(pred.float(), ab, pixel_weights(ab, table))
-        if cfg.class_weight > 0:
-            ce = class_loss(logits, ab, prior, model.ab_bins, class_table)
-            record["class"] = round(ce.item(), 4)
-            loss = loss + cfg.class_weight * ce
         if cfg.semantic_weight > 0:
             out_rgb = merge_rgb(luma, pred.float())
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -455,13 +433,6 @@ def train(cfg: TrainConfig) -> Path:
         if step % cfg.val_every == 0 or step == total_steps:
             scores = validate(model, val_images, device, classifier)
             record.update({f"val_{k}": round(v, 4) for k, v in scores.items()})
-            if cfg.class_weight > 0:  # the head in full, as a trend (the mix is set at export)
-                mix = model.class_mix.clone()
-                model.class_mix.fill_(1.0)
-                scores = validate(model, val_images, device, classifier)
-                model.class_mix.copy_(mix)
-                record.update({f"val_mix1_{k}": round(v, 4) for k, v in scores.items()})
-            set_train_mode()
             log.info("step %d %s", step, record)
         if step % 10 == 0 or "img_per_s" in record or "val_psnr" in record:
             logf.write(json.dumps(record) + "\n")

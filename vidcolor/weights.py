@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,8 +26,9 @@ WEIGHTS_SHA256 = "3a9baecaf1e372215b3880bf4aa91742de93f269027bfa23800570e272ee7f
 
 
 def models_dir() -> Path:
-    """The repository's ``models/`` folder (beside the package)."""
-    return Path(__file__).resolve().parent.parent / "models"
+    """The shipped weight files: package data (``vidcolor/model_files``), so a wheel, an sdist,
+    an editable install and a checkout all find them. The model card is ``models/README.md``."""
+    return Path(str(resources.files("vidcolor") / "model_files"))
 
 
 def default_weights_path() -> Path:
@@ -58,11 +60,11 @@ class Weights:
     """Verified weights: their identity now, the torch network only on :meth:`load`.
 
     Attributes:
-        path: the safetensors file; ``None`` for the untrained fallback.
-        digest: the file's sha256, or ``"untrained"`` (the identity of the fallback).
+        path: the safetensors file.
+        digest: the file's sha256.
     """
 
-    path: Path | None
+    path: Path
     digest: str
 
     def load(self) -> Colorizer:
@@ -71,17 +73,15 @@ class Weights:
         Raises:
             ModelError: the file does not fit the network.
         """
-        from vidcolor.network import build_colorizer, load_colorizer_state
-
-        if self.path is None:
-            return build_colorizer(pretrained_encoder=True).eval()
         from safetensors.torch import load_file
+
+        from vidcolor.network import build_colorizer
 
         try:
             state = load_file(str(self.path))
             model = build_colorizer()
             state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-            load_colorizer_state(model, state)
+            model.load_state_dict(state, strict=True)
         except Exception as e:
             raise ModelError(
                 f"weights file {self.path} does not fit this version of vidcolor: {e}"
@@ -89,13 +89,14 @@ class Weights:
         return model.eval()
 
 
-def verify_weights(path: Path | None = None, *, allow_untrained: bool = True) -> Weights:
+def verify_weights(path: Path | None = None) -> Weights:
     """Find the weights and check their sha256, without building the network.
+
+    There is no fallback: an untrained network colours nothing, and a tool that reports success
+    with it delivers nothing. (The tests build their tiny networks themselves.)
 
     Args:
         path: a safetensors file; ``None`` means the shipped weights.
-        allow_untrained: when no weights are shipped yet (``path`` is ``None`` and the default
-            file is absent), fall back to the ImageNet encoder with an untrained decoder.
 
     Raises:
         ModelError: the file is missing or fails its sha256 check.
@@ -103,10 +104,12 @@ def verify_weights(path: Path | None = None, *, allow_untrained: bool = True) ->
     explicit = path is not None
     path = Path(path) if explicit else default_weights_path()
     if not path.exists():
-        if explicit or not allow_untrained:
+        if explicit:
             raise ModelError(f"weights not found: {path}")
-        log.warning("no trained weights in %s: using the untrained decoder", path.parent)
-        return Weights(None, "untrained")
+        raise ModelError(
+            f"the shipped weights are missing: no {WEIGHTS_NAME} in {path.parent}; reinstall "
+            "vidcolor (pip install --force-reinstall vidcolor) or pass --weights FILE"
+        )
     actual = sha256_of(path)
     expected = _expected_digest(path)
     if expected is not None and actual != expected:
@@ -117,28 +120,21 @@ def verify_weights(path: Path | None = None, *, allow_untrained: bool = True) ->
     return Weights(path, actual)
 
 
-def load_colorizer(path: Path | None = None, *, allow_untrained: bool = True) -> Colorizer:
+def load_colorizer(path: Path | None = None) -> Colorizer:
     """The colorizer with verified weights, in eval mode (see :func:`verify_weights`).
 
     Raises:
         ModelError: the file is missing, fails its sha256 check or does not fit the network.
     """
-    return verify_weights(path, allow_untrained=allow_untrained).load()
+    return verify_weights(path).load()
 
 
-def export_checkpoint(checkpoint: Path, dest: Path,
-                      overrides: dict[str, float] | None = None) -> str:
-    """Write a training checkpoint's model as fp16 safetensors plus a ``.sha256``; returns it.
-
-    ``overrides`` sets scalar buffers chosen after training (the colour-distribution head's
-    ``class_mix`` and ``class_temperature``).
-    """
+def export_checkpoint(checkpoint: Path, dest: Path) -> str:
+    """Write a training checkpoint's model as fp16 safetensors plus a ``.sha256``; returns it."""
     import torch
     from safetensors.torch import save_file
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
-    for name, value in (overrides or {}).items():
-        state[name] = torch.tensor(float(value))
     tensors = {
         k: (v.half() if v.is_floating_point() else v).contiguous()
         for k, v in state.items()
