@@ -221,7 +221,8 @@ def codecs(names: list[str], crfs: list[int]) -> int:
                 seconds = time.perf_counter() - t0
                 with av.open(str(dst)) as c:
                     out = [f.to_ndarray(format="yuv420p") for f in c.decode(video=0)]
-                mse = np.mean([np.mean((a.astype(float) - b) ** 2) for a, b in zip(out, planes)])
+                mse = np.mean([np.mean((a.astype(float) - b) ** 2)
+                               for a, b in zip(out, planes, strict=True)])
                 kbps = dst.stat().st_size * 8 / 1000 / (len(frames) / 24)
                 rows.append(f"| {name} | {crf} | {kbps:.0f} | {10 * np.log10(255**2 / mse):.2f} "
                             f"| {len(frames) / seconds:.1f} |")

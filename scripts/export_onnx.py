@@ -1,8 +1,8 @@
-"""Export weights to ONNX (dynamic batch/height/width), e.g. the shipped copy in ``vidcolor/model_files``.
+"""Export weights to ONNX (dynamic batch/height/width), e.g. the shipped ones.
 
 Example::
 
-    python scripts/export_onnx.py           # shipped weights -> vidcolor/model_files/vidcolor-lite0.onnx
+    python scripts/export_onnx.py     # shipped weights -> vidcolor/model_files/vidcolor-lite0.onnx
     python scripts/export_onnx.py --weights w.safetensors --out w.onnx
 
 Needs the ``export`` extra (``pip install -e ".[export]"``).

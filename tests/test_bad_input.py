@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
-import pytest
 from media import make_video, read_video
 
 from vidcolor.cli import main
@@ -216,3 +216,35 @@ def test_package_data_holds_the_weights():
     for name in (WEIGHTS_NAME, WEIGHTS_NAME + ".sha256", SHIPPED_ONNX):
         assert (folder / name).is_file(), name
     assert verify_weights().path == folder / WEIGHTS_NAME
+
+
+def test_damaged_film_with_frames_out_of_order_is_colorized(tmp_path, random_weights, caplog):
+    """The issue's case: the sample with 200 bytes flipped decodes frames out of order."""
+    import random
+
+    data = bytearray((Path(__file__).parents[1] / "samples" / "film.mp4").read_bytes())
+    rng = random.Random(1)
+    for _ in range(200):
+        data[rng.randrange(5000, len(data))] ^= 0xFF
+    src = tmp_path / "corrupt.mp4"
+    src.write_bytes(bytes(data))
+    dst = tmp_path / "o.mkv"
+    assert main([str(src), "-o", str(dst), "--weights", str(random_weights), "--render-size",
+                 "32", "--preset", "ultrafast", "-q"]) == 0
+    pts = read_video(dst)["pts"]
+    assert len(pts) == 114  # every frame that decodes
+    assert all(a < b for a, b in itertools.pairwise(pts))
+    assert "frame times repeated or went back" in caplog.text
+
+
+def test_presentation_order_keeps_own_times_and_repairs_repeats():
+    from types import SimpleNamespace
+
+    from vidcolor.decode import DecodeStats, presentation_order
+
+    decoded = [0, 1, 2, 4, 3, 6, 5, 5, 7, 20, 8, 9]
+    stats = DecodeStats()
+    frames = [SimpleNamespace(pts=p * 10) for p in decoded]
+    out = [f.pts for f in presentation_order(iter(frames), 5, stats)]
+    assert out == [0, 10, 20, 30, 40, 50, 55, 60, 70, 80, 90, 200]
+    assert stats.repaired_times == 1

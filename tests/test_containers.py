@@ -103,3 +103,15 @@ def test_codec_the_container_cannot_hold_is_a_usage_error(tmp_path, random_weigh
     err = capsys.readouterr().err
     assert "vidcolor: error:" in err and "Traceback" not in err
     assert not dst.exists() and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("extra", [["--crf", "99"], ["--crf", "-1"], ["--preset", "warp"],
+                                   ["--crf", "70", "-o", "x.webm"]])
+def test_encoder_option_out_of_range_is_a_usage_error(tmp_path, random_weights, clips, extra,
+                                                      capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dst = tmp_path / "out.mp4"
+    assert render(clips[False], dst, random_weights, *extra) == 2
+    err = capsys.readouterr().err
+    assert "range" in err or "is not one of" in err
+    assert not list(tmp_path.iterdir())

@@ -96,7 +96,7 @@ def test_folder_mode(tmp_path, random_weights, caplog):
     dst = tmp_path / "out"
     assert main([str(src), "-o", str(dst), "--weights", str(random_weights), "--render-size",
                  "64"]) == 0
-    assert sorted(p.name for p in dst.iterdir()) == ["a.png", "b.jpg"]
+    assert sorted(p.name for p in dst.iterdir()) == ["a.png", "b.jpg", "vidcolor-batch.json"]
     assert any("notes.txt" in r.getMessage() for r in caplog.records)
 
 

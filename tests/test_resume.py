@@ -52,7 +52,7 @@ def clip(tmp_path_factory, random_weights):
     ref = folder / "ref.mp4"
     proc = _run(src, ref, random_weights)
     assert proc.returncode == 0, proc.stderr
-    return src, _decoded(ref)
+    return src, _decoded(ref), ref.read_bytes()
 
 
 def test_segments_split_at_cuts_and_length():
@@ -63,7 +63,7 @@ def test_segments_split_at_cuts_and_length():
 
 
 def test_kill_9_at_ten_moments_then_resume_gives_the_same_file(tmp_path, clip, random_weights):
-    src, (ref_pts, ref_frames) = clip
+    src, (ref_pts, ref_frames), ref_bytes = clip
     rng = random.Random(7)
     hits = {"decode": FRAMES, "inference": FRAMES, "segment-write": 6, "manifest-write": 7,
             "assembly": 1}
@@ -80,11 +80,12 @@ def test_kill_9_at_ten_moments_then_resume_gives_the_same_file(tmp_path, clip, r
         pts, frames = _decoded(dst)
         assert pts == ref_pts, (point, n)
         assert frames == ref_frames, f"output differs after a kill at {point}:{n}"
+        assert dst.read_bytes() == ref_bytes, f"file bytes differ after a kill at {point}:{n}"
         assert not (tmp_path / f"out{k}.mp4.vidcolor-job").exists()
 
 
 def test_truncated_segment_is_redone(tmp_path, clip, random_weights):
-    src, (ref_pts, ref_frames) = clip
+    src, (ref_pts, ref_frames), _ = clip
     dst = tmp_path / "out.mp4"
     assert _run(src, dst, random_weights, VIDCOLOR_KILL_AT="assembly:1").returncode == -9
     job = tmp_path / "out.mp4.vidcolor-job"
@@ -100,7 +101,7 @@ def test_truncated_segment_is_redone(tmp_path, clip, random_weights):
 
 
 def test_corrupted_manifest_is_a_clear_error(tmp_path, clip, random_weights):
-    src, (ref_pts, ref_frames) = clip
+    src, (ref_pts, ref_frames), _ = clip
     dst = tmp_path / "out.mp4"
     assert _run(src, dst, random_weights, VIDCOLOR_KILL_AT="segment-write:3").returncode == -9
     (tmp_path / "out.mp4.vidcolor-job" / "manifest.json").write_text('{"version": 1, "segm')
@@ -113,7 +114,7 @@ def test_corrupted_manifest_is_a_clear_error(tmp_path, clip, random_weights):
 
 
 def test_disk_full_is_a_clear_error_and_the_job_resumes(tmp_path, clip, random_weights):
-    src, (ref_pts, ref_frames) = clip
+    src, (ref_pts, ref_frames), _ = clip
     dst = tmp_path / "out.mp4"
     for point in ("segment-write:3", "manifest-write:4"):
         proc = _run(src, dst, random_weights, VIDCOLOR_FAIL_AT=point)
@@ -142,7 +143,7 @@ def test_changed_input_or_settings_are_refused(tmp_path, random_weights):
 
 
 def test_keep_work_and_work_dir(tmp_path, clip, random_weights):
-    src, (ref_pts, ref_frames) = clip
+    src, (ref_pts, ref_frames), _ = clip
     dst, work = tmp_path / "out.mp4", tmp_path / "jobs" / "film"
     proc = _run(src, dst, random_weights, "--work-dir", str(work), "--keep-work")
     assert proc.returncode == 0, proc.stderr
@@ -150,3 +151,27 @@ def test_keep_work_and_work_dir(tmp_path, clip, random_weights):
     assert len(manifest["segments"]) == 6 and all(s["done"] for s in manifest["segments"])
     assert _decoded(dst) == (ref_pts, ref_frames)
     assert np.load(work / "times.npy").shape == (FRAMES,)
+
+
+def test_second_run_on_the_same_output_refuses_then_takes_a_stale_lock(tmp_path, random_weights):
+    src = make_video(tmp_path / "long.mp4", 128, 96, frames=300, shots=2)
+    dst = tmp_path / "out.mp4"
+    cmd = [sys.executable, "-m", "vidcolor", str(src), "-o", str(dst), "--weights",
+           str(random_weights), "--render-size", "64", "-q"]
+    first = subprocess.Popen(cmd, env=_env(), stderr=subprocess.PIPE)
+    job = tmp_path / "out.mp4.vidcolor-job"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (job / "manifest.json").exists():
+        time.sleep(0.05)
+    second = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=120)
+    assert first.poll() is None, "the first run ended before the second started"
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines() == [
+        f"vidcolor: error: another vidcolor (process {first.pid}) is writing {dst} (its job "
+        f"folder is {job}); wait for it to finish or stop it"]
+    first.kill()
+    first.wait()
+    assert (job / ".lock").exists()  # left by the killed run: stale, taken over
+    third = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
+    assert third.returncode == 0, third.stderr
+    assert len(_decoded(dst)[0]) == 300

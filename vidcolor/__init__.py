@@ -1,7 +1,8 @@
 """vidcolor: colorize black-and-white film and photos.
 
-Public API: :func:`colorize_image`, :func:`colorize_video`, :class:`JobConfig`,
-:class:`VidcolorError`. The I/O stages are imported lazily, so ``import vidcolor`` is light.
+Public API: :func:`colorize_image`, :func:`colorize_video`, :func:`colorize_folder`,
+:class:`JobConfig`, :class:`VidcolorError`. The I/O stages are imported lazily, so
+``import vidcolor`` is light.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from vidcolor.errors import InputError, ModelError, OutputError, ResumeError, Vi
 if TYPE_CHECKING:
     import numpy as np
 
+    from vidcolor.batch import BatchItem
+
 __all__ = [
     "EncodeConfig",
     "InputError",
@@ -27,6 +30,7 @@ __all__ = [
     "TileConfig",
     "VidcolorError",
     "__version__",
+    "colorize_folder",
     "colorize_image",
     "colorize_video",
 ]
@@ -72,3 +76,15 @@ def colorize_video(src: str | Path, dst: str | Path, **options: Any) -> None:
         tile=TileConfig(**{k: v for k, v in options.items() if k in tile}),
     )
     run_job(Path(src), Path(dst), cfg)
+
+
+def colorize_folder(src: str | Path, dst: str | Path, config: JobConfig | None = None,
+                    recursive: bool = False, video_ext: str | None = None) -> list[BatchItem]:
+    """Colorize every image and video of the folder ``src`` into the folder ``dst``.
+
+    Resumable and tolerant: see :mod:`vidcolor.batch`. Returns what became of each file
+    (``result``: ``done``, ``skipped`` or ``failed: ...``); a failure does not raise.
+    """
+    from vidcolor.batch import run_batch
+
+    return run_batch(Path(src), Path(dst), config or JobConfig(), recursive, video_ext)

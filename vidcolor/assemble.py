@@ -159,10 +159,8 @@ def _assemble(
                 log.warning("subtitle stream %d (%s) cannot go into %s: dropped",
                             s.index, s.codec_context.name, out.format.name)
         wanted = [s for s in src.streams if s.index in copies or s.index in transcodes]
-        if fmt == "avi":
-            sources = [_frame_counted(inputs)]
-        else:
-            sources = [_video_packets(c) for c in inputs]
+        sources = ([_frame_counted(inputs)] if fmt == "avi"
+                   else [_video_packets(c) for c in inputs])
         if wanted:
             sources.append(_packets(src, wanted))
         for packet in heapq.merge(*sources, key=_time_key):

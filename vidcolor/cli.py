@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keyframe", action="append", default=[], metavar="FRAME=PATH",
                    help="a colour image of frame FRAME (0-based) that steers its shot; repeatable")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--recursive", action="store_true",
+                   help="with a folder: its subfolders too, mirrored under the output")
+    p.add_argument("--video-ext", metavar="EXT",
+                   help="with a folder: write every film in this container (e.g. .mkv)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default=JobConfig().backend,
                    help="inference runtime (auto: ONNX Runtime on CPU, torch on CUDA)")
@@ -103,8 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
 class TqdmProgress:
     """Progress bar on stderr."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, position: int | None = None) -> None:
         self.enabled = enabled
+        self.position = position
         self.bar = None
 
     def start(self, total: int | None, unit: str) -> None:
@@ -113,7 +118,8 @@ class TqdmProgress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, unit=unit[:-1] if unit.endswith("s") else unit,
-                            dynamic_ncols=True, file=sys.stderr)
+                            dynamic_ncols=True, file=sys.stderr, position=self.position,
+                            leave=self.position in (None, 0))
 
     def advance(self, n: int = 1) -> None:
         """Advance the bar."""
@@ -125,6 +131,31 @@ class TqdmProgress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def run_folder(args: argparse.Namespace, cfg: JobConfig) -> int:
+    """A folder: the batch; returns 1 if any file failed.
+
+    One bar counts the files, one below it the current film's frames; the summary table is
+    printed at the end (and kept in the output folder).
+    """
+    from vidcolor.batch import SUMMARY, run_batch, summary_table
+    from vidcolor.pipeline import check_output
+
+    check_output(args.input, args.output, cfg.overwrite)
+    ext = args.video_ext
+    if ext and not ext.startswith("."):
+        ext = "." + ext
+    files = TqdmProgress(enabled=not args.quiet, position=0)
+    items = run_batch(args.input, args.output, cfg, recursive=args.recursive, video_ext=ext,
+                      progress=files,
+                      file_progress=lambda: TqdmProgress(enabled=not args.quiet, position=1))
+    failed = sum(i.failed for i in items)
+    if not args.quiet:
+        print(summary_table(items), file=sys.stderr)
+        print(f"vidcolor: {len(items) - failed} of {len(items)} files done, {failed} failed; "
+              f"summary in {args.output / SUMMARY}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def version_report() -> str:
@@ -179,15 +210,16 @@ def main(argv: list[str] | None = None) -> int:
         print("vidcolor: error: --keyframes apply to a render (-o), not to --preview",
               file=sys.stderr)
         return 2
-    if args.codec and args.output is not None:
-        from vidcolor.encode import resolve_codec
+    if args.output is not None:
+        from vidcolor.encode import check_encoder_options, resolve_codec
         from vidcolor.errors import OutputError
         from vidcolor.pipeline import VIDEO_FORMATS
 
         fmt = VIDEO_FORMATS.get(args.output.suffix.lower())
         try:
             if fmt is not None:
-                resolve_codec(args.codec, fmt)
+                codec = resolve_codec(args.codec, fmt)
+                check_encoder_options(codec, args.crf, args.preset)
         except OutputError as e:
             parser.print_usage(sys.stderr)
             print(f"vidcolor: error: {e}", file=sys.stderr)
@@ -226,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
             progress = TqdmProgress(enabled=not args.quiet)
             if args.preview is not None:
                 run_preview(args.input, args.preview, cfg, args.preview_clips, progress)
+            elif args.input.is_dir():
+                return run_folder(args, cfg)
             else:
                 run_job(args.input, args.output, cfg, progress)
     except VidcolorError as e:

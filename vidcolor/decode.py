@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import threading
@@ -21,12 +22,53 @@ MAX_BAD_PACKETS = 100  # corrupt packets tolerated before the input is declared 
 _DONE = object()
 
 
+REORDER_DEPTH = 16  # frames held to put a damaged stream's frames back in presentation order
+
+
 @dataclass
 class DecodeStats:
-    """What the decoder met: frames decoded and packets it had to skip."""
+    """What the decoder met: frames decoded, packets it had to skip, frame times repaired."""
 
     frames: int = 0
     bad_packets: int = 0
+    repaired_times: int = 0
+
+
+def presentation_order(frames: Iterator[av.VideoFrame], gap: int,
+                       stats: DecodeStats) -> Iterator[av.VideoFrame]:
+    """``frames`` with strictly increasing pts, each keeping its own where it can.
+
+    A damaged stream's decoder can hand frames out of presentation order (its reorder buffer
+    lost), or repeat a time; encoders refuse both. Up to :data:`REORDER_DEPTH` frames are held
+    and released in pts order; a frame whose pts is not after the last one released (a repeat,
+    or one later than the window) is put ``gap`` after it and counted. Frames without a pts
+    pass through in decode order (the pipeline times them at the nominal rate).
+    """
+    held: list[tuple[int, int, av.VideoFrame]] = []
+    last: int | None = None
+    seq = 0
+
+    def release() -> av.VideoFrame:
+        nonlocal last
+        _, _, frame = heapq.heappop(held)
+        if last is not None and frame.pts <= last:
+            frame.pts = last + gap
+            stats.repaired_times += 1
+        last = frame.pts
+        return frame
+
+    for frame in frames:
+        if frame.pts is None:
+            while held:
+                yield release()
+            yield frame
+            continue
+        heapq.heappush(held, (frame.pts, seq, frame))
+        seq += 1
+        if len(held) > REORDER_DEPTH:
+            yield release()
+    while held:
+        yield release()
 
 
 def iter_frames(
@@ -59,17 +101,10 @@ def iter_frames(
         try:
             with av.open(str(path)) as container:
                 stream = _decoding_stream(container, stream_index)
-                for packet in container.demux(stream):
-                    try:
-                        frames = packet.decode()
-                    except av.InvalidDataError:
-                        stats.bad_packets += 1
-                        if stats.bad_packets > MAX_BAD_PACKETS:
-                            raise
-                        continue
-                    for frame in frames:
-                        if not put(frame):
-                            return
+                for frame in presentation_order(_decoded(container, stream, stats),
+                                                _half_frame(stream), stats):
+                    if not put(frame):
+                        return
             put(_DONE)
         except BaseException as e:  # handed to the consumer, never lost on this thread
             put(e)
@@ -91,6 +126,26 @@ def iter_frames(
     finally:
         stop.set()
         worker.join()
+
+
+def _decoded(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+             stats: DecodeStats) -> Iterator[av.VideoFrame]:
+    """Frames as the decoder gives them; corrupt packets skipped and counted (bounded)."""
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.InvalidDataError:
+            stats.bad_packets += 1
+            if stats.bad_packets > MAX_BAD_PACKETS:
+                raise
+            continue
+        yield from frames
+
+
+def _half_frame(stream: av.video.stream.VideoStream) -> int:
+    """Half a frame's duration in the stream's time base (at least 1): the repair step."""
+    rate = stream.average_rate or stream.guessed_rate or 24
+    return max(1, round(1 / (2 * rate * stream.time_base))) if stream.time_base else 1
 
 
 def _decoding_stream(container: av.container.InputContainer,

@@ -61,6 +61,27 @@ def resolve_codec(codec: str, fmt: str) -> str:
     return codec
 
 
+# Each rate-control encoder's CRF range and the presets it names (FFmpeg's option ranges).
+_CRF_RANGES = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63),
+               "libsvtav1": (0, 63), "libaom-av1": (0, 63)}
+_X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                 "slower", "veryslow", "placebo")
+
+
+def check_encoder_options(codec: str, crf: int, preset: str) -> None:
+    """Refuse a ``crf`` or ``preset`` the encoder does not take (before any work).
+
+    Raises:
+        OutputError: out of range, naming the range.
+    """
+    low, high = _CRF_RANGES.get(codec, (0, 63))
+    if codec in _CRF_RANGES and not low <= crf <= high:
+        raise OutputError(f"--crf {crf} is outside {codec}'s range {low}..{high}")
+    if codec in _PRESET_CODECS and preset not in _X26X_PRESETS:
+        raise OutputError(f"--preset {preset!r} is not one of {codec}'s: "
+                          f"{', '.join(_X26X_PRESETS)}")
+
+
 @dataclass(frozen=True)
 class PixelPlan:
     """How frames are built and encoded.

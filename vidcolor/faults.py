@@ -38,9 +38,11 @@ def fault_point(name: str) -> None:
 
 
 def jitter(name: str) -> None:
-    """Sleep 0..``VIDCOLOR_JITTER_MS`` (default 3) ms at hand-off ``name`` when
-    ``VIDCOLOR_JITTER`` is set (its value seeds the delays; ``random``: a fresh seed per
-    process); otherwise return at once."""
+    """Sleep 0..``VIDCOLOR_JITTER_MS`` (default 3) ms at hand-off ``name`` if asked to.
+
+    ``VIDCOLOR_JITTER`` set asks (its value seeds the delays; ``random``: a fresh seed per
+    process); otherwise this returns at once.
+    """
     seed = os.environ.get("VIDCOLOR_JITTER")
     if not seed:
         return

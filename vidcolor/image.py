@@ -13,7 +13,7 @@ import numpy as np
 from vidcolor.colorize import FrameColorizer
 from vidcolor.colorspace import rgb_to_luma
 from vidcolor.errors import InputError, OutputError
-from vidcolor.probe import IMAGE_SUFFIXES, check_input_file, is_image_path
+from vidcolor.probe import IMAGE_SUFFIXES, check_input_file
 
 log = logging.getLogger(__name__)
 
@@ -110,25 +110,3 @@ def colorize_image_file(colorizer: FrameColorizer, src: Path, dst: Path, overwri
     """Colorize one image file into ``dst`` (format from its extension)."""
     pixels, peak = read_image(src)
     write_image(dst, colorize_array(colorizer, pixels, peak), overwrite)
-
-
-def colorize_folder(colorizer: FrameColorizer, src: Path, dst: Path, overwrite: bool) -> int:
-    """Colorize every image in ``src`` into ``dst`` (same stems and extensions); returns a count.
-
-    Non-images are skipped with a warning.
-    """
-    if dst.exists() and not dst.is_dir():
-        raise OutputError(f"the input is a folder, so the output must be a folder: {dst}")
-    dst.mkdir(parents=True, exist_ok=True)
-    done = 0
-    for path in sorted(src.iterdir()):
-        if path.is_dir():
-            continue
-        if not is_image_path(path):
-            log.warning("skipping %s: not an image", path.name)
-            continue
-        colorize_image_file(colorizer, path, dst / path.name, overwrite)
-        done += 1
-    if done == 0:
-        raise InputError(f"no images found in {src}")
-    return done

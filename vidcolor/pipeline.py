@@ -17,9 +17,16 @@ from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig, ShotConfig
 from vidcolor.decode import DecodeStats, iter_frames
-from vidcolor.encode import AsyncWriter, VideoWriter, luma_plane, resolve_codec
+from vidcolor.encode import (
+    AsyncWriter,
+    VideoWriter,
+    check_encoder_options,
+    luma_plane,
+    resolve_codec,
+)
 from vidcolor.errors import InputError, OutputError
-from vidcolor.image import colorize_folder, colorize_image_file
+from vidcolor.faults import fault_point, jitter
+from vidcolor.image import colorize_image_file
 from vidcolor.keyframes import KeyframePlan, find_keyframes
 from vidcolor.probe import (
     IMAGE_SUFFIXES,
@@ -30,8 +37,7 @@ from vidcolor.probe import (
 )
 from vidcolor.progress import NullProgress, Progress
 from vidcolor.scan import ScanResult, scan_video
-from vidcolor.faults import fault_point, jitter
-from vidcolor.segments import Job, fingerprint, output_settings
+from vidcolor.segments import Job, JobLock, discard_job, fingerprint, output_settings
 from vidcolor.shots import read_cut_list
 from vidcolor.weights import Weights, verify_weights
 
@@ -88,15 +94,16 @@ def check_output(src: Path, dst: Path, overwrite: bool) -> None:
 
 
 def run_job(src: Path, dst: Path, cfg: JobConfig, progress: Progress | None = None) -> None:
-    """Colorize ``src`` (video, image or folder of images) into ``dst``."""
+    """Colorize ``src`` (video, image, or a folder of both: :mod:`vidcolor.batch`) into ``dst``."""
     progress = progress or NullProgress()
     if src.is_dir():
-        if dst.suffix.lower() in IMAGE_SUFFIXES or dst.suffix.lower() in VIDEO_FORMATS:
-            raise InputError(
-                f"the input {src} is a folder: give a file, or an output folder instead of {dst}"
-            )
         check_output(src, dst, cfg.overwrite)
-        colorize_folder(make_colorizer(cfg), src, dst, cfg.overwrite)
+        from vidcolor.batch import SUMMARY, run_batch
+
+        failed = [i for i in run_batch(src, dst, cfg, progress=progress) if i.failed]
+        if failed:
+            raise OutputError(f"{len(failed)} files of {src} failed (first: {failed[0].source}: "
+                              f"{failed[0].result[8:]}); see {dst / SUMMARY}")
         return
     check_input_file(src)
     check_output(src, dst, cfg.overwrite)
@@ -128,6 +135,7 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
         )
     cfg = dataclasses.replace(
         cfg, encode=dataclasses.replace(cfg.encode, codec=resolve_codec(cfg.encode.codec, fmt)))
+    check_encoder_options(cfg.encode.codec, cfg.encode.crf, cfg.encode.preset)
     info = read_media_info(src)
     keyed = cfg.keyframes_dir is not None or bool(cfg.keyframes)
     if keyed and not cfg.temporal.enabled:
@@ -142,9 +150,21 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
         "settings": output_settings(cfg, segment_frames),
         "weights": weights.digest,
     }
-    if cfg.restart and work.exists():
+    lock = JobLock(work, dst)
+    try:
+        _run_locked(src, dst, cfg, info, colorizer, work, identity, segment_frames, fmt,
+                    progress, keyed)
+    finally:
+        lock.release()
+
+
+def _run_locked(src: Path, dst: Path, cfg: JobConfig, info: MediaInfo,
+                colorizer: FrameColorizer, work: Path, identity: dict,
+                segment_frames: int, fmt: str, progress: Progress, keyed: bool) -> None:
+    """The render of :func:`run_video`, with the job folder locked."""
+    if cfg.restart and any(p.name != ".lock" for p in work.iterdir()):
         log.info("--restart: discarding the job in %s", work)
-        shutil.rmtree(work)
+        discard_job(work)
     job = Job.open(work, identity)
     fresh = job is None
     tmp = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
@@ -175,7 +195,7 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
                  info.rotation)
         os.replace(tmp, dst)
     except BaseException:
-        if job is not None and fresh and not any(s["done"] for s in job.segments):
+        if fresh and (job is None or not any(s["done"] for s in job.segments)):
             shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming
         elif job is not None:
             log.info("finished segments are kept in %s: re-run the same command to resume", work)
@@ -264,3 +284,6 @@ def _render_segments(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: Fram
         )
     if stats.bad_packets:
         log.warning("%s is damaged: %d bad packets skipped", src.name, stats.bad_packets)
+    if stats.repaired_times:
+        log.warning("%s is damaged: %d frame times repeated or went back; each was put half a "
+                    "frame after the one before", src.name, stats.repaired_times)

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,52 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 MIB = 1 << 20
+
+
+LOCK = ".lock"
+
+
+class JobLock:
+    """An OS file lock on a job folder, held for the run: two runs on one output refuse to share.
+
+    The lock is ``flock`` on ``FOLDER/.lock``, which holds the owner's process id. The OS drops it
+    when the owner exits, however it exits, so a lock left by a killed run is simply taken.
+    """
+
+    def __init__(self, folder: Path, output: Path) -> None:
+        import fcntl
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / LOCK
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            owner = os.read(self._fd, 32).decode(errors="replace").strip() or "?"
+            os.close(self._fd)
+            raise OutputError(
+                f"another vidcolor (process {owner}) is writing {output} (its job folder is "
+                f"{folder}); wait for it to finish or stop it"
+            ) from e
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, f"{os.getpid()}\n".encode())
+
+    def release(self) -> None:
+        """Let go of the lock (closing the file releases it)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def discard_job(folder: Path) -> None:
+    """Remove an interrupted job's files (``--restart``), keeping the lock this run holds."""
+    for path in folder.iterdir():
+        if path.name == LOCK:
+            continue
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def _hash_range(path: Path, offset: int, length: int) -> str:

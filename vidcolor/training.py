@@ -262,8 +262,11 @@ class CropSampler:
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
-    """Whether to train under bf16 autocast: asked for, or ``auto`` on CUDA or a CPU with
-    native bf16 (AVX-512 BF16 or AMX); elsewhere bf16 is emulated and slower than fp32."""
+    """Whether to train under bf16 autocast.
+
+    Yes when asked for, or with ``auto`` on CUDA or a CPU with native bf16 (AVX-512 BF16 or
+    AMX); elsewhere bf16 is emulated and slower than fp32.
+    """
     if precision not in ("auto", "bf16", "fp32"):
         raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
     if precision != "auto":

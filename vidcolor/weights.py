@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from importlib import resources
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,8 +26,11 @@ WEIGHTS_SHA256 = "3a9baecaf1e372215b3880bf4aa91742de93f269027bfa23800570e272ee7f
 
 
 def models_dir() -> Path:
-    """The shipped weight files: package data (``vidcolor/model_files``), so a wheel, an sdist,
-    an editable install and a checkout all find them. The model card is ``models/README.md``."""
+    """The folder of the shipped weight files, ``vidcolor/model_files`` (package data).
+
+    A wheel, an sdist, an editable install and a checkout all find them there. The model card
+    is ``models/README.md``.
+    """
     return Path(str(resources.files("vidcolor") / "model_files"))
 
 
