@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
+import math
 import os
 from collections.abc import Iterator
 from fractions import Fraction
@@ -73,6 +75,25 @@ def _frame_counted(inputs: list[av.container.InputContainer]) -> Iterator[av.Pac
             yield packet
 
 
+def _increasing_dts(packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
+    """Packets whose decode times increase strictly across segment seams.
+
+    Each segment's encoder starts its decode times one reorder delay before its first
+    presentation time, counted in its own frame durations; where the frame rate varies around a
+    seam, that start falls before the previous segment's last decode time, which muxers refuse.
+    Such a packet's dts is moved just after the previous one (never past its own pts).
+    """
+    last: Fraction | None = None
+    for packet in packets:
+        if packet.dts is not None:
+            tb = packet.time_base
+            if last is not None and packet.dts * tb <= last:
+                floor = math.floor(last / tb) + 1
+                packet.dts = min(floor, packet.pts) if packet.pts is not None else floor
+            last = packet.dts * tb
+        yield packet
+
+
 def _fill_dts(packets: list[av.Packet], known: int | None) -> None:
     """Decode times for ``packets`` that lack one, ending one frame before ``known``.
 
@@ -135,6 +156,9 @@ def _assemble(
         copies: dict[int, av.stream.Stream] = {}
         transcodes: dict[int, tuple[av.audio.stream.AudioStream, object]] = {}
         for s in src.streams.audio:
+            if s.codec_context is None:  # damaged beyond recognition: no decoder for it
+                log.warning("audio stream %d of %s is unreadable: dropped", s.index, source.name)
+                continue
             if s.codec_context.name in accepted:
                 copies[s.index] = out.add_stream_from_template(s)
             else:
@@ -153,14 +177,21 @@ def _assemble(
                     a, av.AudioResampler(format=sample_fmt, layout=a.layout, rate=rate)
                 )
         for s in src.streams.subtitles:
+            if s.codec_context is None:
+                log.warning("subtitle stream %d of %s is unreadable: dropped", s.index,
+                            source.name)
+                continue
             if s.codec_context.name in accepted:
                 copies[s.index] = out.add_stream_from_template(s)
             else:
                 log.warning("subtitle stream %d (%s) cannot go into %s: dropped",
                             s.index, s.codec_context.name, out.format.name)
         wanted = [s for s in src.streams if s.index in copies or s.index in transcodes]
-        sources = ([_frame_counted(inputs)] if fmt == "avi"
-                   else [_video_packets(c) for c in inputs])
+        # The segments one after the other (never interleaved: their decode times can overlap
+        # at a seam), then merged with the source's other streams by time.
+        video = (_frame_counted(inputs) if fmt == "avi" else _increasing_dts(
+            itertools.chain.from_iterable(_video_packets(c) for c in inputs)))
+        sources = [video]
         if wanted:
             sources.append(_packets(src, wanted))
         for packet in heapq.merge(*sources, key=_time_key):

@@ -1,0 +1,249 @@
+"""Fuzz the CLI with damaged and odd media; print every failure with the seed that repeats it.
+
+Base media are generated (several containers, with and without audio, tiny and odd sizes, one
+frame, variable frame rate with large gaps, rotation, 10-bit; PNG, JPEG, TIFF, WebP, 16-bit,
+palette and CMYK images), then mutated (bit flips in 1-1,000 places, truncation, zeroed and
+duplicated blocks, shuffled blocks) and colorized by the CLI in a subprocess under a timeout.
+
+A case passes when the CLI exits 0 and the output decodes to as many frames as the input
+decodes (video) or opens at the input's size (image); or exits 1 with one line on stderr, no
+traceback and nothing at the output path. Never: a traceback, a hang, another exit code, a
+partial file or job folder left beside the output, or the input modified.
+
+Example::
+
+    python scripts/fuzz.py --cases 200 --seed 1
+    python scripts/fuzz.py --cases 1 --seed 1 --first 57     # repeat case 57 alone
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from media import make_video  # noqa: E402 (the tests' generator of synthetic media)
+
+VIDEO_BASES = [
+    ("mp4_audio", dict(width=64, height=48, frames=12, audio=True, shots=2), ".mp4"),
+    ("mkv", dict(width=64, height=48, frames=10), ".mkv"),
+    ("mov_rot", dict(width=48, height=32, frames=8, rotation=90), ".mov"),
+    ("webm", dict(width=64, height=48, frames=8, codec="libvpx-vp9"), ".webm"),
+    ("avi", dict(width=64, height=48, frames=8, codec="mpeg4"), ".avi"),
+    ("odd", dict(width=33, height=17, frames=6, pix_fmt="yuv444p"), ".mp4"),
+    ("one_frame", dict(width=64, height=48, frames=1), ".mp4"),
+    ("tiny", dict(width=2, height=2, frames=4, pix_fmt="yuv444p"), ".mkv"),
+    ("vfr_gaps", dict(width=64, height=48, frames=6, pts=[0, 40, 2000, 2010, 9000, 9040],
+                      time_base=Fraction(1, 1000)), ".mkv"),
+    ("10bit", dict(width=64, height=48, frames=6, codec="libx265", pix_fmt="yuv420p10le"),
+     ".mkv"),
+]
+IMAGE_BASES = [".png", ".jpg", ".tif", ".webp", "16bit.png", "palette.png"]
+
+
+@dataclass
+class Case:
+    """One fuzz case: a base file, a mutation, and what came of it."""
+
+    index: int
+    base: str
+    mutation: str
+    ok: bool = True
+    why: str = ""
+
+
+def make_bases(folder: Path) -> list[Path]:
+    """Write every base medium into ``folder``; returns their paths."""
+    paths = []
+    for name, kwargs, ext in VIDEO_BASES:
+        try:
+            paths.append(make_video(folder / f"{name}{ext}", **kwargs))
+        except (av.FFmpegError, ValueError) as e:  # an encoder this FFmpeg lacks
+            print(f"base {name} skipped: {e}", file=sys.stderr)
+    gray = (np.add.outer(np.arange(40), np.arange(56)) * 2 % 256).astype(np.uint8)
+    for ext in IMAGE_BASES:
+        path = folder / f"img_{ext}".replace("_.", ".")
+        if ext == "16bit.png":
+            cv2.imwrite(str(path), gray.astype(np.uint16) * 257)
+        elif ext == "palette.png":
+            path.write_bytes(_palette_png(gray))
+        else:
+            cv2.imwrite(str(path), gray)
+        paths.append(path)
+    return paths
+
+
+def _palette_png(gray: np.ndarray) -> bytes:
+    """A palette (colour type 3) PNG of ``gray``, written by hand (OpenCV writes none)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    h, w = gray.shape
+    palette = bytes(v for i in range(256) for v in (i, i, i))
+    rows = b"".join(b"\x00" + gray[r].tobytes() for r in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0))
+            + chunk(b"PLTE", palette) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+def mutate(data: bytes, rng: random.Random) -> tuple[bytes, str]:
+    """A damaged copy of ``data`` and a name for what was done."""
+    b = bytearray(data)
+    kind = rng.choice(["flip", "flip", "truncate", "zero", "duplicate", "shuffle", "header"])
+    if kind == "flip":
+        n = rng.choice([1, 10, 100, 1000])
+        for _ in range(n):
+            b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+        return bytes(b), f"flip {n} bits"
+    if kind == "truncate":
+        cut = rng.randrange(1, len(b))
+        return bytes(b[:cut]), f"truncate at {cut}"
+    start, size = rng.randrange(len(b)), rng.randint(16, 4096)
+    if kind == "zero":
+        b[start:start + size] = bytes(len(b[start:start + size]))
+        return bytes(b), f"zero {size} at {start}"
+    if kind == "duplicate":
+        return bytes(b[:start] + b[start:start + size] + b[start:]), f"duplicate {size}"
+    if kind == "header":
+        b[: min(64, len(b))] = bytes(min(64, len(b)))
+        return bytes(b), "zero the header"
+    other = rng.randrange(len(b))
+    chunk, chunk2 = b[start:start + size], b[other:other + size]
+    if len(chunk) == len(chunk2):
+        b[start:start + size], b[other:other + size] = chunk2, chunk
+    return bytes(b), f"swap {size} at {start}/{other}"
+
+
+def decoded_frames(path: Path) -> int:
+    """Frames a tolerant decode of ``path`` gives (0 when it cannot be opened)."""
+    try:
+        with av.open(str(path)) as c:
+            stream = c.streams.video[0]
+            n = 0
+            for packet in c.demux(stream):
+                try:
+                    n += len(packet.decode())
+                except av.FFmpegError:
+                    continue
+            return n
+    except (av.FFmpegError, IndexError):
+        return 0
+
+
+def run_case(case: Case, src: Path, out_dir: Path, weights: Path | None, timeout: float) -> None:
+    """Colorize ``src`` and judge the outcome (fills ``case.ok`` / ``case.why``)."""
+    is_image = src.suffix.lower() in {".png", ".jpg", ".tif", ".webp"}
+    dst = out_dir / ("out.png" if is_image else f"out{src.suffix}")
+    before = hashlib.sha256(src.read_bytes()).hexdigest()
+    cmd = [sys.executable, "-m", "vidcolor", str(src), "-o", str(dst), "-q", "-y",
+           "--render-size", "32"]
+    if weights is not None:
+        cmd += ["--weights", str(weights)]
+    env = dict(os.environ)
+    env.pop("VIDCOLOR_DEBUG", None)
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        case.ok, case.why = False, f"hang (> {timeout:.0f} s)"
+        return
+    err = proc.stderr.strip().splitlines()
+    leftovers = [p.name for p in out_dir.iterdir() if p != dst]
+    if hashlib.sha256(src.read_bytes()).hexdigest() != before:
+        case.ok, case.why = False, "the input was modified"
+    elif "Traceback" in proc.stderr:
+        case.ok, case.why = False, "traceback: " + (err[-1] if err else "")
+    elif leftovers:
+        case.ok, case.why = False, f"left beside the output: {leftovers}"
+    elif proc.returncode == 1:
+        errors = [line for line in err if line.startswith("vidcolor: error:")]
+        if len(errors) != 1 or dst.exists():
+            case.ok, case.why = False, f"exit 1 but {len(errors)} error lines, output " \
+                                       f"{'present' if dst.exists() else 'absent'}"
+    elif proc.returncode == 0:
+        if is_image:
+            img = cv2.imread(str(dst), cv2.IMREAD_UNCHANGED)
+            want = cv2.imread(str(src), cv2.IMREAD_UNCHANGED)
+            if img is None or (want is not None and img.shape[:2] != want.shape[:2]):
+                case.ok, case.why = False, "the output image is not the input's size"
+        else:
+            want, got = decoded_frames(src), decoded_frames(dst)
+            if got != want:
+                case.ok, case.why = False, f"frames out {got} != frames in {want}"
+    else:
+        case.ok, case.why = False, f"exit code {proc.returncode}: " + (err[-1] if err else "")
+    case.why += f" ({time.monotonic() - t0:.1f} s)" if not case.ok else ""
+    for p in out_dir.iterdir():
+        if p.is_file():
+            p.unlink()
+        else:
+            import shutil  # noqa: PLC0415
+
+            shutil.rmtree(p)
+
+
+def campaign(cases: int, seed: int, weights: Path | None, timeout: float = 60.0,
+             first: int = 0) -> list[Case]:
+    """Run ``cases`` cases from case ``first`` of the campaign seeded ``seed``."""
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        bases = make_bases(Path(tmp))
+        work, out_dir = Path(tmp) / "case", Path(tmp) / "out"
+        work.mkdir()
+        out_dir.mkdir()
+        for index in range(first, first + cases):
+            rng = random.Random(f"{seed}:{index}")
+            base = rng.choice(bases)
+            data, what = mutate(base.read_bytes(), rng)
+            src = work / f"case{base.suffix}"
+            src.write_bytes(data)
+            case = Case(index, base.name, what)
+            run_case(case, src, out_dir, weights, timeout)
+            results.append(case)
+            if not case.ok:
+                print(f"FAIL case {index} (--seed {seed} --first {index} --cases 1): "
+                      f"{base.name}, {what}: {case.why}", flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--cases", type=int, default=100)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--first", type=int, default=0, help="index of the first case")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds before a case hangs")
+    p.add_argument("--weights", type=Path, help="weights (default: the shipped ones)")
+    args = p.parse_args(argv)
+    t0 = time.monotonic()
+    results = campaign(args.cases, args.seed, args.weights, args.timeout, args.first)
+    failed = [c for c in results if not c.ok]
+    kinds: dict[str, int] = {}
+    for c in results:
+        kinds[c.mutation.split()[0]] = kinds.get(c.mutation.split()[0], 0) + 1
+    print(f"{len(results)} cases (seed {args.seed}), {len(failed)} failed, "
+          f"{time.monotonic() - t0:.0f} s; bases: {len({c.base for c in results})}; "
+          f"mutations: {', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
