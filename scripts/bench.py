@@ -13,6 +13,7 @@ Example::
     python scripts/bench.py --sizes 640x360 1920x1080 3840x2160 --backends onnx torch
     python scripts/bench.py --preview 60        # preview vs full render, sample and 60 s
     python scripts/bench.py --determinism 20    # same bytes every run?
+    python scripts/bench.py --batch 6           # a folder as one batch vs one run per file
 """
 
 from __future__ import annotations
@@ -232,6 +233,34 @@ def codecs(names: list[str], crfs: list[int]) -> int:
     return 0
 
 
+def batch_overhead(count: int, frames: int) -> int:
+    """A folder of ``count`` clips as one batch vs one ``vidcolor`` run per clip (wall time).
+
+    The batch starts Python, loads the network once per film and writes its summary; the
+    single runs pay the start-up each. Target: batch <= sum of singles x 1.05 + one start-up.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "reels"
+        folder.mkdir()
+        for i in range(count):
+            make_clip(folder / f"reel{i}.mp4", 320, 180, frames)
+
+        def timed(*args: str) -> float:
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "vidcolor", *args, "-q", "-y"], check=True)
+            return time.perf_counter() - t0
+
+        startup = timed("--version")
+        singles = sum(timed(str(p), "-o", str(Path(tmp) / f"single_{p.name}"))
+                      for p in sorted(folder.iterdir()))
+        batch = timed(str(folder), "-o", str(Path(tmp) / "out"))
+    print(f"| clips | frames each | start-up s | sum of single runs s | batch s | "
+          f"batch / singles |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n"
+          f"| {count} | {frames} | {startup:.1f} | {singles:.1f} | {batch:.1f} | "
+          f"{batch / singles:.3f} |")
+    return 0
+
+
 def determinism(runs: int, parallel: int = 3) -> int:
     """Render the sample and a multi-shot clip ``runs`` times each, ``parallel`` at once.
 
@@ -288,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--codecs", nargs="*", metavar="CODEC",
                    help="instead: WebM codecs compared at --crfs (default libvpx-vp9 libsvtav1)")
     p.add_argument("--crfs", type=int, nargs="+", default=[24, 30, 36])
+    p.add_argument("--batch", type=int, metavar="N",
+                   help="instead: a folder of N clips as one batch vs N single runs")
     p.add_argument("--determinism", type=int, metavar="N",
                    help="instead: N renders each of the sample and of a multi-shot clip, 3 at "
                         "once; prints how many distinct outputs (must be 1)")
@@ -320,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         return codecs(args.codecs or ["libvpx-vp9", "libsvtav1"], args.crfs)
     if args.determinism:
         return determinism(args.determinism)
+    if args.batch:
+        return batch_overhead(args.batch, args.frames)
     if args.preview is not None:
         return preview_vs_render(args.preview, args.repeat)
     ms = {b: run("--worker", "window", "--backend", b)["ms"] for b in args.backends}

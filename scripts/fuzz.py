@@ -196,7 +196,7 @@ def run_case(case: Case, src: Path, out_dir: Path, weights: Path | None, timeout
         if p.is_file():
             p.unlink()
         else:
-            import shutil  # noqa: PLC0415
+            import shutil
 
             shutil.rmtree(p)
 

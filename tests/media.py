@@ -48,6 +48,8 @@ def make_video(
     stream.codec_context.time_base = tb
     if rotation:
         stream.set_display_rotation(rotation)
+    if codec == "libx264":  # the same bytes every time (libx264's mbtree is not deterministic)
+        stream.codec_context.options = {"x264-params": "mbtree=0"}
     if sar:
         stream.codec_context.sample_aspect_ratio = sar
     astream = None

@@ -248,3 +248,4 @@ def test_presentation_order_keeps_own_times_and_repairs_repeats():
     out = [f.pts for f in presentation_order(iter(frames), 5, stats)]
     assert out == [0, 10, 20, 30, 40, 50, 55, 60, 70, 80, 90, 200]
     assert stats.repaired_times == 1
+
