@@ -110,16 +110,13 @@ def test_full_range_and_10bit_sources(tmp_path, random_weights, pix_fmt):
 
     with av.open(str(src)) as c:
         first = next(c.decode(video=0))
-        if pix_fmt == "yuv420p10le":
-            y_in = first.to_ndarray()[:48].astype(np.float64) / 4.0  # 10-bit -> 8-bit scale
-        else:
-            y_in = first.to_ndarray()[:48].astype(np.float64)
+        y_in = first.to_ndarray()[:48].astype(np.float64)  # 10-bit stays 10-bit
     with av.open(str(tmp_path / "out.mkv")) as c:
         out = next(c.decode(video=0))
         y_out = out.to_ndarray()[:48].astype(np.float64)
         # Full-range sources stay full range (flagged), limited stay limited.
         assert int(out.color_range) == (2 if pix_fmt == "yuvj420p" else 1)
-    assert np.abs(y_in - y_out).max() <= 1.0
+    assert np.abs(y_in - y_out).max() <= (0.0 if pix_fmt == "yuv420p10le" else 1.0)
 
 
 @pytest.mark.parametrize("codec,ext", [("libx265", ".mp4"), ("prores_ks", ".mov")])
@@ -127,3 +124,47 @@ def test_other_encoders(tmp_path, random_weights, codec, ext):
     src = make_video(tmp_path / "in.mp4", 64, 48, frames=4)
     assert run(src, tmp_path / f"out{ext}", random_weights, "--codec", codec) == 0
     assert len(read_video(tmp_path / f"out{ext}")["y"]) == 4
+
+
+def _planes(path: Path) -> tuple[str, list[np.ndarray]]:
+    """The decoded pixel format and every frame's Y plane at its own depth."""
+    import av
+
+    from vidcolor.encode import luma_plane, source_depth
+
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        fmt = stream.codec_context.pix_fmt
+        return fmt, [luma_plane(f, source_depth(fmt)) for f in c.decode(stream)]
+
+
+@pytest.mark.parametrize("src_fmt,codec,out_fmt", [
+    ("yuv420p10le", "ffv1", "yuv420p10le"),
+    ("yuv422p10le", "ffv1", "yuv422p10le"),
+    ("yuv422p10le", "prores_ks", "yuv422p10le"),
+    ("yuv420p10le", "libx265", "yuv420p10le"),
+])
+def test_ten_bit_source_keeps_depth_layout_and_exact_luma(tmp_path, random_weights, src_fmt,
+                                                         codec, out_fmt):
+    src = make_video(tmp_path / "deep.mkv", 64, 48, frames=6, codec="libx265", pix_fmt=src_fmt,
+                     shots=2)
+    dst = tmp_path / ("out.mov" if codec == "prores_ks" else "out.mkv")
+    assert run(src, dst, random_weights, "--codec", codec) == 0
+    fmt_in, y_in = _planes(src)
+    fmt_out, y_out = _planes(dst)
+    assert fmt_in == src_fmt and fmt_out == out_fmt
+    assert y_out[0].dtype == np.uint16
+    if codec in ("ffv1",):  # lossless: the Y' plane is the source's, bit for bit
+        for a, b in zip(y_in, y_out, strict=True):
+            np.testing.assert_array_equal(a, b)
+    else:
+        assert max(float(np.abs(a.astype(int) - b).mean())
+                   for a, b in zip(y_in, y_out, strict=True)) < 8.0  # of 1023
+
+
+def test_ten_bit_source_to_an_eight_bit_encoder_says_so(tmp_path, random_weights, caplog):
+    src = make_video(tmp_path / "deep.mkv", 64, 48, frames=4, codec="libx265",
+                     pix_fmt="yuv420p10le")
+    assert run(src, tmp_path / "out.webm", random_weights, "--codec", "libvpx-vp9") == 0
+    assert _planes(tmp_path / "out.webm")[0] == "yuv420p"
+    assert any("the output is 8-bit" in r.getMessage() for r in caplog.records)

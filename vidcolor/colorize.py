@@ -223,30 +223,40 @@ class FrameColorizer:
         return self._predict_small(small, prior)
 
     def chroma_planes(
-        self, y_plane: np.ndarray, full_range: bool, matrix: str, subsample: bool,
-        ab: np.ndarray | None = None,
+        self, y_plane: np.ndarray, full_range: bool, matrix: str,
+        subsample: bool | tuple[int, int], ab: np.ndarray | None = None, depth: int = 8,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """8-bit ``Cb, Cr`` planes for the next video frame, whose 8-bit ``Y'`` is ``y_plane``.
+        """``Cb, Cr`` planes for the next video frame, whose ``Y'`` plane is ``y_plane``.
 
         Uses the temporal prior (call :meth:`new_shot` at cuts).
 
         Args:
-            y_plane: ``(H, W)`` uint8 luma plane, copied unchanged into the output frame.
-            full_range: the plane uses 0..255 (else 16..235; chroma then 16..240).
+            y_plane: ``(H, W)`` luma plane (uint8, or uint16 at ``depth`` bits), copied
+                unchanged into the output frame.
+            full_range: the plane uses the full range (else 16..235 scaled to the depth;
+                chroma then 16..240).
             matrix: ``bt601`` or ``bt709``.
-            subsample: return 4:2:0 planes (``(H/2, W/2)``; H and W even), else 4:4:4.
+            subsample: ``True`` or ``(1, 1)`` for 4:2:0 planes (H and W even), ``(1, 0)`` for
+                4:2:2 (W even), ``False`` or ``(0, 0)`` for 4:4:4.
             ab: the frame's working-size chroma, when already known (keyframe shots);
                 otherwise it is predicted here.
+            depth: bits per sample of the planes (8: uint8; 9-16: uint16).
         """
-        luma = plane_to_luma(y_plane, full_range)
+        luma = plane_to_luma(y_plane, full_range, depth)
         if ab is None:
             ab = self.predict_frame_ab(luma)
-        if subsample:
+        shifts = (1, 1) if subsample is True else (0, 0) if subsample is False else subsample
+        if shifts == (1, 1):
             luma = pool2(luma)
+        elif shifts == (1, 0):  # 4:2:2: pairs of columns
+            luma = 0.5 * (luma[..., 0::2] + luma[..., 1::2])
         ab = self.upsample(ab, luma)
         cbcr = merge_chroma(luma, ab, matrix)[0]
-        scale = 255.0 if full_range else 224.0
-        planes = np.clip(np.round(cbcr * scale + 128.0), 0, 255).astype(np.uint8)
+        unit = float(1 << (depth - 8))
+        scale = (255.0 * unit + unit - 1.0) if full_range else 224.0 * unit
+        top = (1 << depth) - 1
+        planes = np.clip(np.round(cbcr * scale + 128.0 * unit), 0, top)
+        planes = planes.astype(np.uint8 if depth <= 8 else np.uint16)
         return planes[0], planes[1]
 
     def colorize_luma(
@@ -258,12 +268,13 @@ class FrameColorizer:
         return ycbcr_to_rgb(luma, merge_chroma(luma, ab, matrix), matrix)
 
 
-def plane_to_luma(y_plane: np.ndarray, full_range: bool) -> np.ndarray:
-    """An 8-bit ``Y'`` plane as a full-range ``(1, 1, H, W)`` float32 luma in 0..1."""
+def plane_to_luma(y_plane: np.ndarray, full_range: bool, depth: int = 8) -> np.ndarray:
+    """A ``Y'`` plane of ``depth`` bits as a full-range ``(1, 1, H, W)`` float32 luma in 0..1."""
     y = np.asarray(y_plane, dtype=np.float32)[None, None]
     if full_range:
-        return y / 255.0
-    return np.clip((y - 16.0) / 219.0, 0.0, 1.0)
+        return y / float((1 << depth) - 1)
+    unit = float(1 << (depth - 8))
+    return np.clip((y - 16.0 * unit) / (219.0 * unit), 0.0, 1.0)
 
 
 def chroma_stats(ab: np.ndarray) -> np.ndarray:

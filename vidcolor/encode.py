@@ -87,21 +87,56 @@ class PixelPlan:
     """How frames are built and encoded.
 
     Attributes:
-        build: ``yuv420p`` or ``yuv444p``: the 8-bit layout frames are assembled in.
-        encoder: the pixel format handed to the encoder (may be wider, e.g. 10-bit).
+        build: the planar layout frames are assembled in (``yuv420p``, ``yuv444p``, or a 9-16
+            bit one such as ``yuv422p10le`` for a deep source).
+        encoder: the pixel format handed to the encoder (may differ, e.g. prores_ks' 10-bit).
+        depth: bits per sample of the planes built (8 for ``yuv420p``/``yuv444p``).
     """
 
     build: str
     encoder: str
+    depth: int = 8
 
     @property
-    def subsample(self) -> bool:
-        """Chroma planes are 4:2:0."""
-        return self.build == "yuv420p"
+    def subsample(self) -> tuple[int, int]:
+        """Chroma subsampling as (horizontal, vertical) shifts: (1, 1) is 4:2:0."""
+        return _SHIFTS[self.build[3:6]]
 
 
-def plan_pixels(codec: str, width: int, height: int) -> PixelPlan:
-    """Choose formats that keep the exact frame size: 4:2:0 when both sides are even, else 4:4:4.
+_SHIFTS = {"420": (1, 1), "422": (1, 0), "444": (0, 0)}
+_DEEP_CANDIDATES = ("libx265", "ffv1", "prores_ks", "libx264", "libvpx-vp9", "libsvtav1")
+
+
+def _deep_layouts(source: str, width: int, height: int) -> list[str]:
+    """Planar formats that keep a deep source's depth: its own layout first, then 4:4:4."""
+    fmt = av.VideoFormat(source, 4, 4)
+    bits = fmt.components[0].bits
+    sx = 4 // max(fmt.components[1].width, 1) if len(fmt.components) > 1 else 1
+    sy = 4 // max(fmt.components[1].height, 1) if len(fmt.components) > 1 else 1
+    own = {(2, 2): "420", (2, 1): "422"}.get((sx, sy), "444")
+    layouts = [own] + [x for x in ("444",) if x != own]
+    names = []
+    for layout in layouts:
+        if (layout == "420" and (width % 2 or height % 2)) or (layout == "422" and width % 2):
+            continue
+        names.append(f"yuv{layout}p{bits}le")
+    return names
+
+
+def source_depth(pix_fmt: str) -> int:
+    """Bits per luma sample of a pixel format (8 when unknown)."""
+    try:
+        return av.VideoFormat(pix_fmt).components[0].bits
+    except (ValueError, IndexError, av.FFmpegError):
+        return 8
+
+
+def plan_pixels(codec: str, width: int, height: int, source: str = "yuv420p") -> PixelPlan:
+    """Choose formats that keep the exact frame size and, where the encoder takes it, depth.
+
+    An 8-bit source is built at 4:2:0 when both sides are even, else 4:4:4. A deeper source
+    (10-bit and up) keeps its depth and chroma layout (or 4:4:4) when the encoder takes such a
+    format; otherwise it is built at 8 bits, with one line saying so.
 
     Raises:
         OutputError: the encoder is unknown or takes no YUV format.
@@ -110,6 +145,15 @@ def plan_pixels(codec: str, width: int, height: int) -> PixelPlan:
         formats = [f.name for f in (av.codec.Codec(codec, "w").video_formats or ())]
     except (av.FFmpegError, ValueError) as e:
         raise OutputError(f"unknown video encoder {codec!r}: {e}") from e
+    depth = source_depth(source)
+    if depth > 8:
+        for build in _deep_layouts(source, width, height):
+            if build in formats:
+                return PixelPlan(build, build, depth)
+        keep = [c for c in _DEEP_CANDIDATES if c in av.codecs_available and any(
+            f.name.endswith(f"p{depth}le") for f in av.codec.Codec(c, "w").video_formats or ())]
+        log.warning("%s takes no %d-bit format: the output is 8-bit%s", codec, depth,
+                    f" (--codec {' or '.join(keep)} keeps {depth} bits)" if keep else "")
     even = width % 2 == 0 and height % 2 == 0
     for build in (["yuv420p"] if even else []) + ["yuv444p"]:
         if build in formats:
@@ -120,25 +164,42 @@ def plan_pixels(codec: str, width: int, height: int) -> PixelPlan:
     raise OutputError(f"encoder {codec!r} takes no pixel format that keeps {width}x{height}")
 
 
-def luma_plane(frame: av.VideoFrame) -> np.ndarray:
-    """The frame's 8-bit ``Y'`` plane ``(H, W)``, converting wider or packed formats first."""
-    if frame.format.name not in _PLANAR_8BIT and frame.format.name != "gray":
-        frame = frame.reformat(format="yuv444p")
+def luma_plane(frame: av.VideoFrame, depth: int = 8) -> np.ndarray:
+    """The frame's ``Y'`` plane ``(H, W)``: 8-bit, or at ``depth`` bits (uint16) when > 8.
+
+    Wider or packed formats are converted first; a planar source of that depth is read as is,
+    so its samples stay bit-exact.
+    """
+    name = frame.format.name
+    if depth <= 8:
+        if name not in _PLANAR_8BIT and name != "gray":
+            frame = frame.reformat(format="yuv444p")
+        plane = frame.planes[0]
+        buf = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        return buf[:, : plane.width].copy()
+    if not (name.startswith("yuv4") and name.endswith(f"p{depth}le")):
+        frame = frame.reformat(format=f"yuv444p{depth}le")
     plane = frame.planes[0]
-    buf = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    buf = np.frombuffer(plane, np.uint16).reshape(plane.height, plane.line_size // 2)
     return buf[:, : plane.width].copy()
 
 
 def build_frame(
     y: np.ndarray, cb: np.ndarray, cr: np.ndarray, plan: PixelPlan, full_range: bool, matrix: str
 ) -> av.VideoFrame:
-    """An encoder-ready frame from its three 8-bit planes."""
+    """An encoder-ready frame from its three planes (uint8, or uint16 for a deep plan)."""
     if plan.build == "yuv420p":
         h, w = y.shape
         packed = np.concatenate((y.ravel(), cb.ravel(), cr.ravel())).reshape(h * 3 // 2, w)
         frame = av.VideoFrame.from_ndarray(packed, format="yuv420p")
-    else:
+    elif plan.build == "yuv444p":
         frame = av.VideoFrame.from_ndarray(np.stack((y, cb, cr)), format="yuv444p")
+    else:
+        frame = av.VideoFrame(y.shape[1], y.shape[0], plan.build)
+        for plane, data in zip(frame.planes, (y, cb, cr), strict=True):
+            rows = np.zeros((plane.height, plane.line_size // data.itemsize), data.dtype)
+            rows[:, : plane.width] = data
+            plane.update(rows.tobytes())
     frame.color_range = 2 if full_range else 1
     frame.colorspace = _SPACE_TAG[matrix]
     if plan.encoder != plan.build:
@@ -156,7 +217,7 @@ class VideoWriter:
     def __init__(self, path: Path, info: MediaInfo, cfg: EncodeConfig, fmt: str | None) -> None:
         self.path = path
         codec = cfg.codec or DEFAULT_CODECS.get(fmt or "mp4", "libx264")
-        self.plan = plan_pixels(codec, info.width, info.height)
+        self.plan = plan_pixels(codec, info.width, info.height, info.pix_fmt)
         try:
             self.container = av.open(str(path), "w", format=fmt,
                                      options={"fflags": "+bitexact"})

@@ -256,10 +256,10 @@ def _render_segments(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: Fram
                     VideoWriter(job.segment_path(seg, suffix), info, cfg.encode, fmt),
                     info.full_range, info.matrix)
             assert writer is not None
-            y = luma_plane(frame)
+            y = luma_plane(frame, writer.plan.depth)
             ab = plan.chroma(index, colorizer) if plan else None
             cb, cr = colorizer.chroma_planes(
-                y, info.full_range, info.matrix, writer.plan.subsample, ab)
+                y, info.full_range, info.matrix, writer.plan.subsample, ab, writer.plan.depth)
             fault_point("inference")
             writer.write(y, cb, cr, pts, info.time_base)
             carried = True

@@ -195,9 +195,9 @@ def _write_clips(src: Path, info: MediaInfo, colorizer: FrameColorizer, shots: l
                     writer.close()
                     writer = None
                 continue
-            y = luma_plane(frame)
+            y = luma_plane(frame, writer.plan.depth)
             cb, cr = colorizer.chroma_planes(y, info.full_range, info.matrix,
-                                             writer.plan.subsample)
+                                             writer.plan.subsample, depth=writer.plan.depth)
             out = build_frame(y, cb, cr, writer.plan, info.full_range, info.matrix)
             out.pts = (frame.pts - first_pts) if frame.pts is not None else index
             out.time_base = info.time_base
