@@ -188,6 +188,13 @@ def preview_vs_render(lengths: list[float], repeat: int = 3) -> int:
     return 0
 
 
+def print_table(columns: list[str], rows: list[str]) -> None:
+    """A markdown table; a column named with a trailing ``:`` is numeric (right-aligned)."""
+    print("| " + " | ".join(c.rstrip(":") for c in columns) + " |")
+    print("| " + " | ".join("---:" if c.endswith(":") else "---" for c in columns) + " |")
+    print("\n".join(rows))
+
+
 def codecs(names: list[str], crfs: list[int]) -> int:
     """Encode a colorized render of the sample with each codec and CRF: size, PSNR, speed.
 
@@ -227,9 +234,7 @@ def codecs(names: list[str], crfs: list[int]) -> int:
                 kbps = dst.stat().st_size * 8 / 1000 / (len(frames) / 24)
                 rows.append(f"| {name} | {crf} | {kbps:.0f} | {10 * np.log10(255**2 / mse):.2f} "
                             f"| {len(frames) / seconds:.1f} |")
-    print("| codec | crf | kbit/s | PSNR dB (YUV 4:2:0) | encode fps |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    print("\n".join(rows))
+    print_table(["codec", "crf:", "kbit/s:", "PSNR dB (YUV 4:2:0):", "encode fps:"], rows)
     return 0
 
 
@@ -254,10 +259,10 @@ def batch_overhead(count: int, frames: int) -> int:
         singles = sum(timed(str(p), "-o", str(Path(tmp) / f"single_{p.name}"))
                       for p in sorted(folder.iterdir()))
         batch = timed(str(folder), "-o", str(Path(tmp) / "out"))
-    print(f"| clips | frames each | start-up s | sum of single runs s | batch s | "
-          f"batch / singles |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n"
-          f"| {count} | {frames} | {startup:.1f} | {singles:.1f} | {batch:.1f} | "
-          f"{batch / singles:.3f} |")
+    print_table(["clips:", "frames each:", "start-up s:", "sum of single runs s:", "batch s:",
+                 "batch / singles:"],
+                [f"| {count} | {frames} | {startup:.1f} | {singles:.1f} | {batch:.1f} | "
+                 f"{batch / singles:.3f} |"])
     return 0
 
 
@@ -293,9 +298,7 @@ def determinism(runs: int, parallel: int = 3) -> int:
             counts = ", ".join(f"{d[:12]} x{n}" for d, n in digests.items())
             rows.append(f"| {name} | {runs} | {parallel} | {len(digests)} | {counts} | "
                         f"{time.perf_counter() - t0:.0f} |")
-    print("| input | runs | at once | distinct sha256 | digests | seconds |")
-    print("| --- | ---: | ---: | ---: | --- | ---: |")
-    print("\n".join(rows))
+    print_table(["input", "runs:", "at once:", "distinct sha256:", "digests", "seconds:"], rows)
     return 0
 
 

@@ -1,9 +1,10 @@
 """Fuzz the CLI with damaged and odd media; print every failure with the seed that repeats it.
 
 Base media are generated (several containers, with and without audio, tiny and odd sizes, one
-frame, variable frame rate with large gaps, rotation, 10-bit; PNG, JPEG, TIFF, WebP, 16-bit,
-palette and CMYK images), then mutated (bit flips in 1-1,000 places, truncation, zeroed and
-duplicated blocks, shuffled blocks) and colorized by the CLI in a subprocess under a timeout.
+frame, variable frame rate with large gaps, rotation, 10-bit; PNG, JPEG, TIFF, WebP, 16-bit and
+palette PNG images; no CMYK JPEG, which OpenCV cannot write), then mutated (bit flips in 1-1,000
+places, truncation, zeroed and duplicated blocks, swapped blocks, a zeroed header) and colorized
+by the CLI in a subprocess under a timeout.
 
 A case passes when the CLI exits 0 and the output decodes to as many frames as the input
 decodes (video) or opens at the input's size (image); or exits 1 with one line on stderr, no
