@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import pytest
 from media import make_video, read_video
 
 from vidcolor.cli import main
@@ -249,3 +250,11 @@ def test_presentation_order_keeps_own_times_and_repairs_repeats():
     assert out == [0, 10, 20, 30, 40, 50, 55, 60, 70, 80, 90, 200]
     assert stats.repaired_times == 1
 
+
+
+@pytest.mark.parametrize("option,value", [("--saturation", "-1"), ("--threads", "-2"),
+                                          ("--shot-sensitivity", "7"), ("--preview-clips", "-3"),
+                                          ("--saturation", "lots")])
+def test_numeric_option_out_of_range_is_a_usage_error(tmp_path, option, value, capsys):
+    assert main([str(tmp_path / "in.mp4"), "-o", str(tmp_path / "o.mp4"), option, value]) == 2
+    assert f"argument {option}" in capsys.readouterr().err

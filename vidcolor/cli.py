@@ -25,12 +25,21 @@ EXAMPLES = """examples:
 
 def _int_in(lo: int, hi: int):
     """An argparse type: an integer in ``lo..hi``."""
+    return _number_in(int, lo, hi)
 
-    def parse(text: str) -> int:
+
+def _float_in(lo: float, hi: float):
+    """An argparse type: a number in ``lo..hi``."""
+    return _number_in(float, lo, hi)
+
+
+def _number_in(kind: type, lo: float, hi: float):
+    def parse(text: str) -> float:
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"not {'an integer' if kind is int else 'a number'}: {text!r}") from None
         if not lo <= value <= hi:
             raise argparse.ArgumentTypeError(f"{value} is outside {lo}..{hi}")
         return value
@@ -52,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preview", type=Path, metavar="DIR",
                    help="no render: write one colorized frame per shot, index.html and "
                         "shots.json into DIR")
-    p.add_argument("--preview-clips", type=float, default=0.0, metavar="SECONDS",
+    p.add_argument("--preview-clips", type=_float_in(0, 600), default=0.0, metavar="SECONDS",
                    help="with --preview: also a colorized clip of this length per shot")
     p.add_argument("--keyframes", type=Path, metavar="DIR",
                    help="recoloured preview images (same names) that steer their shots")
@@ -79,15 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"windows per network call ({tile.batch})")
     p.add_argument("--no-edge-aware", action="store_true",
                    help="upsample the colours bilinearly instead of along the source's edges")
-    p.add_argument("--saturation", type=float, default=tile.saturation,
+    p.add_argument("--saturation", type=_float_in(0, 4), default=tile.saturation,
                    help=f"gain on the predicted colours ({tile.saturation})")
     p.add_argument("--no-temporal", action="store_true",
                    help="colorize every frame on its own (no previous-frame prior)")
-    p.add_argument("--shot-sensitivity", type=float, default=ShotConfig().sensitivity,
+    p.add_argument("--shot-sensitivity", type=_float_in(0, 1), default=ShotConfig().sensitivity,
                    help="0..1, higher finds more cuts")
     p.add_argument("--shots", type=Path, metavar="FILE",
                    help="your own cut list (JSON or CSV of first frames of shots)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (auto)")
+    p.add_argument("--threads", type=_int_in(0, 1024), default=0,
+                   help="CPU threads for inference (0: auto)")
     p.add_argument("--work-dir", type=Path, metavar="DIR",
                    help="job folder for resuming (default: OUTPUT.vidcolor-job beside the output)")
     p.add_argument("--segment-frames", type=_int_in(0, 10**7), default=0, metavar="N",
