@@ -35,3 +35,10 @@ def test_frames_beside_a_bad_packet_are_kept(random_weights):
     for index in (28, 43, 168):
         (case,) = fuzz.campaign(1, seed=3, weights=random_weights, first=index)
         assert case.ok, f"case {index}: {case.mutation}: {case.why}"
+
+
+def test_unreadable_audio_stream_is_dropped_not_a_traceback(random_weights):
+    """Fuzz case seed 3 / 96: 100 bits flipped leave the audio stream with no codec (assembly
+    raised AttributeError on it); the film is colorized and the audio dropped with a warning."""
+    (case,) = _fuzz().campaign(1, seed=3, weights=random_weights, first=96)
+    assert case.ok, f"{case.mutation}: {case.why}"
