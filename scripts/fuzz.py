@@ -9,7 +9,8 @@ by the CLI in a subprocess under a timeout.
 A case passes when the CLI exits 0 and the output decodes to as many frames as the input
 decodes (video) or opens at the input's size (image); or exits 1 with one line on stderr, no
 traceback and nothing at the output path. Never: a traceback, a hang, another exit code, a
-partial file or job folder left beside the output, or the input modified.
+partial file or job folder left beside the output, the input modified, or more than 2 GB of
+memory.
 
 Example::
 
@@ -23,6 +24,7 @@ import argparse
 import hashlib
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -54,7 +56,9 @@ VIDEO_BASES = [
     ("10bit", dict(width=64, height=48, frames=6, codec="libx265", pix_fmt="yuv420p10le"),
      ".mkv"),
 ]
-IMAGE_BASES = [".png", ".jpg", ".tif", ".webp", "16bit.png", "palette.png"]
+MEMORY_LIMIT_MB = 2048  # for these small inputs, whatever they claim
+_MEMORY_REPORTED: list[int] = []
+IMAGE_BASES = [".png", ".jpg", ".tif", ".webp", "16bit.png", "palette.png", "huge.png"]
 
 
 @dataclass
@@ -83,14 +87,16 @@ def make_bases(folder: Path) -> list[Path]:
             cv2.imwrite(str(path), gray.astype(np.uint16) * 257)
         elif ext == "palette.png":
             path.write_bytes(_palette_png(gray))
+        elif ext == "huge.png":  # claims 60000 x 60000 pixels, holds a few bytes
+            path.write_bytes(_png(60000, 60000, 0, b"", b"\x00" * 1000))
         else:
             cv2.imwrite(str(path), gray)
         paths.append(path)
     return paths
 
 
-def _palette_png(gray: np.ndarray) -> bytes:
-    """A palette (colour type 3) PNG of ``gray``, written by hand (OpenCV writes none)."""
+def _png(width: int, height: int, colour_type: int, palette: bytes, rows: bytes) -> bytes:
+    """A PNG written by hand: what it declares need not be what it holds."""
     import struct
     import zlib
 
@@ -98,12 +104,17 @@ def _palette_png(gray: np.ndarray) -> bytes:
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + (chunk(b"PLTE", palette) if palette else b"")
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def _palette_png(gray: np.ndarray) -> bytes:
+    """A palette (colour type 3) PNG of ``gray`` (OpenCV writes none)."""
     h, w = gray.shape
     palette = bytes(v for i in range(256) for v in (i, i, i))
-    rows = b"".join(b"\x00" + gray[r].tobytes() for r in range(h))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0))
-            + chunk(b"PLTE", palette) + chunk(b"IDAT", zlib.compress(rows))
-            + chunk(b"IEND", b""))
+    return _png(w, h, 3, palette, b"".join(b"\x00" + gray[r].tobytes() for r in range(h)))
 
 
 def mutate(data: bytes, rng: random.Random) -> tuple[bytes, str]:
@@ -167,10 +178,16 @@ def run_case(case: Case, src: Path, out_dir: Path, weights: Path | None, timeout
     except subprocess.TimeoutExpired:
         case.ok, case.why = False, f"hang (> {timeout:.0f} s)"
         return
+    # The children's peak RSS only grows; every normal case stays far below the limit, so the
+    # first case that lifts it past the limit is the one that used that much.
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     err = proc.stderr.strip().splitlines()
     leftovers = [p.name for p in out_dir.iterdir() if p != dst]
     if hashlib.sha256(src.read_bytes()).hexdigest() != before:
         case.ok, case.why = False, "the input was modified"
+    elif peak_mb > MEMORY_LIMIT_MB and not _MEMORY_REPORTED:
+        _MEMORY_REPORTED.append(case.index)
+        case.ok, case.why = False, f"peak memory {peak_mb:.0f} MB"
     elif "Traceback" in proc.stderr:
         case.ok, case.why = False, "traceback: " + (err[-1] if err else "")
     elif leftovers:
