@@ -9,8 +9,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 pip wheel -q --no-deps -w "$work/dist" .
 wheel=$(ls "$work"/dist/vidcolor-*.whl)
-python -m zipfile -l "$wheel" | grep -q "vidcolor/model_files/vidcolor-lite0.safetensors" \
-  || { echo "check_wheel: the wheel holds no weights" >&2; exit 1; }
+python - "$wheel" <<'PY' || { echo "check_wheel: the wheel holds no weights" >&2; exit 1; }
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+sys.exit(0 if "vidcolor/model_files/vidcolor-lite0.safetensors" in names else 1)
+PY
 vidcolor samples/photo.png -o "$work/photo_checkout.png" -y -q
 vidcolor samples/film.mp4 -o "$work/film_checkout.mp4" -y -q
 python3 -m venv "$work/venv"
