@@ -236,6 +236,8 @@ class VideoWriter:
         options = {}
         if codec == "libsvtav1":
             os.environ.setdefault("SVT_LOG", "1")  # errors only: no banner on the terminal
+        if codec == "libx265":
+            options["x265-params"] = "log-level=error"  # no banner and statistics either
         if codec in _CRF_CODECS:
             options["crf"] = str(cfg.crf)
         if codec in _PRESET_CODECS:
