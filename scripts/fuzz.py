@@ -1,10 +1,11 @@
 """Fuzz the CLI with damaged and odd media; print every failure with the seed that repeats it.
 
 Base media are generated (several containers, with and without audio, tiny and odd sizes, one
-frame, variable frame rate with large gaps, rotation, 10-bit; PNG, JPEG, TIFF, WebP, 16-bit and
-palette PNG images; no CMYK JPEG, which OpenCV cannot write), then mutated (bit flips in 1-1,000
-places, truncation, zeroed and duplicated blocks, swapped blocks, a zeroed header) and colorized
-by the CLI in a subprocess under a timeout.
+frame, variable frame rate with large gaps, rotation, 10-bit, frame times jumping ahead, going
+back and repeated; PNG, JPEG, TIFF, WebP, 16-bit, palette PNG, EXIF-rotated JPEG, and a PNG
+declaring 60000x60000 pixels; no CMYK JPEG, which OpenCV cannot write), then mutated (bit flips
+in 1-1,000 places, truncation, zeroed, duplicated and swapped blocks, a zeroed header) and
+colorized by the CLI in a subprocess under a timeout.
 
 A case passes when the CLI exits 0 and the output decodes to as many frames as the input
 decodes (video) or opens at the input's size (image); or exits 1 with one line on stderr, no
@@ -58,7 +59,8 @@ VIDEO_BASES = [
 ]
 MEMORY_LIMIT_MB = 2048  # for these small inputs, whatever they claim
 _MEMORY_REPORTED: list[int] = []
-IMAGE_BASES = [".png", ".jpg", ".tif", ".webp", "16bit.png", "palette.png", "huge.png"]
+IMAGE_BASES = [".png", ".jpg", ".tif", ".webp", "16bit.png", "palette.png", "huge.png",
+               "exif.jpg"]
 
 
 @dataclass
@@ -80,6 +82,7 @@ def make_bases(folder: Path) -> list[Path]:
             paths.append(make_video(folder / f"{name}{ext}", **kwargs))
         except (av.FFmpegError, ValueError) as e:  # an encoder this FFmpeg lacks
             print(f"base {name} skipped: {e}", file=sys.stderr)
+    paths.append(_jumping_times(paths[0], folder / "ts_jumps.mkv"))
     gray = (np.add.outer(np.arange(40), np.arange(56)) * 2 % 256).astype(np.uint8)
     for ext in IMAGE_BASES:
         path = folder / f"img_{ext}".replace("_.", ".")
@@ -87,12 +90,42 @@ def make_bases(folder: Path) -> list[Path]:
             cv2.imwrite(str(path), gray.astype(np.uint16) * 257)
         elif ext == "palette.png":
             path.write_bytes(_palette_png(gray))
+        elif ext == "exif.jpg":  # EXIF orientation 6: shown turned 90 degrees
+            _, jpeg = cv2.imencode(".jpg", gray)
+            path.write_bytes(_with_exif_orientation(jpeg.tobytes(), 6))
         elif ext == "huge.png":  # claims 60000 x 60000 pixels, holds a few bytes
             path.write_bytes(_png(60000, 60000, 0, b"", b"\x00" * 1000))
         else:
             cv2.imwrite(str(path), gray)
         paths.append(path)
     return paths
+
+
+def _jumping_times(src: Path, dst: Path) -> Path:
+    """``src`` remuxed to Matroska with one frame's time far ahead and one repeated."""
+    with av.open(str(src)) as i, av.open(str(dst), "w") as o:
+        vs = i.streams.video[0]
+        out = o.add_stream_from_template(vs, opaque=True)
+        prev = None
+        for n, p in enumerate(pk for pk in i.demux(vs) if pk.size):
+            if n == 5:
+                p.pts += 50 * (p.duration or 1)  # the next frames' times go back
+            if n == 9 and prev is not None and prev >= p.dts:
+                p.pts = prev  # a time repeated
+            prev = p.pts
+            p.stream = out
+            o.mux(p)
+    return dst
+
+
+def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """``jpeg`` with an APP1 EXIF segment holding only the Orientation tag (OpenCV writes none)."""
+    import struct
+
+    tiff = (b"MM\x00\x2a" + struct.pack(">I", 8) + struct.pack(">H", 1)
+            + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0))
+    body = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body + jpeg[2:]
 
 
 def _png(width: int, height: int, colour_type: int, palette: bytes, rows: bytes) -> bytes:
@@ -199,8 +232,8 @@ def run_case(case: Case, src: Path, out_dir: Path, weights: Path | None, timeout
                                        f"{'present' if dst.exists() else 'absent'}"
     elif proc.returncode == 0:
         if is_image:
-            img = cv2.imread(str(dst), cv2.IMREAD_UNCHANGED)
-            want = cv2.imread(str(src), cv2.IMREAD_UNCHANGED)
+            flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR  # EXIF orientation honoured
+            img, want = cv2.imread(str(dst), flags), cv2.imread(str(src), flags)
             if img is None or (want is not None and img.shape[:2] != want.shape[:2]):
                 case.ok, case.why = False, "the output image is not the input's size"
         else:

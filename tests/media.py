@@ -50,6 +50,8 @@ def make_video(
         stream.set_display_rotation(rotation)
     if codec == "libx264":  # the same bytes every time (libx264's mbtree is not deterministic)
         stream.codec_context.options = {"x264-params": "mbtree=0"}
+    elif codec == "libx265":
+        stream.codec_context.options = {"x265-params": "log-level=error"}
     if sar:
         stream.codec_context.sample_aspect_ratio = sar
     astream = None

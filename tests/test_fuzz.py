@@ -7,8 +7,12 @@ exit 1, leaving nothing beside the output and the input untouched (see the scrip
 from __future__ import annotations
 
 import importlib.util
+import itertools
+import random
 import sys
 from pathlib import Path
+
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fuzz.py"
 
@@ -28,17 +32,48 @@ def test_thirty_fuzz_cases(random_weights):
     assert not failed, failed
 
 
-def test_frames_beside_a_bad_packet_are_kept(random_weights):
-    """Fuzz cases (seed 3) where FFmpeg's frame threads dropped the frames in flight when a
-    packet failed: 7 of 10, 9 of 11 and 8 of 10 decodable frames came out."""
+def _found_case(tmp_path: Path, weights: Path, index: int):
+    """A case the campaign found (seed 3): its mutation of the mp4-with-audio base, rebuilt
+    exactly as it was drawn then (when the campaign had 16 bases)."""
     fuzz = _fuzz()
-    for index in (28, 43, 168):
-        (case,) = fuzz.campaign(1, seed=3, weights=random_weights, first=index)
-        assert case.ok, f"case {index}: {case.mutation}: {case.why}"
+    base = next(b for b in fuzz.make_bases(tmp_path) if b.name == "mp4_audio.mp4")
+    rng = random.Random(f"3:{index}")
+    rng.choice(range(16))  # the draw of the base
+    data, what = fuzz.mutate(base.read_bytes(), rng)
+    src, out = tmp_path / "case.mp4", tmp_path / "out"
+    src.write_bytes(data)
+    out.mkdir()
+    case = fuzz.Case(index, base.name, what)
+    fuzz.run_case(case, src, out, weights, 60)
+    return case
 
 
-def test_unreadable_audio_stream_is_dropped_not_a_traceback(random_weights):
-    """Fuzz case seed 3 / 96: 100 bits flipped leave the audio stream with no codec (assembly
-    raised AttributeError on it); the film is colorized and the audio dropped with a warning."""
-    (case,) = _fuzz().campaign(1, seed=3, weights=random_weights, first=96)
+@pytest.mark.parametrize("index", [28, 43, 168])
+def test_frames_beside_a_bad_packet_are_kept(tmp_path, random_weights, index):
+    """FFmpeg's frame threads dropped the frames in flight when a packet failed: 7 of 10, 9 of
+    11 and 8 of 10 decodable frames came out of these cases."""
+    case = _found_case(tmp_path, random_weights, index)
+    assert case.ok, f"case {index}: {case.mutation}: {case.why}"
+
+
+def test_unreadable_audio_stream_is_dropped_not_a_traceback(tmp_path, random_weights):
+    """100 bits flipped leave the audio stream with no codec (assembly raised AttributeError
+    on it); the film is colorized and the audio dropped with a warning."""
+    case = _found_case(tmp_path, random_weights, 96)
     assert case.ok, f"{case.mutation}: {case.why}"
+
+
+def test_frame_times_jumping_ahead_back_and_repeated(tmp_path, random_weights):
+    """The fuzz base with one frame's time 50 frames ahead and one repeated: every frame comes
+    out, in time order, with strictly increasing times."""
+    from media import make_video, read_video
+
+    from vidcolor.cli import main
+
+    src = _fuzz()._jumping_times(make_video(tmp_path / "a.mp4", 64, 48, frames=16, shots=2),
+                                 tmp_path / "jumps.mkv")
+    dst = tmp_path / "out.mkv"
+    assert main([str(src), "-o", str(dst), "--weights", str(random_weights), "--render-size",
+                 "32", "-q"]) == 0
+    pts = read_video(dst)["pts"]
+    assert len(pts) == 16 and all(a < b for a, b in itertools.pairwise(pts))
