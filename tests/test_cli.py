@@ -141,3 +141,10 @@ def test_without_onnxruntime_torch_takes_over_with_one_line(tmp_path, random_wei
     assert out.exists()
     assert proc.stderr.count("onnxruntime is not installed: using the torch backend") == 1, \
         proc.stderr
+
+
+def test_version_into_a_pipe_that_closes_early():
+    proc = subprocess.run(f"'{sys.executable}' -m vidcolor --version | head -c 3", shell=True,
+                          capture_output=True, text=True, env=_env(), timeout=120)
+    assert proc.stdout == "vid"
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr

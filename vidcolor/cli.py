@@ -200,7 +200,10 @@ def version_report() -> str:
 
 class _VersionAction(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kw: object) -> None:
-        print(version_report())
+        try:
+            print(version_report(), flush=True)
+        except BrokenPipeError:  # `vidcolor --version | head -1`: the reader has had enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         parser.exit()
 
 
