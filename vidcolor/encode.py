@@ -246,7 +246,7 @@ class VideoWriter:
             stream.codec_context.max_b_frames = 0
         if codec == "libx264":
             # No macroblock tree: libx264's (0.165, as bundled) reads an uninitialised stack
-            # value there (valgrind memcheck, 112x64 and 112x54 clips: 8-9 reports with it, 0
+            # value there (valgrind memcheck, 112x64 and 112x54 clips: 8-9 log lines with it, 0
             # without), so the same frames gave different bytes from run to run, depending on
             # what earlier work had left on the stack. Fixed threads: frame threading is
             # deterministic in x264 as long as the count is fixed.
