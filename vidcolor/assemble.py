@@ -27,7 +27,7 @@ def _packets(container: av.container.InputContainer, streams: list) -> Iterator[
         yield packet
 
 
-_SIGNED_TIME_FORMATS = frozenset({"matroska", "webm", "avi"})
+_NO_SHIFT_FORMATS = frozenset({"matroska", "webm", "avi"})
 _REORDER_LIMIT = 32  # packets buffered at most while a segment's first decode times are unknown
 
 
@@ -145,7 +145,7 @@ def _assemble(
         # only the order: neither needs the shift.
         # bitexact: no random segment UID or date (Matroska), so one input gives one file.
         options = {"fflags": "+bitexact"}
-        if fmt in _SIGNED_TIME_FORMATS:
+        if fmt in _NO_SHIFT_FORMATS:
             options["avoid_negative_ts"] = "disabled"
         out = av.open(str(dest), "w", format=fmt, options=options)
         accepted = out.supported_codecs

@@ -12,7 +12,6 @@ line and the batch goes on.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -95,22 +94,16 @@ def output_name(rel: Path, video_ext: str | None) -> Path:
 
 
 def file_identity(path: Path, cfg: JobConfig, weights_digest: str) -> dict[str, Any]:
-    """What an output was made from.
+    """What an output was made from: the input, every setting that changes it, the weights.
 
-    The input's size, mtime and head/tail hashes, the settings that change the output, and
-    the weights.
+    The same fingerprint and settings a video's job folder is identified by
+    (:mod:`vidcolor.segments`), as plain JSON values.
     """
-    st = path.stat()
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        digest.update(fh.read(1 << 20))
-        fh.seek(max(0, st.st_size - (1 << 20)))
-        digest.update(fh.read(1 << 20))
-    settings = {k: dataclasses.asdict(getattr(cfg, k))
-                for k in ("tile", "encode", "temporal", "shots")}
-    settings["segment_frames"] = cfg.segment_frames
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256_ends": digest.hexdigest(),
-            "settings": json.loads(json.dumps(settings, default=str)), "weights": weights_digest}
+    from vidcolor.segments import file_fingerprint, output_settings
+
+    identity = {"input": file_fingerprint(path),
+                "settings": output_settings(cfg, cfg.segment_frames), "weights": weights_digest}
+    return json.loads(json.dumps(identity, default=str))
 
 
 def _load_summary(path: Path) -> dict[str, dict[str, Any]]:
@@ -137,7 +130,8 @@ def run_batch(src: Path, dst: Path, cfg: JobConfig, recursive: bool = False,
         InputError: ``src`` holds no image or video.
         OutputError: ``dst`` cannot be the output folder.
     """
-    from vidcolor.pipeline import VIDEO_FORMATS, run_job
+    from vidcolor.image import colorize_image_file
+    from vidcolor.pipeline import VIDEO_FORMATS, check_output, make_colorizer, run_job
     from vidcolor.weights import verify_weights
 
     image_colorizer = None  # one network for all the photos
@@ -148,8 +142,7 @@ def run_batch(src: Path, dst: Path, cfg: JobConfig, recursive: bool = False,
             dst.exists() and not dst.is_dir()):
         raise InputError(
             f"the input {src} is a folder: give a file, or an output folder instead of {dst}")
-    if dst.resolve() == src.resolve():
-        raise OutputError(f"the output folder may not be the input folder: {dst}")
+    check_output(src, dst, cfg.overwrite)
     media = [p for p in find_media(src, recursive) if dst.resolve() not in p.resolve().parents]
     if not media:
         raise InputError(f"no images or videos found in {src}")
@@ -164,8 +157,9 @@ def run_batch(src: Path, dst: Path, cfg: JobConfig, recursive: bool = False,
     try:
         for path, item in zip(media, items, strict=True):
             out = dst / item.output
-            item.identity = file_identity(path, cfg, weights)
             earlier = before.get(item.source, {})
+            file_cfg = _file_config(cfg, path, out, earlier)
+            item.identity = file_identity(path, file_cfg, weights)
             if (out.exists() and earlier.get("result") in ("done", "skipped")
                     and earlier.get("identity") == item.identity):
                 item.result, item.frames = "skipped", earlier.get("frames")
@@ -175,17 +169,13 @@ def run_batch(src: Path, dst: Path, cfg: JobConfig, recursive: bool = False,
             t0 = time.perf_counter()
             try:
                 out.parent.mkdir(parents=True, exist_ok=True)
-                file_cfg = _file_config(cfg, path, out, earlier)
                 if item.kind == "image":
-                    from vidcolor.image import colorize_image_file
-                    from vidcolor.pipeline import check_output, make_colorizer
-
                     check_output(path, out, file_cfg.overwrite)
                     image_colorizer = image_colorizer or make_colorizer(cfg)
                     colorize_image_file(image_colorizer, path, out, file_cfg.overwrite)
                 else:
-                    run_job(path, out, file_cfg, file_progress() if file_progress else None)
-                    item.frames = _frame_count(out)
+                    item.frames = run_job(path, out, file_cfg,
+                                          file_progress() if file_progress else None)
                 item.result = "done"
             except VidcolorError as e:
                 item.result = f"failed: {e}"
@@ -216,14 +206,6 @@ def _file_config(cfg: JobConfig, path: Path, out: Path, earlier: dict[str, Any])
         overwrite=cfg.overwrite or replace_own,
         work_dir=None,
     )
-
-
-def _frame_count(path: Path) -> int:
-    import av
-
-    with av.open(str(path)) as c:
-        stream = c.streams.video[0]
-        return stream.frames or sum(1 for p in c.demux(stream) if p.size)
 
 
 def summary_table(items: list[BatchItem]) -> str:

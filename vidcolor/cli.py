@@ -150,9 +150,7 @@ def run_folder(args: argparse.Namespace, cfg: JobConfig) -> int:
     printed at the end (and kept in the output folder).
     """
     from vidcolor.batch import SUMMARY, run_batch, summary_table
-    from vidcolor.pipeline import check_output
 
-    check_output(args.input, args.output, cfg.overwrite)
     ext = args.video_ext
     if ext and not ext.startswith("."):
         ext = "." + ext

@@ -37,6 +37,8 @@ _PLANAR_8BIT = frozenset(
 DEFAULT_CODECS = {"mp4": "libx264", "mov": "libx264", "matroska": "libx264",
                   "webm": "libsvtav1", "avi": "libx264"}
 _NO_REORDER_FORMATS = frozenset({"avi"})
+# Encoders named in messages that suggest another --codec (those this FFmpeg has).
+_KNOWN_ENCODERS = ("libx265", "ffv1", "prores_ks", "libx264", "libvpx-vp9", "libsvtav1", "mpeg4")
 
 
 def resolve_codec(codec: str, fmt: str) -> str:
@@ -53,9 +55,7 @@ def resolve_codec(codec: str, fmt: str) -> str:
     with av.open(io.BytesIO(), "w", format=fmt) as probe:
         accepted = probe.supported_codecs
     if codec not in accepted and name not in accepted:
-        fits = sorted(c for c in set(DEFAULT_CODECS.values()) | {"ffv1", "libx265", "prores_ks",
-                                                                 "libsvtav1", "mpeg4"}
-                      if c in accepted and c in av.codecs_available)
+        fits = sorted(c for c in _KNOWN_ENCODERS if c in accepted and c in av.codecs_available)
         raise OutputError(f"the {fmt} container cannot hold {codec} video; "
                           f"choose another --codec ({', '.join(fits)}) or output extension")
     return codec
@@ -104,7 +104,6 @@ class PixelPlan:
 
 
 _SHIFTS = {"420": (1, 1), "422": (1, 0), "444": (0, 0)}
-_DEEP_CANDIDATES = ("libx265", "ffv1", "prores_ks", "libx264", "libvpx-vp9", "libsvtav1")
 
 
 def _deep_layouts(source: str, width: int, height: int) -> list[str]:
@@ -150,7 +149,7 @@ def plan_pixels(codec: str, width: int, height: int, source: str = "yuv420p") ->
         for build in _deep_layouts(source, width, height):
             if build in formats:
                 return PixelPlan(build, build, depth)
-        keep = [c for c in _DEEP_CANDIDATES if c in av.codecs_available and any(
+        keep = [c for c in _KNOWN_ENCODERS if c in av.codecs_available and any(
             f.name.endswith(f"p{depth}le") for f in av.codec.Codec(c, "w").video_formats or ())]
         log.warning("%s takes no %d-bit format: the output is 8-bit%s", codec, depth,
                     f" (--codec {' or '.join(keep)} keeps {depth} bits)" if keep else "")
@@ -172,15 +171,14 @@ def luma_plane(frame: av.VideoFrame, depth: int = 8) -> np.ndarray:
     """
     name = frame.format.name
     if depth <= 8:
-        if name not in _PLANAR_8BIT and name != "gray":
-            frame = frame.reformat(format="yuv444p")
-        plane = frame.planes[0]
-        buf = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-        return buf[:, : plane.width].copy()
-    if not (name.startswith("yuv4") and name.endswith(f"p{depth}le")):
-        frame = frame.reformat(format=f"yuv444p{depth}le")
+        dtype, readable, target = np.uint8, name in _PLANAR_8BIT or name == "gray", "yuv444p"
+    else:
+        dtype, target = np.uint16, f"yuv444p{depth}le"
+        readable = name.startswith("yuv4") and name.endswith(f"p{depth}le")
+    if not readable:
+        frame = frame.reformat(format=target)
     plane = frame.planes[0]
-    buf = np.frombuffer(plane, np.uint16).reshape(plane.height, plane.line_size // 2)
+    buf = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype().itemsize)
     return buf[:, : plane.width].copy()
 
 

@@ -93,18 +93,20 @@ def check_output(src: Path, dst: Path, overwrite: bool) -> None:
         raise OutputError(f"output folder is not writable: {parent} ({e.strerror})") from e
 
 
-def run_job(src: Path, dst: Path, cfg: JobConfig, progress: Progress | None = None) -> None:
-    """Colorize ``src`` (video, image, or a folder of both: :mod:`vidcolor.batch`) into ``dst``."""
+def run_job(src: Path, dst: Path, cfg: JobConfig, progress: Progress | None = None) -> int | None:
+    """Colorize ``src`` (video, image, or a folder of both: :mod:`vidcolor.batch`) into ``dst``.
+
+    Returns the frames colorized for a video, else ``None``.
+    """
     progress = progress or NullProgress()
     if src.is_dir():
-        check_output(src, dst, cfg.overwrite)
         from vidcolor.batch import SUMMARY, run_batch
 
         failed = [i for i in run_batch(src, dst, cfg, progress=progress) if i.failed]
         if failed:
             raise OutputError(f"{len(failed)} files of {src} failed (first: {failed[0].source}: "
                               f"{failed[0].result[8:]}); see {dst / SUMMARY}")
-        return
+        return None
     check_input_file(src)
     check_output(src, dst, cfg.overwrite)
     if is_image_path(src):
@@ -114,18 +116,19 @@ def run_job(src: Path, dst: Path, cfg: JobConfig, progress: Progress | None = No
                 f"use one of {', '.join(sorted(IMAGE_SUFFIXES))}"
             )
         colorize_image_file(make_colorizer(cfg), src, dst, cfg.overwrite)
-        return
-    run_video(src, dst, cfg, progress)
+        return None
+    return run_video(src, dst, cfg, progress)
 
 
 SEGMENT_SECONDS = 30  # default segment length
 
 
-def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
+def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> int:
     """Colorize a video, resumably; the output appears at ``dst`` only when complete.
 
     Work goes into a job folder of segments (see :mod:`vidcolor.segments`); re-running the same
-    command after an interruption resumes it, and the result is identical.
+    command after an interruption resumes it, and the result is identical. Returns the number
+    of frames colorized.
     """
     fmt = VIDEO_FORMATS.get(dst.suffix.lower())
     if fmt is None:
@@ -152,19 +155,18 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> None:
     }
     lock = JobLock(work, dst)
     try:
-        _run_locked(src, dst, cfg, info, colorizer, work, identity, segment_frames, fmt,
-                    progress, keyed)
+        return _run_locked(src, dst, cfg, info, colorizer, work, identity, segment_frames, fmt,
+                           progress, keyed)
     finally:
         lock.release()
 
 
 def _run_locked(src: Path, dst: Path, cfg: JobConfig, info: MediaInfo,
                 colorizer: FrameColorizer, work: Path, identity: dict,
-                segment_frames: int, fmt: str, progress: Progress, keyed: bool) -> None:
-    """The render of :func:`run_video`, with the job folder locked."""
-    if cfg.restart and any(p.name != ".lock" for p in work.iterdir()):
-        log.info("--restart: discarding the job in %s", work)
-        discard_job(work)
+                segment_frames: int, fmt: str, progress: Progress, keyed: bool) -> int:
+    """The render of :func:`run_video`, with the job folder locked; returns its frame count."""
+    if cfg.restart and discard_job(work):
+        log.info("--restart: discarded the job in %s", work)
     job = Job.open(work, identity)
     fresh = job is None
     tmp = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
@@ -205,6 +207,7 @@ def _run_locked(src: Path, dst: Path, cfg: JobConfig, info: MediaInfo,
         tmp.unlink(missing_ok=True)
     if not cfg.keep_work:
         shutil.rmtree(work, ignore_errors=True)
+    return scan.frames
 
 
 def _render_segments(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorizer,

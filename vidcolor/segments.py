@@ -72,15 +72,21 @@ class JobLock:
             self._fd = -1
 
 
-def discard_job(folder: Path) -> None:
-    """Remove an interrupted job's files (``--restart``), keeping the lock this run holds."""
+def discard_job(folder: Path) -> bool:
+    """Remove an interrupted job's files (``--restart``), keeping the lock this run holds.
+
+    Returns whether there was anything to remove.
+    """
+    found = False
     for path in folder.iterdir():
         if path.name == LOCK:
             continue
+        found = True
         if path.is_dir():
             shutil.rmtree(path)
         else:
             path.unlink()
+    return found
 
 
 def _hash_range(path: Path, offset: int, length: int) -> str:
@@ -89,14 +95,21 @@ def _hash_range(path: Path, offset: int, length: int) -> str:
         return hashlib.sha256(fh.read(length)).hexdigest()
 
 
-def fingerprint(src: Path, info: MediaInfo) -> dict[str, Any]:
-    """What identifies the input: size, mtime, hashes of its first and last MiB, stream."""
+def file_fingerprint(src: Path) -> dict[str, Any]:
+    """What identifies a file cheaply: size, mtime, hashes of its first and last MiB."""
     st = src.stat()
     return {
         "size": st.st_size,
         "mtime_ns": st.st_mtime_ns,
         "head_sha256": _hash_range(src, 0, MIB),
         "tail_sha256": _hash_range(src, max(0, st.st_size - MIB), MIB),
+    }
+
+
+def fingerprint(src: Path, info: MediaInfo) -> dict[str, Any]:
+    """What identifies a video input: :func:`file_fingerprint` and its video stream."""
+    return {
+        **file_fingerprint(src),
         "stream": {
             "width": info.width, "height": info.height, "rate": str(info.rate),
             "time_base": str(info.time_base), "pix_fmt": info.pix_fmt,
