@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import av
@@ -27,12 +26,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vidcolor.backends import create_backend
-from vidcolor.colorize import FrameColorizer
+from vidcolor.colorize import FrameColorizer, plane_to_luma
+from vidcolor.colorspace import rgb_to_lab
 from vidcolor.config import TemporalConfig, TileConfig
 from vidcolor.encode import build_frame, luma_plane, plan_pixels
-from vidcolor.keyframes import KeyframePlan
 from vidcolor.metrics import colorfulness, psnr
-from vidcolor.scan import ScanResult
+from vidcolor.resample import resize_area
+from vidcolor.scan import ScanResult, frame_stats, representative_frame
 from vidcolor.shots import ShotDetector, thumbnail
 from vidcolor.video_metrics import cdc, colorfulness_drift, warp_errors
 from vidcolor.weights import verify_weights
@@ -53,31 +53,37 @@ def read_clip(path: Path, limit: int) -> tuple[list[np.ndarray], list[np.ndarray
     return ys, rgbs, full, "bt709" if frame.height >= 720 else "bt601"
 
 
+def anchor_of(ys: list[np.ndarray]) -> int:
+    """The frame a one-shot clip is anchored at: the render's (and the preview's) choice."""
+    stats = np.array([frame_stats(y) for y in ys], np.float32)
+    scan = ScanResult(cuts=[], frames=len(ys), times=np.arange(len(ys), dtype=np.float64),
+                      mean=stats[:, 0], std=stats[:, 1], sharpness=stats[:, 2])
+    return representative_frame(scan, 0, len(ys) - 1)
+
+
 def colorize(colorizer: FrameColorizer, ys: list[np.ndarray], full: bool, matrix: str,
-             cuts: frozenset[int] = frozenset(),
-             keys: KeyframePlan | None = None) -> list[np.ndarray]:
+             key: tuple[int, np.ndarray] | None = None) -> list[np.ndarray]:
+    """A one-shot clip colorized as the render does it (anchored, when temporal), as RGB.
+
+    ``key``: a keyframe (frame index, RGB image) to anchor the shot at instead.
+    """
     h, w = ys[0].shape
     plan = plan_pixels("libx264", w, h)
+    chroma: list[np.ndarray | None] = [None] * len(ys)
+    if colorizer.temporal is not None:
+        lumas = [plane_to_luma(y, full) for y in ys]
+        anchor, key_ab = anchor_of(ys), None
+        if key is not None:
+            anchor = key[0]
+            small = colorizer.working_luma(lumas[anchor])
+            rgb = key[1].astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+            key_ab = resize_area(rgb_to_lab(rgb)[:, 1:], small.shape[-2:])
+        chroma = list(colorizer.shot_chroma(lumas, anchor, key_ab))
     out = []
-    for t, y in enumerate(ys):
-        if t in cuts:
-            colorizer.new_shot()
-        ab = keys.chroma(t, colorizer) if keys else None
+    for y, ab in zip(ys, chroma, strict=True):
         cb, cr = colorizer.chroma_planes(y, full, matrix, plan.subsample, ab)
         out.append(build_frame(y, cb, cr, plan, full, matrix).to_ndarray(format="rgb24"))
     return out
-
-
-def colorize_keyed(colorizer: FrameColorizer, ys: list[np.ndarray], truth: list[np.ndarray],
-                   full: bool, matrix: str, work: Path) -> list[np.ndarray]:
-    """The clip colorized with its true middle frame as the keyframe (one shot)."""
-    key = len(ys) // 2
-    path = work / "key.png"
-    cv2.imwrite(str(path), truth[key][:, :, ::-1])
-    scan = ScanResult(cuts=[], frames=len(ys), times=np.arange(len(ys), dtype=np.float64))
-    keys = KeyframePlan({key: path}, scan)
-    keys.prepare_planes(ys, full, colorizer, work)
-    return colorize(colorizer, ys, full, matrix, keys=keys)
 
 
 def pan_clip(frames: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -217,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = {"independent": colorize(make(False), ys, full, matrix),
                 "temporal": colorize(make(True), ys, full, matrix)}
         if args.keyframes:
-            with tempfile.TemporaryDirectory() as work:
-                runs["keyframe"] = colorize_keyed(make(True), ys, truth, full, matrix, Path(work))
+            key = len(ys) // 2
+            runs["keyframe"] = colorize(make(True), ys, full, matrix, key=(key, truth[key]))
         runs["truth"] = truth
         gray_warp.append(1000 * float(np.mean(warp_errors(
             [np.repeat(y[:, :, None], 3, axis=2) for y in ys], ys))))

@@ -15,8 +15,7 @@ import vidcolor.pipeline as pipeline
 from vidcolor.cli import main
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig
-from vidcolor.preview import representative_frame
-from vidcolor.scan import ScanResult, format_timecode, parse_timecode
+from vidcolor.scan import ScanResult, format_timecode, parse_timecode, representative_frame
 
 
 class FollowPrior:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from media import make_video
 
-from vidcolor.segments import plan_segments
+from vidcolor.segments import plan_segments, render_order
 
 POINTS = ("decode", "inference", "segment-write", "manifest-write", "assembly")
 FRAMES, SEGMENT = 40, 8
@@ -55,11 +55,18 @@ def clip(tmp_path_factory, random_weights):
     return src, _decoded(ref), ref.read_bytes()
 
 
-def test_segments_split_at_cuts_and_length():
-    segs = plan_segments(40, [20], 8)
-    assert [(s["start"], s["end"], s["new_shot"]) for s in segs] == [
-        (0, 7, True), (8, 15, False), (16, 19, False), (20, 27, True), (28, 35, False),
-        (36, 39, False)]
+def test_segments_split_at_cuts_anchors_and_length():
+    # Shot 1 (frames 0-19) is anchored at frame 10, shot 2 (20-39) at its first frame.
+    segs = plan_segments([(0, 19, 10), (20, 39, 20)], 8)
+    assert [(s["start"], s["end"], s["backward"], s["after"], s["from_anchor"])
+            for s in segs] == [
+        (0, 1, True, 1, False), (2, 9, True, 2, True), (10, 17, False, None, False),
+        (18, 19, False, 2, False), (20, 27, False, None, False), (28, 35, False, 4, False),
+        (36, 39, False, 5, False)]
+    # Each segment runs after the one it starts from: the anchor's, then outward.
+    assert [s["index"] for s in render_order(segs)] == [2, 1, 0, 3, 4, 5, 6]
+    # Without the temporal prior nothing is handed on.
+    assert all(s["after"] is None for s in plan_segments([(0, 39, 0)], 8, temporal=False))
 
 
 def test_kill_9_at_ten_moments_then_resume_gives_the_same_file(tmp_path, clip, random_weights):

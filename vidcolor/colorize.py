@@ -15,7 +15,7 @@ from vidcolor.colorspace import luma_to_l, merge_chroma, ycbcr_to_rgb
 from vidcolor.config import TemporalConfig, TileConfig
 from vidcolor.metrics import predict_padded
 from vidcolor.resample import pool2, resize_area, resize_bilinear
-from vidcolor.temporal import TemporalPrior
+from vidcolor.temporal import ShotState, TemporalPrior
 from vidcolor.tiling import (
     GLOBAL_SIZE,
     WindowGrid,
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["FrameColorizer", "working_size"]
 
-ANCHOR_RAMP = 8  # frames over which the drift guard's level moves to a new anchor
 WINDOW_STATS_TOLERANCE = 0.0  # windows' chroma spread and mean: the global pass's (measured best)
 
 
@@ -42,22 +41,24 @@ class FrameColorizer:
         self.backend = backend
         self.tile = tile or TileConfig()
         self.temporal = TemporalPrior(temporal) if temporal and temporal.enabled else None
-        # Chroma statistics (mean a, std a, mean b, std b) of the last unconditioned pass in this
-        # shot, and those the drift guard holds, which follow the anchor smoothly.
+        # Chroma statistics (mean a, std a, mean b, std b) of the shot's anchor frame, which the
+        # drift guard holds every frame of the shot to.
         self._anchor = np.zeros(4)
-        self._level = np.zeros(4)
-        self._since_anchor = 0
-        self._anchors = 0  # unconditioned passes averaged into the anchor in this shot
-        self._grids: dict[tuple[int, int], WindowGrid] = {}
+        self._keyed = False  # the anchor is a user's keyframe
         self._keyframe: np.ndarray | None = None
-        self._anchor_locked = False
+        self._grids: dict[tuple[int, int], WindowGrid] = {}
 
-    def new_shot(self) -> None:
-        """Start a shot: the next frame gets no prior from the previous one."""
+    def new_shot(self, keyframe: np.ndarray | None = None) -> None:
+        """Start a shot: the next frame is its anchor and gets no prior from the one before.
+
+        Args:
+            keyframe: a user's chroma ``(1, 2, h, w)`` (working size) for the anchor frame,
+                followed at confidence 1; ``None``: the network's own colours.
+        """
         if self.temporal is not None:
             self.temporal.reset()
-        self._keyframe = None
-        self._anchor_locked = False
+        self._keyframe = keyframe
+        self._keyed = False
 
     def working_luma(self, luma: np.ndarray) -> np.ndarray:
         """A full-range luma ``(1, 1, H, W)`` brought to the working resolution."""
@@ -121,91 +122,101 @@ class FrameColorizer:
         """Like :meth:`predict_ab` for the next frame of a video, with the temporal prior."""
         return self.predict_working(self.working_luma(luma))
 
-    def state(self) -> dict[str, np.ndarray]:
-        """Everything the next frame of this shot depends on (saved at segment splits)."""
-        state = {
-            "anchor": self._anchor.copy(),
-            "level": self._level.copy(),
-            "since_anchor": np.int64(self._since_anchor),
-            "anchors": np.int64(self._anchors),
-            "anchor_locked": np.bool_(self._anchor_locked),
-        }
-        if self.temporal is not None:
-            state.update(self.temporal.state())
-        return state
+    def state(self) -> ShotState | None:
+        """What the next frame of this shot depends on (``None`` before its anchor)."""
+        previous = self.temporal.previous if self.temporal is not None else None
+        if previous is None:
+            return None
+        return ShotState(luma=previous[0], ab=previous[1], anchor=self._anchor.copy(),
+                         keyed=self._keyed)
 
-    def restore(self, state: dict[str, np.ndarray]) -> None:
-        """Continue a shot from :meth:`state` (as if the previous frames had just been seen)."""
-        self.new_shot()
-        self._anchor = np.asarray(state["anchor"], np.float64).reshape(4)
-        self._level = np.asarray(state["level"], np.float64).reshape(4)
-        self._since_anchor = int(state["since_anchor"])
-        self._anchors = int(state.get("anchors", 1))
-        self._anchor_locked = bool(state["anchor_locked"])
-        if self.temporal is not None:
-            self.temporal.restore(state)
+    def restore(self, state: ShotState) -> None:
+        """Continue a shot from :meth:`state` (as if its frame had just been colorized).
 
-    def start_from_keyframe(self, ab: np.ndarray) -> None:
-        """Make ``ab`` ``(1, 2, h, w)`` (working size) the next frame's prior, at confidence 1.
-
-        The shot's colourfulness is then anchored to the keyframe's, not re-measured from
-        unconditioned passes, until :meth:`new_shot`.
+        The next frame may be on either side of that one: a shot is colorized outward from its
+        anchor, forward to its end and backward to its start.
         """
-        self._keyframe = ab
+        self.new_shot()
+        self._anchor = np.asarray(state.anchor, np.float64).reshape(4).copy()
+        self._keyed = state.keyed
+        if self.temporal is not None:
+            self.temporal.restore(state.luma, state.ab)
+
+    def _anchor_frame(self, small: np.ndarray, small_u8: np.ndarray) -> np.ndarray:
+        """The shot's anchor frame: colorized on its own (or from the user's keyframe)."""
+        assert self.temporal is not None
+        if self._keyframe is not None:
+            key = resize_area(self._keyframe, small.shape[-2:])
+            prior = np.concatenate((key, np.ones_like(key[:, :1])), 1)
+            ab = self._predict_small(small, prior, 1.0)
+            self._keyframe, self._keyed = None, True
+        else:
+            # Exactly the still of the preview: the frame on its own, no prior.
+            ab = self._predict_small(small, None, 1.0)
+            self._keyed = False
+        self._anchor = chroma_stats(ab)
+        self.temporal.update(small_u8, ab)
+        return ab
 
     def predict_working(self, small: np.ndarray) -> np.ndarray:
-        """Chroma of the next frame of a shot from its working-size luma ``(1, 1, h, w)``."""
+        """Chroma of the next frame of a shot from its working-size luma ``(1, 1, h, w)``.
+
+        The first frame after :meth:`new_shot` is the shot's anchor; every other frame follows
+        the one colorized before it (its neighbour, on either side) through the temporal prior.
+        """
         if self.temporal is None:
             return self._predict_small(small, None)
         # The shot's loop runs on the network's own chroma (gain 1), so the saturation gain is
         # not fed back frame after frame; it is applied to what leaves the loop.
         small_u8 = np.round(small[0, 0] * 255.0).astype(np.uint8)
         cfg = self.temporal.cfg
-        if self._keyframe is not None:
-            key = resize_area(self._keyframe, small.shape[-2:])
-            ab = self._predict_small(small, np.concatenate((key, np.ones_like(key[:, :1])), 1), 1.0)
-            self._keyframe = None
-            self._anchor_locked = True
-            self._anchor = chroma_stats(ab)
-            self._level = self._anchor.copy()
-            self._anchors = 1
-            self.temporal.update(small_u8, ab)
-            return ab  # a keyframe sets the shot's colours: no gain
         # In a keyframe's shot the carried chroma is the user's: where the flow check fails it
         # is still a better guess than the network's, so it keeps full confidence there.
-        prior = self.temporal.prior(small_u8, cfg.confidence if self._anchor_locked else None)
-        relock = self._anchor_locked and prior is not None
-        if prior is None or (self._since_anchor >= cfg.anchor_every and not relock):
-            free = self._predict_small(small, None, 1.0)
-            stats = chroma_stats(free)
-            if prior is None:  # a new shot (a keyframe's shot re-anchors only here)
-                self._anchor, self._anchors = stats, 1
-            else:
-                # One unconditioned pass is a noisy judgement of the shot's colours (its
-                # colourfulness varies by +-10 % from frame to frame): the anchor is their mean
-                # over the last few (an exponential mean once there are anchor_memory of them).
-                self._anchors = min(self._anchors + 1, max(cfg.anchor_memory, 1))
-                self._anchor = self._anchor + (stats - self._anchor) / self._anchors
-            if prior is None:
-                self._level = self._anchor.copy()
-            self._since_anchor = 0
-            self._anchor_locked = False
-        ab = free if prior is None else self._predict_small(small, prior, 1.0)
-        blend = cfg.keyframe_blend if self._anchor_locked else cfg.blend
-        if prior is not None and blend > 0:
-            # Smoothing along the motion: where the warped previous chroma is trusted, the
-            # output leans on it, so what changes from frame to frame is only what must. In a
-            # keyframe's shot that chroma is the user's colours, carried along.
-            w = blend * prior[:, 2:3]
-            ab = w * prior[:, :2] + (1.0 - w) * ab
-        self._since_anchor += 1
-        # Drift guard: keep the shot's colour distribution within a tolerance of the anchor's.
-        # The level held moves toward a new anchor over a few frames: re-anchoring, no jump.
-        self._level += (self._anchor - self._level) / ANCHOR_RAMP
-        ab = hold_stats(ab, self._level, cfg.drift_tolerance)
-        self.temporal.update(small_u8, ab)
-        gain = 1.0 if self._anchor_locked else self.tile.saturation
+        prior = None
+        if self._keyframe is None:
+            prior = self.temporal.prior(small_u8, cfg.confidence if self._keyed else None)
+        if prior is None:
+            ab = self._anchor_frame(small, small_u8)
+        else:
+            ab = self._predict_small(small, prior, 1.0)
+            blend = cfg.keyframe_blend if self._keyed else cfg.blend
+            if blend > 0:
+                # Smoothing along the motion: where the warped neighbour's chroma is trusted,
+                # the output leans on it, so what changes from frame to frame is only what must.
+                w = blend * prior[:, 2:3]
+                ab = w * prior[:, :2] + (1.0 - w) * ab
+            # Drift guard: the shot's colour distribution stays within a tolerance of its
+            # anchor frame's, however far from it the frame is.
+            ab = hold_stats(ab, self._anchor, cfg.drift_tolerance)
+            self.temporal.update(small_u8, ab)
+        gain = 1.0 if self._keyed else self.tile.saturation
         return np.clip(ab * gain, -110.0, 110.0)
+
+    def shot_chroma(self, lumas: list[np.ndarray], anchor: int,
+                    keyframe: np.ndarray | None = None) -> list[np.ndarray]:
+        """Working-size chroma of a whole shot held in memory, as a render gives it.
+
+        The shot is colorized outward from frame ``anchor``: forward to its end, then backward
+        from the anchor to its start (the chroma of frames before the anchor passes through
+        float16, as the render keeps it on disk). For evaluations and tests; the render does
+        the same a segment at a time (:mod:`vidcolor.render`).
+
+        Args:
+            lumas: full-range luma ``(1, 1, H, W)`` in 0..1 of every frame of the shot.
+            anchor: index of the anchor frame in ``lumas``.
+            keyframe: a user's chroma for the anchor frame (see :meth:`new_shot`).
+        """
+        out: list[np.ndarray] = [np.zeros(0)] * len(lumas)
+        self.new_shot(keyframe)
+        out[anchor] = self.predict_frame_ab(lumas[anchor])
+        at_anchor = self.state()
+        for t in range(anchor + 1, len(lumas)):
+            out[t] = self.predict_frame_ab(lumas[t])
+        if at_anchor is not None:
+            self.restore(at_anchor)
+        for t in range(anchor - 1, -1, -1):
+            out[t] = self.predict_frame_ab(lumas[t]).astype(np.float16).astype(np.float32)
+        return out
 
     def predict_ab(self, luma: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
         """Chroma at the working resolution for a full-range luma ``(1, 1, H, W)`` in 0..1.

@@ -80,13 +80,10 @@ class TemporalConfig:
         keyframe_blend: the same in a shot steered by a keyframe, whose colours are the user's:
             where the flow is trusted they are carried along as given, and the network fills in
             what the keyframe does not show.
-        anchor_every: drift guard: every this many frames of a shot (and at its first frame)
-            an unconditioned pass measures how colourful the frame is on its own.
-        anchor_memory: the anchor is the mean of the shot's unconditioned passes, over the last
-            this many of them (exponentially weighted): one frame's judgement is noisy.
-        drift_tolerance: the temporal output's per-channel chroma spread and mean are kept
-            within this fraction of that anchor's, so colours neither fade to grey, nor run
-            away, nor drift in hue.
+        drift_tolerance: drift guard: every frame's per-channel chroma spread and mean are kept
+            within this fraction of the shot's anchor frame's (the preview still, colorized on
+            its own, or a keyframe), so colours neither fade to grey, nor run away, nor drift
+            in hue.
     """
 
     enabled: bool = True
@@ -94,8 +91,6 @@ class TemporalConfig:
     uncertain_confidence: float = 0.8
     blend: float = 0.85
     keyframe_blend: float = 1.0
-    anchor_every: int = 24
-    anchor_memory: int = 16
     drift_tolerance: float = 0.01
 
 

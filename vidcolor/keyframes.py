@@ -1,30 +1,30 @@
-"""Keyframe-guided colorization: a user's colour image of one frame steers its whole shot.
+"""Keyframes: a user's colour image of one frame steers its whole shot.
 
-In a shot with a keyframe at frame ``k``, the keyframe's chroma is the prior of frame ``k``
-at confidence 1; the temporal prior then carries it forward to the end of the shot and, in a
-pass over the shot's earlier frames in reverse order, backward to its start. The reverse pass
-runs before the render, on working-resolution luma, and keeps its chroma on disk (memory maps
-in the job folder), so memory stays bounded for any shot length.
+A shot with a keyframe at frame ``k`` is anchored there instead of at its preview frame: the
+keyframe's chroma is the prior of frame ``k`` at confidence 1, and the render carries it outward
+through the shot, forward to its end and backward to its start (:mod:`vidcolor.render`).
+
+A preview folder given as ``--keyframes`` may hold stills the user did not touch: a still whose
+pixels are still those the preview wrote (``shots.json`` keeps their digest) is not a keyframe;
+its shot is rendered as it would be without ``--keyframes``, which is what that still shows.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from vidcolor.colorize import FrameColorizer, plane_to_luma
+from vidcolor.colorize import plane_to_luma
 from vidcolor.colorspace import rgb_to_lab
-from vidcolor.decode import iter_frames
-from vidcolor.encode import luma_plane
 from vidcolor.errors import InputError
 from vidcolor.image import image_luma, read_image
-from vidcolor.probe import IMAGE_SUFFIXES, MediaInfo
+from vidcolor.probe import IMAGE_SUFFIXES
 from vidcolor.resample import resize_area
 from vidcolor.scan import ScanResult, parse_timecode
 
@@ -35,8 +35,39 @@ PREVIEW_NAME = re.compile(r"^shot-(\d+)_(\d{2}-\d{2}-\d{2}\.\d{3})$")
 MIN_CORRELATION = 0.5  # keyframe luma vs frame luma, on thumbnails
 
 
+def pixel_digest(pixels: np.ndarray) -> str:
+    """sha256 of an image's pixels (and shape): the same for any file that decodes to them."""
+    digest = hashlib.sha256(repr((pixels.shape, str(pixels.dtype))).encode())
+    digest.update(np.ascontiguousarray(pixels).tobytes())
+    return digest.hexdigest()
+
+
+def _untouched(path: Path, written: dict[str, str]) -> bool:
+    """Whether ``path`` still holds the pixels the preview wrote there."""
+    if path.name not in written:
+        return False
+    try:
+        pixels, _ = read_image(path)
+    except InputError:
+        return False
+    return pixel_digest(pixels) == written[path.name]
+
+
+def _preview_digests(folder: Path) -> dict[str, str]:
+    """Image name -> pixel digest of the stills a preview wrote into ``folder`` (if any)."""
+    try:
+        shots = json.loads((folder / "shots.json").read_text(encoding="utf-8"))["shots"]
+        return {s["image"]: s["image_pixels_sha256"] for s in shots
+                if "image_pixels_sha256" in s}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def find_keyframes(folder: Path | None, specs: list[str], scan: ScanResult) -> dict[int, Path]:
     """Frame index -> image of every keyframe given by a folder of preview names or FRAME=PATH.
+
+    In a folder, stills the preview wrote and nobody changed are left out (their shots render
+    as without keyframes).
 
     Raises:
         InputError: a missing folder or file, a malformed spec, or a frame outside the video.
@@ -45,12 +76,19 @@ def find_keyframes(folder: Path | None, specs: list[str], scan: ScanResult) -> d
     if folder is not None:
         if not folder.is_dir():
             raise InputError(f"--keyframes needs a folder: {folder}")
+        written = _preview_digests(folder)
+        candidates = 0
         for path in sorted(folder.iterdir()):
             match = PREVIEW_NAME.match(path.stem)
             if match is None or path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
+            candidates += 1
+            if _untouched(path, written):
+                continue
             found[scan.frame_at(parse_timecode(match.group(2)))] = path
-        if not found and not specs:
+        if candidates and not found:
+            log.info("no still in %s was changed since the preview: no keyframes", folder)
+        if not candidates and not specs:
             raise InputError(
                 f"no keyframes in {folder}: expected images named like the preview's "
                 "(shot-0001_00-00-01.000.png)"
@@ -101,103 +139,3 @@ def keyframe_chroma(path: Path, y_plane: np.ndarray, full_range: bool,
         )
     rgb = (pixels.astype(np.float32) / peak).transpose(2, 0, 1)[None]
     return resize_area(rgb_to_lab(rgb)[:, 1:], size)
-
-
-@dataclass
-class _KeyShot:
-    first: int
-    key: int
-    path: Path
-    ab: np.ndarray | None = None  # the keyframe's chroma (working size)
-    before: np.ndarray | None = None  # memmap (key - first, 2, h, w) float16: reverse pass
-
-
-class KeyframePlan:
-    """Keyframes of a render: the reverse pass before it, and per-frame chroma during it."""
-
-    def __init__(self, keyframes: dict[int, Path], scan: ScanResult) -> None:
-        self.shots: dict[int, _KeyShot] = {}
-        for first, last in scan.shots():
-            keys = sorted(k for k in keyframes if first <= k <= last)
-            if not keys:
-                continue
-            if len(keys) > 1:
-                log.warning("shot at frame %d has %d keyframes: using the one at frame %d",
-                            first, len(keys), keys[0])
-            self.shots[first] = _KeyShot(first, keys[0], keyframes[keys[0]])
-        self._by_frame = {s.key: s for s in self.shots.values()}
-
-    def __bool__(self) -> bool:
-        return bool(self.shots)
-
-    def prepare(self, src: Path, info: MediaInfo, colorizer: FrameColorizer,
-                work: Path) -> None:
-        """Read the keyframes and run the reverse pass of every keyframe shot.
-
-        Frames from each shot's start to its keyframe are decoded once more (to working-size
-        luma, on disk); then the shot is colorized from the keyframe backwards.
-        """
-        if self.shots:
-            planes = (luma_plane(f) for f in iter_frames(src, stream_index=info.stream_index))
-            self.prepare_planes(planes, info.full_range, colorizer, work)
-
-    def prepare_planes(self, planes: Iterable[np.ndarray], full_range: bool,
-                       colorizer: FrameColorizer, work: Path) -> None:
-        """:meth:`prepare` from the video's 8-bit ``Y'`` planes, in order."""
-        if not self.shots:
-            return
-        last_needed = max(s.key for s in self.shots.values())
-        lumas: dict[int, np.ndarray] = {}
-        for index, y in enumerate(planes):
-            if index > last_needed:
-                break
-            shot = self._shot_of(index)
-            if shot is None:
-                continue
-            small = colorizer.working_luma(plane_to_luma(y, full_range))
-            size = tuple(small.shape[-2:])
-            if index == shot.key:
-                shot.ab = keyframe_chroma(shot.path, y, full_range, size)
-            store = lumas.get(shot.first)
-            if store is None:
-                store = np.lib.format.open_memmap(
-                    work / f"luma-{shot.first}.npy", "w+", np.float16,
-                    (shot.key - shot.first + 1, *size))
-                lumas[shot.first] = store
-            store[index - shot.first] = small[0, 0]
-        for shot in self.shots.values():
-            store = lumas[shot.first]
-            shot.before = np.lib.format.open_memmap(
-                work / f"chroma-{shot.first}.npy", "w+", np.float16,
-                (shot.key - shot.first, 2, *store.shape[1:]))
-            colorizer.new_shot()
-            colorizer.start_from_keyframe(shot.ab)
-            for j in range(shot.key, shot.first - 1, -1):
-                small = store[j - shot.first].astype(np.float32)[None, None]
-                ab = colorizer.predict_working(small)
-                if j < shot.key:
-                    shot.before[j - shot.first] = ab[0]
-            colorizer.new_shot()
-            log.info("keyframe %s: frame %d, %d frames before it colorized in reverse",
-                     shot.path.name, shot.key, shot.key - shot.first)
-
-    def _shot_of(self, index: int) -> _KeyShot | None:
-        for shot in self.shots.values():
-            if shot.first <= index <= shot.key:
-                return shot
-        return None
-
-    def chroma(self, index: int, colorizer: FrameColorizer) -> np.ndarray | None:
-        """Chroma of frame ``index`` if the reverse pass made it, else ``None``.
-
-        At a keyframe, primes ``colorizer`` so the frame follows the keyframe (and the rest of
-        the shot follows it forward).
-        """
-        shot = self._shot_of(index)
-        if shot is None:
-            return None
-        if index == shot.key:
-            colorizer.new_shot()
-            colorizer.start_from_keyframe(shot.ab)
-            return None
-        return shot.before[index - shot.first].astype(np.float32)[None]

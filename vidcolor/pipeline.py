@@ -7,7 +7,6 @@ import logging
 import os
 import shutil
 import tempfile
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -16,18 +15,11 @@ from vidcolor.assemble import assemble
 from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig, ShotConfig
-from vidcolor.decode import DecodeStats, iter_frames
-from vidcolor.encode import (
-    AsyncWriter,
-    VideoWriter,
-    check_encoder_options,
-    luma_plane,
-    resolve_codec,
-)
+from vidcolor.encode import check_encoder_options, resolve_codec
 from vidcolor.errors import InputError, OutputError
-from vidcolor.faults import fault_point, jitter
+from vidcolor.faults import fault_point
 from vidcolor.image import colorize_image_file
-from vidcolor.keyframes import KeyframePlan, find_keyframes
+from vidcolor.keyframes import find_keyframes
 from vidcolor.probe import (
     IMAGE_SUFFIXES,
     MediaInfo,
@@ -36,8 +28,16 @@ from vidcolor.probe import (
     read_media_info,
 )
 from vidcolor.progress import NullProgress, Progress
+from vidcolor.render import Segment, Timeline, check_keyframes, render_segment
 from vidcolor.scan import ScanResult, scan_video
-from vidcolor.segments import Job, JobLock, discard_job, fingerprint, output_settings
+from vidcolor.segments import (
+    Job,
+    JobLock,
+    discard_job,
+    fingerprint,
+    output_settings,
+    render_order,
+)
 from vidcolor.shots import read_cut_list
 from vidcolor.weights import Weights, verify_weights
 
@@ -172,26 +172,12 @@ def _run_locked(src: Path, dst: Path, cfg: JobConfig, info: MediaInfo,
     tmp = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
     try:
         if job is None:
-            # Without the temporal prior cuts change nothing: the pass only counts and times frames.
-            scan = first_pass(src, info, cfg.shots, detect=cfg.temporal.enabled)
-            if scan.frames == 0:
-                raise InputError(f"no frame of {src} could be decoded")
-            if info.frames > scan.frames:
-                log.warning("%s is damaged: %d frames decode and will be colorized, %d declared",
-                            src.name, scan.frames, info.frames)
-            job = Job.create(work, identity, scan.cuts, scan.frames, segment_frames)
-            np.save(work / "times.npy", scan.times)
+            job, timeline = _plan_job(src, info, cfg, work, identity, segment_frames, keyed)
         else:
             done = job.verify(dst.suffix)
             log.info("resuming: %d of %d segments done", done, len(job.segments))
-            scan = ScanResult(cuts=job.cuts, frames=job.manifest["frames"],
-                              times=np.load(work / "times.npy"))
-        plan = None
-        if keyed:
-            plan = KeyframePlan(find_keyframes(cfg.keyframes_dir, list(cfg.keyframes), scan),
-                                scan)
-            plan.prepare(src, info, colorizer, work)
-        _render_segments(src, info, cfg, colorizer, job, plan, dst.suffix, fmt, progress)
+            timeline = Timeline(np.load(work / "pts.npy"), job.manifest["seekable"])
+        _render_segments(src, info, cfg, colorizer, job, timeline, dst.suffix, fmt, progress)
         fault_point("assembly")
         assemble([job.segment_path(s, dst.suffix) for s in job.segments], src, tmp, fmt,
                  info.rotation)
@@ -207,86 +193,57 @@ def _run_locked(src: Path, dst: Path, cfg: JobConfig, info: MediaInfo,
         tmp.unlink(missing_ok=True)
     if not cfg.keep_work:
         shutil.rmtree(work, ignore_errors=True)
-    return scan.frames
+    return job.manifest["frames"]
+
+
+def _plan_job(src: Path, info: MediaInfo, cfg: JobConfig, work: Path, identity: dict,
+              segment_frames: int, keyed: bool) -> tuple[Job, Timeline]:
+    """Scan the input and create the job: its shots, their anchors and the segments."""
+    # Without the temporal prior cuts change nothing: the pass only counts and times frames.
+    temporal = cfg.temporal.enabled
+    scan = first_pass(src, info, cfg.shots, stats=temporal, detect=temporal)
+    if scan.frames == 0:
+        raise InputError(f"no frame of {src} could be decoded")
+    if info.frames > scan.frames:
+        log.warning("%s is damaged: %d frames decode and will be colorized, %d declared",
+                    src.name, scan.frames, info.frames)
+    if scan.decode.bad_packets:
+        log.warning("%s is damaged: %d bad packets skipped", src.name, scan.decode.bad_packets)
+    if scan.decode.repaired_times:
+        log.warning("%s is damaged: %d frame times repeated or went back; each was put half a "
+                    "frame after the one before", src.name, scan.decode.repaired_times)
+    timeline = Timeline.from_scan(scan.pts, info, bool(scan.decode.repaired_times))
+    keyframes = find_keyframes(cfg.keyframes_dir, list(cfg.keyframes), scan) if keyed else {}
+    shots = scan.anchors(keyframes)
+    for first, last, anchor in shots:
+        extra = sorted(k for k in keyframes if first <= k <= last and k != anchor)
+        if extra:
+            log.warning("shot at frame %d has %d keyframes: using the one at frame %d",
+                        first, len(extra) + 1, anchor)
+    keyed_anchors = {a: str(keyframes[a].resolve()) for _, _, a in shots if a in keyframes}
+    check_keyframes(src, info, timeline, keyed_anchors)
+    job = Job.create(work, identity, scan.cuts, scan.frames, shots, segment_frames,
+                     keyed_anchors, timeline.seekable, temporal)
+    np.save(work / "times.npy", scan.times)
+    np.save(work / "pts.npy", timeline.pts)
+    return job, timeline
 
 
 def _render_segments(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorizer,
-                     job: Job, plan: KeyframePlan | None, suffix: str, fmt: str,
+                     job: Job, timeline: Timeline, suffix: str, fmt: str,
                      progress: Progress) -> None:
-    """Colorize and encode every segment not yet done, recording each as it finishes."""
+    """Colorize and encode every segment not yet done, recording each as it finishes.
+
+    Segments run in an order in which each follows the one whose state it starts from (see
+    :func:`vidcolor.segments.render_order`); their bytes do not depend on that order.
+    """
     segments = job.segments
-    todo = [s for s in segments if not s["done"]]
     progress.start(job.manifest["frames"], "frames")
     progress.advance(sum(s["end"] - s["start"] + 1 for s in segments if s["done"]))
-    if not todo:
-        return
-    last = todo[-1]["end"]
-    cuts = set(job.cuts)
-    writer: AsyncWriter | None = None
-    seg_iter = iter(segments)
-    seg = next(seg_iter)
-    carried = False  # the colorizer holds the state of the previous frame of this run
-    step = 1 / (info.rate * info.time_base) if info.rate else Fraction(1)
-    last_pts: int | None = None
-    stats = DecodeStats()
-    try:
-        for index, frame in enumerate(iter_frames(src, stats=stats,
-                                                  stream_index=info.stream_index)):
-            fault_point("decode")
-            if index > last:
-                break
-            while index > seg["end"]:
-                seg = next(seg_iter)
-            pts = frame.pts
-            if pts is None:  # some raw streams carry none: continue at the nominal rate
-                pts = 0 if last_pts is None else last_pts + max(1, round(step))
-            last_pts = pts
-            if seg["done"]:
-                carried = False
-                continue
-            if (frame.width, frame.height) != (info.width, info.height):
-                raise InputError(
-                    f"{src}: the frame size changes mid-stream ({info.width}x{info.height} -> "
-                    f"{frame.width}x{frame.height}); vidcolor needs one size per video"
-                )
-            if index in cuts or index == 0:
-                colorizer.new_shot()
-            elif index == seg["start"] and not carried:
-                colorizer.restore(job.load_state(segments[seg["index"] - 1]))
-            if index == seg["start"]:
-                jitter("segment-open")
-                writer = AsyncWriter(
-                    VideoWriter(job.segment_path(seg, suffix), info, cfg.encode, fmt),
-                    info.full_range, info.matrix)
-            assert writer is not None
-            y = luma_plane(frame, writer.plan.depth)
-            ab = plan.chroma(index, colorizer) if plan else None
-            cb, cr = colorizer.chroma_planes(
-                y, info.full_range, info.matrix, writer.plan.subsample, ab, writer.plan.depth)
-            fault_point("inference")
-            writer.write(y, cb, cr, pts, info.time_base)
-            carried = True
-            progress.advance()
-            if index == seg["end"]:
-                writer.close()
-                writer = None
-                jitter("segment-close")
-                fault_point("segment-write")
-                nxt = seg["index"] + 1
-                goes_on = nxt < len(segments) and not segments[nxt]["new_shot"]
-                job.finish_segment(seg, suffix, colorizer.state() if goes_on else None)
-    finally:
-        if writer is not None:
-            writer.abort()
-    missing = [s for s in segments if not s["done"]]
-    if missing:
-        raise InputError(
-            f"{src} ended at frame {index + 1 if stats.frames else 0} of the "
-            f"{job.manifest['frames']} found when the job started: the input changed or is "
-            "damaged"
-        )
-    if stats.bad_packets:
-        log.warning("%s is damaged: %d bad packets skipped", src.name, stats.bad_packets)
-    if stats.repaired_times:
-        log.warning("%s is damaged: %d frame times repeated or went back; each was put half a "
-                    "frame after the one before", src.name, stats.repaired_times)
+    for row in render_order(segments):
+        if row["done"]:
+            continue
+        result = render_segment(src, info, cfg, colorizer, Segment.from_manifest(row),
+                                job.start_state(row), job.segment_path(row, suffix), fmt,
+                                timeline, job.folder, progress)
+        job.finish_segment(row, suffix, result.state, result.anchor)

@@ -27,6 +27,7 @@ from vidcolor.decode import frames_at, iter_frames
 from vidcolor.encode import VideoWriter, build_frame, luma_plane
 from vidcolor.errors import InputError, OutputError
 from vidcolor.image import write_image
+from vidcolor.keyframes import pixel_digest
 from vidcolor.probe import MediaInfo, check_input_file, is_image_path, read_media_info
 from vidcolor.progress import NullProgress, Progress
 from vidcolor.scan import ScanResult, format_timecode
@@ -35,25 +36,6 @@ log = logging.getLogger(__name__)
 
 SEEK_SECONDS = 10.0  # a preview still further than this past the last one is reached by seeking
 KEEP_BYTES = 256 << 20  # luma planes kept from the scan, so a short film is decoded only once
-
-
-def representative_frame(scan: ScanResult, first: int, last: int) -> int:
-    """The frame that best shows a shot: sharp and contrasty, away from its ends.
-
-    The first and last 15% of a shot (where fades and dissolves live) are skipped when the
-    shot is long enough; frames darker or flatter than half the shot's median contrast are
-    skipped; of the rest, the sharpest (variance of the Laplacian) wins.
-    """
-    n = last - first + 1
-    margin = int(0.15 * n) if n >= 7 else 0
-    lo, hi = first + margin, last - margin
-    idx = np.arange(lo, hi + 1)
-    std = scan.std[idx]
-    ok = std >= 0.8 * float(np.median(scan.std[first:last + 1]))
-    if not ok.any():
-        return int(idx[len(idx) // 2])
-    score = np.where(ok, scan.sharpness[idx], -1.0)
-    return int(idx[int(np.argmax(score))])
 
 
 def _rotate(rgb: np.ndarray, rotation: int) -> np.ndarray:
@@ -88,8 +70,7 @@ def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 
     out_dir.mkdir(exist_ok=True)
     frame_time = 1.0 / float(info.rate) if info.rate else 0.0
     shots = []
-    for number, (first, last) in enumerate(scan.shots(), start=1):
-        rep = representative_frame(scan, first, last)
+    for number, (first, last, rep) in enumerate(scan.anchors(), start=1):
         stem = f"shot-{number:04d}_{format_timecode(scan.times[rep], '-')}"
         shots.append({
             "shot": number,
@@ -161,7 +142,10 @@ def _write_stills(src: Path, info: MediaInfo, scan: ScanResult, colorizer: Frame
             rgb = colorizer.colorize_luma(luma, matrix=info.matrix)[0].transpose(1, 2, 0)
             rgb8 = (rgb * 255.0 + 0.5).astype(np.uint8)
             gray8 = (luma[0, 0] * 255.0 + 0.5).astype(np.uint8)
-            write_image(out_dir / shot["image"], _rotate(rgb8, info.rotation), overwrite)
+            upright = _rotate(rgb8, info.rotation)
+            write_image(out_dir / shot["image"], upright, overwrite)
+            # --keyframes tells an untouched still (not a keyframe) from an edited one by this.
+            shot["image_pixels_sha256"] = pixel_digest(upright)
             gray_rgb = np.repeat(gray8[:, :, None], 3, axis=2)
             write_image(out_dir / shot["gray_image"], _rotate(gray_rgb, info.rotation),
                         overwrite)

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from vidcolor.config import ShotConfig
-from vidcolor.decode import iter_frames
+from vidcolor.decode import DecodeStats, iter_frames
 from vidcolor.encode import luma_plane
 from vidcolor.probe import MediaInfo
 from vidcolor.shots import ShotDetector, thumbnail
@@ -39,6 +39,7 @@ class ScanResult:
     sharpness: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     pts: list[int | None] = field(default_factory=list)
     lumas: dict[int, np.ndarray] = field(default_factory=dict)
+    decode: DecodeStats = field(default_factory=DecodeStats)  # what the decoder met
 
     def shots(self) -> list[tuple[int, int]]:
         """``(first, last)`` frame of every shot (inclusive)."""
@@ -46,9 +47,44 @@ class ScanResult:
         ends = [c - 1 for c in self.cuts] + [self.frames - 1]
         return list(zip(starts, ends, strict=True))
 
+    def anchors(self, keyframes: dict[int, object] | None = None) -> list[tuple[int, int, int]]:
+        """``(first, last, anchor)`` of every shot.
+
+        The anchor is the shot's first keyframe, else its :func:`representative_frame` (the
+        preview's still); without per-frame statistics, its first frame.
+        """
+        keyframes = keyframes or {}
+        out = []
+        for first, last in self.shots():
+            keys = sorted(k for k in keyframes if first <= k <= last)
+            out.append((first, last, keys[0] if keys else representative_frame(self, first, last)))
+        return out
+
     def frame_at(self, seconds: float) -> int:
         """Index of the frame whose time is nearest ``seconds``."""
         return int(np.argmin(np.abs(self.times - seconds)))
+
+
+def representative_frame(scan: ScanResult, first: int, last: int) -> int:
+    """The frame that best shows a shot: sharp and contrasty, away from its ends.
+
+    The first and last 15% of a shot (where fades and dissolves live) are skipped when the
+    shot is long enough; frames darker or flatter than half the shot's median contrast are
+    skipped; of the rest, the sharpest (variance of the Laplacian) wins. This is the shot's
+    preview still and the anchor its render is colorized outward from.
+    """
+    if len(scan.std) < scan.frames:
+        return first  # no statistics (a render without the temporal prior)
+    n = last - first + 1
+    margin = int(0.15 * n) if n >= 7 else 0
+    lo, hi = first + margin, last - margin
+    idx = np.arange(lo, hi + 1)
+    std = scan.std[idx]
+    ok = std >= 0.8 * float(np.median(scan.std[first:last + 1]))
+    if not ok.any():
+        return int(idx[len(idx) // 2])
+    score = np.where(ok, scan.sharpness[idx], -1.0)
+    return int(idx[int(np.argmax(score))])
 
 
 def frame_stats(luma: np.ndarray) -> tuple[float, float, float]:
@@ -76,7 +112,9 @@ def scan_video(src: Path, info: MediaInfo, cfg: ShotConfig, stats: bool = False,
     first_pts: int | None = None
     tb = float(info.time_base)
     step = 1.0 / float(info.rate) if info.rate else 1.0 / 25
-    for index, frame in enumerate(iter_frames(src, stream_index=info.stream_index)):
+    decoded = DecodeStats()
+    for index, frame in enumerate(iter_frames(src, stream_index=info.stream_index,
+                                              stats=decoded)):
         y = luma_plane(frame)
         if detect:
             detector.push(thumbnail(y))
@@ -95,7 +133,7 @@ def scan_video(src: Path, info: MediaInfo, cfg: ShotConfig, stats: bool = False,
     return ScanResult(
         cuts=detector.finish() if detect else [], frames=len(times),
         times=np.array(times, np.float64), mean=arr[:, 0], std=arr[:, 1], sharpness=arr[:, 2],
-        pts=pts, lumas=lumas,
+        pts=pts, lumas=lumas, decode=decoded,
     )
 
 

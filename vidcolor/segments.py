@@ -28,12 +28,13 @@ from vidcolor.config import JobConfig
 from vidcolor.errors import OutputError, ResumeError
 from vidcolor.faults import fault_point
 from vidcolor.probe import MediaInfo
+from vidcolor.temporal import ShotState
 from vidcolor.weights import sha256_of
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: shots anchored at their preview frame
 MIB = 1 << 20
 
 
@@ -152,27 +153,70 @@ def output_settings(cfg: JobConfig, segment_frames: int) -> dict[str, Any]:
     }
 
 
-def plan_segments(frames: int, cuts: list[int], segment_frames: int) -> list[dict[str, Any]]:
-    """Segments ``[start, end]`` (inclusive) cut at shot cuts and every ``segment_frames``.
+def plan_segments(shots: list[tuple[int, int, int]], segment_frames: int,
+                  keyframes: dict[int, str] | None = None,
+                  temporal: bool = True) -> list[dict[str, Any]]:
+    """The segments of a render and the chain of states between them.
 
-    ``segment_frames < 0`` makes one segment of the whole video (a single pass, for
-    measuring what segments cost).
+    Every shot ``(first, last, anchor)`` is colorized outward from its anchor frame: forward
+    from the anchor to its end, backward from the frame before it to its start, each part cut
+    every ``segment_frames`` frames (``< 0``: not cut, one segment per part, for measuring what
+    segments cost). Each segment records the segment whose state it starts from (``after``;
+    ``None`` for the segment that starts at the anchor) and whether that state is the one
+    after the anchor frame (``from_anchor``: the first backward segment) or after the end of
+    that segment's work. Segments are listed, and their files numbered, in frame order.
+
+    Args:
+        shots: ``(first, last, anchor)`` frame of every shot, in order.
+        segment_frames: longest segment.
+        keyframes: the keyframe image of a shot, by its anchor frame.
+        temporal: ``False``: frames are colorized on their own, no segment hands a state on.
     """
-    if segment_frames < 0:
-        return [{"start": 0, "end": frames - 1, "new_shot": True, "done": False, "index": 0,
-                 "file": "seg-00000"}]
-    bounds = sorted({0, *[c for c in cuts if 0 < c < frames]})
-    segments = []
-    for k, start in enumerate(bounds):
-        end = (bounds[k + 1] if k + 1 < len(bounds) else frames) - 1
-        step = segment_frames if segment_frames > 0 else end - start + 1
-        for s in range(start, end + 1, step):
-            segments.append({"start": s, "end": min(s + step - 1, end),
-                             "new_shot": s == start, "done": False})
-    for i, seg in enumerate(segments):
+    keyframes = keyframes or {}
+    parts: list[dict[str, Any]] = []
+    for first, last, anchor in shots:
+        whole = max(last - first + 1, 1)
+        step = segment_frames if segment_frames > 0 else whole
+        common = {"shot": first, "anchor": anchor, "keyframe": keyframes.get(anchor),
+                  "done": False}
+        backward = []
+        for end in range(anchor - 1, first - 1, -step):
+            backward.append({"start": max(first, end - step + 1), "end": end, "backward": True,
+                             **common})
+        forward = [{"start": s, "end": min(s + step - 1, last), "backward": False, **common}
+                   for s in range(anchor, last + 1, step)]
+        parts.extend(reversed(backward))
+        parts.extend(forward)
+    for i, seg in enumerate(parts):
         seg["index"] = i
         seg["file"] = f"seg-{i:05d}"
-    return segments
+    by_start = {seg["start"]: seg for seg in parts}
+    by_end = {seg["end"]: seg for seg in parts}
+    for seg in parts:
+        if not temporal:
+            seg["after"], seg["from_anchor"] = None, False
+        elif not seg["backward"]:
+            prev = by_end[seg["start"] - 1] if seg["start"] > seg["anchor"] else None
+            seg["after"], seg["from_anchor"] = (prev["index"] if prev else None), False
+        elif seg["end"] == seg["anchor"] - 1:
+            seg["after"], seg["from_anchor"] = by_start[seg["anchor"]]["index"], True
+        else:
+            seg["after"], seg["from_anchor"] = by_start[seg["end"] + 1]["index"], False
+    return parts
+
+
+def render_order(segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``segments`` in an order in which each comes after the one its state comes from.
+
+    Shot by shot: the segment at the anchor, the backward chain (nearest the anchor first),
+    then the rest of the forward chain.
+    """
+    def key(seg: dict[str, Any]) -> tuple[int, int, int]:
+        if seg["backward"]:
+            return seg["shot"], 1, -seg["start"]
+        return seg["shot"], 0 if seg["start"] == seg["anchor"] else 2, seg["start"]
+
+    return sorted(segments, key=key)
 
 
 def fsync_dir(folder: Path) -> None:
@@ -214,11 +258,17 @@ class Job:
 
     @classmethod
     def create(cls, folder: Path, identity: dict[str, Any], cuts: list[int], frames: int,
-               segment_frames: int) -> Job:
-        """A new job: the folder and its first manifest."""
+               shots: list[tuple[int, int, int]], segment_frames: int,
+               keyframes: dict[int, str] | None = None, seekable: bool = False,
+               temporal: bool = True) -> Job:
+        """A new job: the folder and its first manifest (see :func:`plan_segments`).
+
+        ``seekable``: a segment's frames may be reached by seeking (else decoded in order).
+        """
         folder.mkdir(parents=True, exist_ok=True)
         manifest = {"version": MANIFEST_VERSION, **identity, "cuts": cuts, "frames": frames,
-                    "segments": plan_segments(frames, cuts, segment_frames)}
+                    "seekable": seekable,
+                    "segments": plan_segments(shots, segment_frames, keyframes, temporal)}
         job = cls(folder, manifest)
         job.save()
         return job
@@ -235,6 +285,9 @@ class Job:
             return None
         try:
             manifest = json.loads(path.read_text())
+            if isinstance(manifest, dict) and manifest.get("version") == 1:
+                raise ValueError("made by an older vidcolor, which colorized shots from their "
+                                 "first frame")
             if manifest.get("version") != MANIFEST_VERSION or "segments" not in manifest:
                 raise ValueError("unknown manifest layout")
         except (OSError, ValueError, UnicodeDecodeError) as e:
@@ -270,9 +323,14 @@ class Job:
         """The encoded file of a segment."""
         return self.folder / f"{seg['file']}{suffix}"
 
-    def state_path(self, seg: dict[str, Any]) -> Path:
-        """The temporal state saved after a segment's last frame."""
-        return self.folder / f"{seg['file']}.state.npz"
+    def state_path(self, seg: dict[str, Any], anchor: bool = False) -> Path:
+        """The shot state a segment hands on: after its work, or after its anchor frame."""
+        return self.folder / f"{seg['file']}.{'anchor' if anchor else 'state'}.npz"
+
+    def handed_on(self, seg: dict[str, Any]) -> tuple[bool, bool]:
+        """Whether another segment starts from ``seg``'s state, and from its anchor state."""
+        takers = [s for s in self.segments if s["after"] == seg["index"]]
+        return (any(not s["from_anchor"] for s in takers), any(s["from_anchor"] for s in takers))
 
     def verify(self, suffix: str) -> int:
         """Mark damaged or missing finished segments as to be redone; returns how many are done."""
@@ -283,9 +341,11 @@ class Job:
             path = self.segment_path(seg, suffix)
             ok = path.exists() and path.stat().st_size == seg.get("size") \
                 and sha256_of(path) == seg.get("sha256")
-            nxt = seg["index"] + 1
-            if ok and nxt < len(self.segments) and not self.segments[nxt]["new_shot"]:
+            state, anchor = self.handed_on(seg)
+            if ok and state:
                 ok = self.state_path(seg).exists()
+            if ok and anchor:
+                ok = self.state_path(seg, anchor=True).exists()
             if not ok:
                 log.warning("segment %d (frames %d-%d) is missing or damaged: redoing it",
                             seg["index"], seg["start"], seg["end"])
@@ -294,19 +354,33 @@ class Job:
                 done += 1
         return done
 
-    def finish_segment(self, seg: dict[str, Any], suffix: str, state: dict | None) -> None:
-        """Record a segment as done: its state (if the shot goes on), then the manifest."""
+    def finish_segment(self, seg: dict[str, Any], suffix: str, state: ShotState | None,
+                       anchor: ShotState | None = None) -> None:
+        """Record a segment as done: the states it hands on, then the manifest.
+
+        Only the states another segment starts from are kept (see :meth:`handed_on`).
+        """
         path = self.segment_path(seg, suffix)
-        if state is not None:
-            buf = self.folder / f".{seg['file']}.state.tmp.npz"
-            np.savez(buf, **{k: np.asarray(v) for k, v in state.items()})
+        wants_state, wants_anchor = self.handed_on(seg)
+        for value, wanted, is_anchor in ((state, wants_state, False),
+                                         (anchor, wants_anchor, True)):
+            if not wanted:
+                continue
+            if value is None:
+                raise RuntimeError(f"segment {seg['index']} has no state to hand on")
+            target = self.state_path(seg, is_anchor)
+            buf = target.with_name(f".{target.stem}.tmp.npz")
+            np.savez(buf, **value.arrays())
             with buf.open("rb+") as fh:
                 os.fsync(fh.fileno())
-            os.replace(buf, self.state_path(seg))
+            os.replace(buf, target)
         seg.update(done=True, size=path.stat().st_size, sha256=sha256_of(path))
         self.save()
 
-    def load_state(self, seg: dict[str, Any]) -> dict[str, np.ndarray]:
-        """The temporal state saved after ``seg``."""
-        with np.load(self.state_path(seg)) as data:
-            return {k: data[k] for k in data.files}
+    def start_state(self, seg: dict[str, Any]) -> ShotState | None:
+        """The state ``seg`` starts from (``None``: it starts its shot at the anchor)."""
+        if seg["after"] is None:
+            return None
+        before = self.segments[seg["after"]]
+        with np.load(self.state_path(before, seg["from_anchor"])) as data:
+            return ShotState.from_arrays({k: data[k] for k in data.files})

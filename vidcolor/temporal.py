@@ -10,6 +10,7 @@ where it agrees with the luminance and to ignore it elsewhere.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -75,6 +76,45 @@ def inside(flow: np.ndarray) -> np.ndarray:
     return (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
 
 
+@dataclass(frozen=True)
+class ShotState:
+    """Everything the next frame of a shot depends on: the value handed from task to task.
+
+    A shot is colorized outward from its anchor frame (forward to its end, backward to its
+    start), a segment at a time; a segment starts from the state the one before it in that
+    direction ended with, whether that ran in this process, was saved for a resume
+    (:meth:`arrays`) or came from a Ray worker (it pickles). It is small: two working-size
+    planes and five numbers.
+
+    Attributes:
+        luma: uint8 ``(h, w)`` working-size luma of the last frame colorized.
+        ab: float32 ``(h, w, 2)`` its Lab chroma as the temporal loop holds it (before the
+            saturation gain).
+        anchor: float64 ``(4,)`` mean and spread of ``a`` and ``b`` at the shot's anchor frame:
+            what the drift guard holds every frame of the shot to.
+        keyed: the anchor is a user's keyframe (its colours are followed at full confidence,
+            with no gain).
+    """
+
+    luma: np.ndarray
+    ab: np.ndarray
+    anchor: np.ndarray
+    keyed: bool = False
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The state as named arrays (for ``np.savez``)."""
+        return {"luma": self.luma, "ab": self.ab, "anchor": self.anchor,
+                "keyed": np.bool_(self.keyed)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ShotState:
+        """The state :meth:`arrays` wrote."""
+        return cls(luma=np.asarray(arrays["luma"], np.uint8),
+                   ab=np.asarray(arrays["ab"], np.float32),
+                   anchor=np.asarray(arrays["anchor"], np.float64).reshape(4),
+                   keyed=bool(arrays["keyed"]))
+
+
 class TemporalPrior:
     """Holds the previous frame's luma and chroma and turns them into the next frame's prior."""
 
@@ -108,16 +148,17 @@ class TemporalPrior:
         prior = np.concatenate((ab * (conf[..., None] > 0), conf[..., None]), axis=2)
         return np.ascontiguousarray(prior.transpose(2, 0, 1))[None]
 
-    def state(self) -> dict[str, np.ndarray]:
-        """The previous frame, to continue a shot in another process (empty after a reset)."""
+    @property
+    def previous(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The previous frame's uint8 luma ``(h, w)`` and chroma ``(h, w, 2)``, if any."""
         if self._luma is None or self._ab is None:
-            return {}
-        return {"luma": self._luma, "ab": self._ab}
+            return None
+        return self._luma, self._ab
 
-    def restore(self, state: dict[str, np.ndarray]) -> None:
-        """Continue from :meth:`state`."""
-        self._luma = state["luma"].astype(np.uint8) if "luma" in state else None
-        self._ab = state["ab"].astype(np.float32) if "ab" in state else None
+    def restore(self, luma: np.ndarray, ab: np.ndarray) -> None:
+        """Continue from a previous frame's luma and chroma (see :attr:`previous`)."""
+        self._luma = np.asarray(luma, np.uint8)
+        self._ab = np.asarray(ab, np.float32)
 
     def update(self, luma: np.ndarray, ab: np.ndarray) -> None:
         """Remember this frame: uint8 luma ``(h, w)`` and its chroma ``(1, 2, h, w)``."""

@@ -1,0 +1,275 @@
+"""One segment of a render: its frames decoded, colorized outward from its shot's anchor, encoded.
+
+A segment is a task that depends on nothing but its inputs: the source file, the settings, the
+:class:`Segment` and the :class:`~vidcolor.temporal.ShotState` it starts from. It reads its own
+frames (by seeking where the source allows it, else in order from the start), so segments can
+run in any order that respects their chain, in one process or on many machines, and give the
+same bytes.
+
+A segment forward of its shot's anchor colorizes its frames in order, starting from the anchor
+(the preview's still) or from the state the segment before it ended with. A segment before the
+anchor is colorized backward: its frames' working-size luma is read first (to a memory map in
+``scratch``), colorized from its last frame to its first, starting from the state of the frame
+after it; then its frames are read again in order and encoded with that chroma. Memory stays
+bounded for any shot length.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from vidcolor.colorize import FrameColorizer, plane_to_luma
+from vidcolor.config import JobConfig
+from vidcolor.decode import DecodeStats, frames_at, iter_frames
+from vidcolor.encode import AsyncWriter, VideoWriter, luma_plane
+from vidcolor.errors import InputError
+from vidcolor.faults import fault_point, jitter
+from vidcolor.keyframes import keyframe_chroma
+from vidcolor.probe import MediaInfo
+from vidcolor.progress import NullProgress, Progress
+from vidcolor.temporal import ShotState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """What one segment task renders (a row of the job manifest, typed)."""
+
+    index: int
+    start: int
+    end: int
+    anchor: int  # its shot's anchor frame
+    backward: bool  # before the anchor: colorized from ``end`` down to ``start``
+    keyframe: str | None  # the shot's keyframe image (the anchor is its frame)
+    file: str
+
+    @classmethod
+    def from_manifest(cls, seg: dict[str, Any]) -> Segment:
+        """The task of a manifest row (see :func:`vidcolor.segments.plan_segments`)."""
+        return cls(index=seg["index"], start=seg["start"], end=seg["end"],
+                   anchor=seg["anchor"], backward=seg["backward"], keyframe=seg["keyframe"],
+                   file=seg["file"])
+
+    @property
+    def frames(self) -> int:
+        """Frames in the segment."""
+        return self.end - self.start + 1
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """What a segment hands on.
+
+    ``state``: after its last colorized frame (forward: its last frame; backward: its first).
+    ``anchor``: for the segment that starts at its shot's anchor, the state after the anchor
+    frame, where the backward chain starts.
+    """
+
+    state: ShotState | None
+    anchor: ShotState | None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Every frame's presentation time, as the scan found (and, where needed, repaired) it.
+
+    Attributes:
+        pts: int64 ``(frames,)`` in the stream's time base; frames without one are put at the
+            nominal rate after the frame before.
+        seekable: every frame had its own strictly increasing pts (none repaired), so a
+            segment's frames can be found by seeking (and are checked against these times).
+    """
+
+    pts: np.ndarray
+    seekable: bool
+
+    @classmethod
+    def from_scan(cls, pts: list[int | None], info: MediaInfo, repaired: bool) -> Timeline:
+        """The timeline of a scanned stream (``repaired``: some frame times were repaired)."""
+        step = max(1, round(1 / (info.rate * info.time_base))) if info.rate else 1
+        out = np.zeros(len(pts), np.int64)
+        last: int | None = None
+        for i, p in enumerate(pts):
+            if p is None:
+                p = 0 if last is None else last + step
+            out[i] = last = p
+        seekable = not repaired and bool(info.time_base) and all(p is not None for p in pts) \
+            and bool(np.all(np.diff(out) > 0))
+        return cls(out, seekable)
+
+
+class SeekMissed(Exception):
+    """Seeking did not give a segment's frames as the scan saw them (decode in order instead)."""
+
+
+def segment_frames(src: Path, info: MediaInfo, timeline: Timeline, start: int, end: int,
+                   seek: bool = True) -> Iterator[tuple[int, av.VideoFrame]]:
+    """``(index, frame)`` of frames ``start..end``, by seeking or in order from the start.
+
+    Seeking is used where ``seek`` and the timeline allow it.
+
+    Raises:
+        SeekMissed: after a seek, a frame's time is not the one the scan saw (frames may have
+            been yielded already: the caller starts the segment over with ``seek=False``).
+        InputError: the input ends early or cannot be decoded.
+    """
+    if seek and timeline.seekable and start > 0:
+        wanted = [int(p) for p in timeline.pts[start:end + 1]]
+        n = 0
+        try:
+            for pts, frame in frames_at(src, wanted, info.stream_index, seek_after=1 << 62):
+                if pts != wanted[n]:
+                    raise SeekMissed(f"frame {start + n}: pts {pts}, expected {wanted[n]}")
+                fault_point("decode")
+                yield start + n, frame
+                n += 1
+        except InputError as e:
+            raise SeekMissed(str(e)) from e
+        if n != len(wanted):
+            raise SeekMissed(f"{n} of {len(wanted)} frames")
+        return
+    index = -1
+    for index, frame in enumerate(iter_frames(src, stats=DecodeStats(),
+                                              stream_index=info.stream_index)):
+        if index > end:
+            break
+        fault_point("decode")
+        if index >= start:
+            yield index, frame
+    if index < end:
+        raise InputError(
+            f"{src} ended at frame {index + 1} of the {end + 1} or more found when the job "
+            "started: the input changed or is damaged"
+        )
+
+
+def _checked(src: Path, info: MediaInfo, frame: av.VideoFrame) -> av.VideoFrame:
+    if (frame.width, frame.height) != (info.width, info.height):
+        raise InputError(
+            f"{src}: the frame size changes mid-stream ({info.width}x{info.height} -> "
+            f"{frame.width}x{frame.height}); vidcolor needs one size per video"
+        )
+    return frame
+
+
+def render_segment(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorizer,
+                   seg: Segment, start_state: ShotState | None, out: Path, fmt: str,
+                   timeline: Timeline, scratch: Path,
+                   progress: Progress | None = None) -> SegmentResult:
+    """Render ``seg`` into ``out`` (written atomically) from ``start_state``.
+
+    ``start_state`` is ``None`` for the segment that starts at its shot's anchor (and for every
+    segment without the temporal prior); ``scratch`` takes a backward segment's luma and chroma
+    while it runs.
+    """
+    progress = progress or NullProgress()
+    try:
+        return _render(src, info, cfg, colorizer, seg, start_state, out, fmt, timeline,
+                       scratch, progress, seek=True)
+    except SeekMissed as e:
+        log.info("segment %d: seeking missed (%s); decoding from the start", seg.index, e)
+        return _render(src, info, cfg, colorizer, seg, start_state, out, fmt, timeline,
+                       scratch, progress, seek=False)
+
+
+def _render(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorizer,
+            seg: Segment, start_state: ShotState | None, out: Path, fmt: str,
+            timeline: Timeline, scratch: Path, progress: Progress,
+            seek: bool) -> SegmentResult:
+    jitter("segment-open")
+    writer = AsyncWriter(VideoWriter(out, info, cfg.encode, fmt), info.full_range, info.matrix)
+    advanced = 0
+    try:
+        if start_state is None:
+            colorizer.new_shot()
+        else:
+            colorizer.restore(start_state)
+        chroma = None
+        if seg.backward:
+            chroma = _backward_chroma(src, info, colorizer, seg, timeline, scratch,
+                                      writer.plan.depth, seek)
+        result_state = colorizer.state() if seg.backward else None
+        anchor_state = None
+        for index, frame in segment_frames(src, info, timeline, seg.start, seg.end, seek):
+            frame = _checked(src, info, frame)
+            y = luma_plane(frame, writer.plan.depth)
+            ab = None
+            if chroma is not None:
+                ab = chroma[index - seg.start].astype(np.float32)[None]
+            elif index == seg.anchor and seg.keyframe is not None:
+                small = colorizer.working_luma(plane_to_luma(y, info.full_range,
+                                                             writer.plan.depth))
+                colorizer.new_shot(keyframe_chroma(Path(seg.keyframe), luma_plane(frame),
+                                                   info.full_range, small.shape[-2:]))
+            cb, cr = colorizer.chroma_planes(y, info.full_range, info.matrix,
+                                             writer.plan.subsample, ab, writer.plan.depth)
+            if index == seg.anchor:
+                anchor_state = colorizer.state()
+            fault_point("inference")
+            writer.write(y, cb, cr, int(timeline.pts[index]), info.time_base)
+            progress.advance()
+            advanced += 1
+        writer.close()
+    except BaseException:
+        writer.abort()
+        if advanced:
+            progress.advance(-advanced)
+        raise
+    finally:
+        for name in (f"{seg.file}.luma.npy", f"{seg.file}.chroma.npy"):
+            (scratch / name).unlink(missing_ok=True)
+    jitter("segment-close")
+    fault_point("segment-write")
+    if not seg.backward:
+        result_state = colorizer.state()
+    return SegmentResult(state=result_state, anchor=anchor_state)
+
+
+def _backward_chroma(src: Path, info: MediaInfo, colorizer: FrameColorizer, seg: Segment,
+                     timeline: Timeline, scratch: Path, depth: int,
+                     seek: bool) -> np.ndarray:
+    """A backward segment's chroma ``(frames, 2, h, w)`` float16 (working size), on disk.
+
+    Its frames' working luma is read in order first, then colorized from the last frame to the
+    first, continuing from the state ``colorizer`` holds (the frame after the segment's end).
+    """
+    lumas: np.ndarray | None = None
+    for index, frame in segment_frames(src, info, timeline, seg.start, seg.end, seek):
+        frame = _checked(src, info, frame)
+        small = colorizer.working_luma(plane_to_luma(luma_plane(frame, depth), info.full_range,
+                                                     depth))
+        if lumas is None:
+            lumas = np.lib.format.open_memmap(scratch / f"{seg.file}.luma.npy", "w+",
+                                              np.float32, (seg.frames, *small.shape[-2:]))
+        lumas[index - seg.start] = small[0, 0]
+    assert lumas is not None
+    chroma = np.lib.format.open_memmap(scratch / f"{seg.file}.chroma.npy", "w+", np.float16,
+                                       (seg.frames, 2, *lumas.shape[1:]))
+    for j in range(seg.frames - 1, -1, -1):
+        chroma[j] = colorizer.predict_working(np.asarray(lumas[j])[None, None])[0]
+    return chroma
+
+
+def check_keyframes(src: Path, info: MediaInfo, timeline: Timeline,
+                    keyframes: dict[int, str]) -> None:
+    """Read every keyframe against its frame before any work (see :func:`keyframe_chroma`).
+
+    Raises:
+        InputError: a keyframe is unreadable or is not an image of its frame.
+    """
+    for index, path in sorted(keyframes.items()):
+        for seek in (True, False):
+            try:
+                for _, frame in segment_frames(src, info, timeline, index, index, seek):
+                    keyframe_chroma(Path(path), luma_plane(frame), info.full_range, (32, 32))
+                break
+            except SeekMissed:
+                continue
