@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no render: write one colorized frame per shot, index.html and "
                         "shots.json into DIR")
     p.add_argument("--preview-clips", type=_float_in(0, 600), default=0.0, metavar="SECONDS",
-                   help="with --preview: also a colorized clip of this length per shot")
+                   help="with --preview: also a colorized clip of this length per shot, "
+                        "from its preview frame on")
     p.add_argument("--keyframes", type=Path, metavar="DIR",
                    help="recoloured preview images (same names) that steer their shots")
     p.add_argument("--keyframe", action="append", default=[], metavar="FRAME=PATH",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+import cv2
 import numpy as np
 
 from vidcolor.backends import Backend
@@ -286,6 +287,23 @@ def plane_to_luma(y_plane: np.ndarray, full_range: bool, depth: int = 8) -> np.n
         return y / float((1 << depth) - 1)
     unit = float(1 << (depth - 8))
     return np.clip((y - 16.0 * unit) / (219.0 * unit), 0.0, 1.0)
+
+
+def planes_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, full_range: bool,
+                  matrix: str) -> np.ndarray:
+    """uint8 RGB ``(H, W, 3)`` of 8-bit ``Y', Cb, Cr`` planes (chroma at any subsampling).
+
+    The inverse of :meth:`FrameColorizer.chroma_planes`; subsampled chroma is upsampled
+    bilinearly. Preview stills are made through it from the planes the render encodes, and
+    rendered frames are read back through it to compare them.
+    """
+    h, w = y.shape
+    up = [cv2.resize(c.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+          if c.shape != (h, w) else c.astype(np.float32) for c in (cb, cr)]
+    scale = 255.0 if full_range else 224.0
+    cbcr = (np.stack(up)[None] - 128.0) / scale
+    rgb = ycbcr_to_rgb(plane_to_luma(y, full_range), cbcr, matrix)[0].transpose(1, 2, 0)
+    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def chroma_stats(ab: np.ndarray) -> np.ndarray:

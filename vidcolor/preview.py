@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcolor.colorize import FrameColorizer, plane_to_luma
-from vidcolor.config import JobConfig, TemporalConfig
+from vidcolor.colorize import FrameColorizer, plane_to_luma, planes_to_rgb
+from vidcolor.config import JobConfig
 from vidcolor.decode import frames_at, iter_frames
-from vidcolor.encode import VideoWriter, build_frame, luma_plane
+from vidcolor.encode import VideoWriter, build_frame, luma_plane, plan_pixels
 from vidcolor.errors import InputError, OutputError
 from vidcolor.image import write_image
 from vidcolor.keyframes import pixel_digest
@@ -89,9 +89,7 @@ def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 
         })
     _write_stills(src, info, scan, colorizer, shots, out_dir, cfg.overwrite, progress)
     if clip_seconds > 0:
-        clip_cfg = TemporalConfig(enabled=True)
-        clip_colorizer = FrameColorizer(colorizer.backend, cfg.tile, clip_cfg)
-        _write_clips(src, info, clip_colorizer, shots, out_dir, clip_seconds, cfg)
+        _write_clips(src, info, colorizer, shots, out_dir, clip_seconds, cfg)
     _write_atomic(out_dir / "shots.json", json.dumps(
         {"source": src.name, "frames": scan.frames, "shots": shots}, indent=2) + "\n")
     _write_atomic(out_dir / "index.html", contact_sheet(src.name, shots))
@@ -133,14 +131,19 @@ def _still_lumas(src: Path, info: MediaInfo, scan: ScanResult,
 
 def _write_stills(src: Path, info: MediaInfo, scan: ScanResult, colorizer: FrameColorizer,
                   shots: list[dict], out_dir: Path, overwrite: bool, progress: Progress) -> None:
+    """Each shot's still: its anchor frame, built from the planes the render would encode."""
     wanted = {s["preview_frame"]: s for s in shots}
+    plan = plan_pixels("libx264", info.width, info.height)  # the default 8-bit layout
     progress.start(len(wanted), "shots")
     try:
         for index, y in _still_lumas(src, info, scan, sorted(wanted)):
             shot = wanted[index]
             luma = plane_to_luma(y, info.full_range)
-            rgb = colorizer.colorize_luma(luma, matrix=info.matrix)[0].transpose(1, 2, 0)
-            rgb8 = (rgb * 255.0 + 0.5).astype(np.uint8)
+            # The anchor frame of the render is this frame colorized on its own: the same
+            # chroma, merged at the same chroma resolution.
+            cb, cr = colorizer.chroma_planes(y, info.full_range, info.matrix, plan.subsample,
+                                             colorizer.predict_ab(luma))
+            rgb8 = planes_to_rgb(y, cb, cr, info.full_range, info.matrix)
             gray8 = (luma[0, 0] * 255.0 + 0.5).astype(np.uint8)
             upright = _rotate(rgb8, info.rotation)
             write_image(out_dir / shot["image"], upright, overwrite)
@@ -157,10 +160,14 @@ def _write_stills(src: Path, info: MediaInfo, scan: ScanResult, colorizer: Frame
 
 def _write_clips(src: Path, info: MediaInfo, colorizer: FrameColorizer, shots: list[dict],
                  out_dir: Path, seconds: float, cfg: JobConfig) -> None:
-    """A short colorized clip from the start of every shot (video only, temporal prior on)."""
+    """A short colorized clip of every shot, from its preview frame on (video only).
+
+    The render colorizes a shot outward from that frame, so these are the frames it gives
+    there (re-encoded on their own).
+    """
     rate = info.rate or Fraction(25)
     length = max(1, round(float(rate) * seconds))
-    spans = {s["start_frame"]: s for s in shots}
+    spans = {s["preview_frame"]: s for s in shots}
     writer: VideoWriter | None = None
     shot, end, first_pts = None, -1, 0
     try:

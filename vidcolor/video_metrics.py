@@ -1,11 +1,18 @@
-"""Temporal-stability numbers of a colorized clip: warp error, CDC, colourfulness drift."""
+"""Numbers of a colorized clip: warp error, CDC, colourfulness drift, preview agreement."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import av
 import cv2
 import numpy as np
 
+from vidcolor.colorize import planes_to_rgb
+from vidcolor.image import read_image
 from vidcolor.metrics import colorfulness
+from vidcolor.probe import read_media_info
 from vidcolor.temporal import consistent, flow_between, warp
 
 
@@ -67,3 +74,47 @@ def colorfulness_drift(outputs: list[np.ndarray], span: int = 5) -> float:
     start = np.mean([colorfulness(o) for o in outputs[:span]])
     end = np.mean([colorfulness(o) for o in outputs[-span:]])
     return float(end / max(start, 1e-6))
+
+
+def frame_rgb(frame: av.VideoFrame, full_range: bool, matrix: str) -> np.ndarray:
+    """A decoded 8-bit YUV frame as uint8 RGB ``(H, W, 3)`` (:func:`planes_to_rgb`)."""
+    if frame.format.name not in ("yuv420p", "yuvj420p", "yuv422p", "yuv444p", "yuvj444p"):
+        frame = frame.reformat(format="yuv444p")
+    y, u, v = (np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width]
+               for p in frame.planes)
+    return planes_to_rgb(y, u, v, full_range, matrix)
+
+
+def chroma_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Mean and 90th percentile of the per-pixel ``a*, b*`` distance of two uint8 RGB images.
+
+    OpenCV's 8-bit Lab: one unit of ``a`` or ``b`` is one Lab unit.
+    """
+    lab_a = cv2.cvtColor(a, cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab_b = cv2.cvtColor(b, cv2.COLOR_RGB2LAB).astype(np.float32)
+    dist = np.hypot(lab_a[..., 1] - lab_b[..., 1], lab_a[..., 2] - lab_b[..., 2])
+    return float(dist.mean()), float(np.percentile(dist, 90))
+
+
+def preview_agreement(preview_dir: Path, rendered: Path) -> list[dict]:
+    """Each shot's preview still against the rendered frame at its ``preview_frame``.
+
+    Returns one row per shot: ``shot``, ``frame``, ``mean`` and ``p90`` chroma difference
+    (:func:`chroma_difference`).
+    """
+    shots = json.loads((preview_dir / "shots.json").read_text(encoding="utf-8"))["shots"]
+    wanted = {s["preview_frame"]: s for s in shots}
+    info = read_media_info(rendered)
+    rows = []
+    with av.open(str(rendered)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            shot = wanted.get(index)
+            if shot is None:
+                continue
+            still, _ = read_image(preview_dir / shot["image"])
+            turns = (round(info.rotation / 90) % 4) if info.rotation else 0
+            out = np.ascontiguousarray(np.rot90(frame_rgb(frame, info.full_range, info.matrix),
+                                                turns))
+            mean, p90 = chroma_difference(still, out)
+            rows.append({"shot": shot["shot"], "frame": index, "mean": mean, "p90": p90})
+    return rows
