@@ -4,7 +4,9 @@ Each clip (default: every .mp4 in ../shared/data/video) is turned gray (its Y' p
 colorized in-process exactly as the pipeline does (same frame building, no encoding), once with
 ``--no-temporal`` and once with the temporal prior. Printed per clip and on average: warp error
 (Lai et al. 2018, x1000), CDC (TCVC), PSNR vs the true colours, and colourfulness end/start.
-Also: a synthetic camera pan over a photo (``--pan-frames``, colourfulness drift) and shot
+``--preview-agreement`` instead runs the preview and the render as a user would (the clips
+turned gray) and compares each shot's still with the rendered frame it shows. Also: a synthetic
+camera pan over a photo (``--pan-frames``, colourfulness drift) and shot
 detection on all clips joined end to end. ``--plot`` writes per-frame colourfulness and warp
 error of one clip as a PNG.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import av
@@ -181,6 +184,60 @@ def plot(path: Path, series: dict[str, tuple[list[float], list[float]]]) -> None
     cv2.imwrite(str(path), canvas[:, :, ::-1])
 
 
+def gray_copy(src: Path, dst: Path) -> Path:
+    """``src`` with its chroma dropped (its Y' plane kept), as H.264 at crf 16."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vin = inp.streams.video[0]
+        vout = out.add_stream("libx264", rate=vin.average_rate)
+        vout.width, vout.height, vout.pix_fmt = vin.codec_context.width, \
+            vin.codec_context.height, "yuv420p"
+        vout.time_base = vin.time_base
+        vout.options = {"crf": "16"}
+        for frame in inp.decode(vin):
+            gray = av.VideoFrame.from_ndarray(luma_plane(frame), format="gray")
+            gray = gray.reformat(format="yuv420p")
+            gray.pts, gray.time_base = frame.pts, frame.time_base
+            out.mux(vout.encode(gray))
+        out.mux(vout.encode(None))
+    return dst
+
+
+def preview_agreement_table(clips: list[Path], work: Path) -> None:
+    """Preview stills vs the render at each shot's preview frame; untouched --keyframes."""
+    import dataclasses
+
+    from vidcolor.config import EncodeConfig, JobConfig
+    from vidcolor.pipeline import run_job
+    from vidcolor.preview import run_preview
+    from vidcolor.video_metrics import preview_agreement
+
+    print("| clip | shot | frame | default render: mean | p90 | lossless render: mean | p90 |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    worst = 0.0
+    untouched = []
+    for clip in clips:
+        src = clip if "samples" in clip.parts else gray_copy(clip, work / f"{clip.stem}.mp4")
+        folder = work / f"{clip.stem}-preview"
+        cfg = JobConfig(overwrite=True)
+        run_preview(src, folder, cfg)
+        rows = {}
+        for name, crf in (("default", EncodeConfig().crf), ("lossless", 0)):
+            out = work / f"{clip.stem}-{name}.mp4"
+            run_job(src, out, dataclasses.replace(cfg, encode=EncodeConfig(crf=crf)))
+            rows[name] = preview_agreement(folder, out)
+        keyed = work / f"{clip.stem}-keyed.mp4"
+        run_job(src, keyed, dataclasses.replace(cfg, keyframes_dir=folder))
+        untouched.append((clip.stem, keyed.read_bytes() == (work / f"{clip.stem}-default.mp4")
+                          .read_bytes()))
+        for d, lossless in zip(rows["default"], rows["lossless"], strict=True):
+            worst = max(worst, d["mean"])
+            print(f"| {clip.stem} | {d['shot']} | {d['frame']} | {d['mean']:.2f} | "
+                  f"{d['p90']:.2f} | {lossless['mean']:.2f} | {lossless['p90']:.2f} |")
+    print(f"\nworst shot at the default crf: mean {worst:.2f} Lab units")
+    print("--keyframes PREVIEW with no still changed, byte-identical to the automatic render: "
+          + ", ".join(f"{name} {'yes' if same else 'NO'}" for name, same in untouched))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--clips", type=Path, nargs="*",
@@ -199,7 +256,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drift-tolerance", type=float, default=TemporalConfig().drift_tolerance)
     p.add_argument("--keyframes", action="store_true",
                    help="also colorize each clip with its true middle frame as the keyframe")
+    p.add_argument("--preview-agreement", action="store_true",
+                   help="only: each clip turned gray (and samples/film.mp4), previewed and "
+                        "rendered with the CLI's defaults; preview still vs rendered frame")
     args = p.parse_args(argv)
+    if args.preview_agreement:
+        clips = [*args.clips, Path(__file__).resolve().parents[1] / "samples" / "film.mp4"]
+        with tempfile.TemporaryDirectory() as work:
+            preview_agreement_table(clips, Path(work))
+        return 0
     weights = verify_weights(args.weights)
     backend = create_backend("auto", weights.load, "cpu", weights.digest)
     tile = TileConfig(render_size=args.render_size)
