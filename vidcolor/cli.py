@@ -107,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="discard an interrupted job for this output instead of resuming it")
     p.add_argument("--keep-work", action="store_true",
                    help="keep the job folder (segments, manifest) after success")
+    p.add_argument("--ray", action="store_true",
+                   help="render shots in parallel on Ray: the cluster in RAY_ADDRESS, else a "
+                        "local Ray instance (needs: pip install \"vidcolor[ray]\")")
+    p.add_argument("--ray-address", metavar="ADDR", help="the Ray cluster to use (implies --ray)")
+    p.add_argument("--workers", type=_int_in(0, 4096), default=0, metavar="N",
+                   help="a local Ray instance with N worker processes (implies --ray)")
+    p.add_argument("--gpus-per-task", type=_float_in(0, 1), default=JobConfig().gpus_per_task,
+                   metavar="F", help="GPU fraction each Ray task asks for on CUDA")
     v = p.add_mutually_exclusive_group()
     v.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     v.add_argument("-q", "--quiet", action="store_true", help="errors only, no progress bar")
@@ -258,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         segment_frames=args.segment_frames,
         restart=args.restart,
         keep_work=args.keep_work,
+        ray=args.ray,
+        ray_address=args.ray_address,
+        workers=args.workers,
+        gpus_per_task=args.gpus_per_task,
     )
     debug = os.environ.get("VIDCOLOR_DEBUG") == "1"
     from tqdm.contrib.logging import logging_redirect_tqdm

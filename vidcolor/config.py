@@ -110,6 +110,11 @@ class JobConfig:
         segment_frames: longest segment, in frames (0: about 30 seconds of the video).
         restart: discard an interrupted job instead of resuming it.
         keep_work: keep the job folder after success.
+        ray: render the segments as Ray tasks (the cluster in ``ray_address`` or
+            ``RAY_ADDRESS``, else a local Ray instance); needs the ``ray`` extra.
+        ray_address: the Ray cluster to use (implies ``ray``).
+        workers: a local Ray instance with this many worker CPUs (implies ``ray``; 0: none).
+        gpus_per_task: the GPU fraction each task asks for on CUDA.
     """
 
     device: str = "auto"
@@ -127,3 +132,12 @@ class JobConfig:
     segment_frames: int = 0
     restart: bool = False
     keep_work: bool = False
+    ray: bool = False
+    ray_address: str | None = None
+    workers: int = 0
+    gpus_per_task: float = 0.25
+
+    @property
+    def uses_ray(self) -> bool:
+        """Whether the render runs on Ray."""
+        return self.ray or bool(self.ray_address) or self.workers > 0

@@ -23,6 +23,8 @@ def fault_point(name: str) -> None:
 
     ``VIDCOLOR_KILL_AT=name:n`` SIGKILLs this process at the n-th pass here;
     ``VIDCOLOR_FAIL_AT=name:n`` raises a "no space left on device" error there instead.
+    With ``VIDCOLOR_FAULT_ONCE=PATH`` the fault happens once among all processes (the first to
+    create PATH): a Ray worker killed this way is not killed again when its task is retried.
     """
     for var in ("VIDCOLOR_KILL_AT", "VIDCOLOR_FAIL_AT"):
         spec = os.environ.get(var)
@@ -31,10 +33,21 @@ def fault_point(name: str) -> None:
         counter = f"_VIDCOLOR_COUNT_{var}"
         count = int(os.environ.get(counter, "0")) + 1
         os.environ[counter] = str(count)
-        if count == int(spec.split(":")[1]):
+        if count == int(spec.split(":")[1]) and _first_time():
             if var == "VIDCOLOR_KILL_AT":
                 os.kill(os.getpid(), signal.SIGKILL)
             raise OSError(28, "No space left on device (injected)")
+
+
+def _first_time() -> bool:
+    marker = os.environ.get("VIDCOLOR_FAULT_ONCE")
+    if not marker:
+        return True
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
 
 
 def jitter(name: str) -> None:

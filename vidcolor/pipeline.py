@@ -136,6 +136,10 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> int:
             f"unsupported output extension {dst.suffix!r} for a video; "
             f"use one of {', '.join(sorted(VIDEO_FORMATS))}"
         )
+    if cfg.uses_ray:
+        from vidcolor.cluster import check_available
+
+        check_available(cfg)
     cfg = dataclasses.replace(
         cfg, encode=dataclasses.replace(cfg.encode, codec=resolve_codec(cfg.encode.codec, fmt)))
     check_encoder_options(cfg.encode.codec, cfg.encode.crf, cfg.encode.preset)
@@ -177,7 +181,13 @@ def _run_locked(src: Path, dst: Path, cfg: JobConfig, info: MediaInfo,
             done = job.verify(dst.suffix)
             log.info("resuming: %d of %d segments done", done, len(job.segments))
             timeline = Timeline(np.load(work / "pts.npy"), job.manifest["seekable"])
-        _render_segments(src, info, cfg, colorizer, job, timeline, dst.suffix, fmt, progress)
+        if cfg.uses_ray:
+            from vidcolor.cluster import render_on_ray
+
+            render_on_ray(src, info, cfg, job, timeline, dst.suffix, fmt, progress)
+        else:
+            _render_segments(src, info, cfg, colorizer, job, timeline, dst.suffix, fmt,
+                             progress)
         fault_point("assembly")
         assemble([job.segment_path(s, dst.suffix) for s in job.segments], src, tmp, fmt,
                  info.rotation)

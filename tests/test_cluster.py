@@ -1,0 +1,117 @@
+"""Ray scale-out: the same bytes as one process, worker and driver faults survived.
+
+Runs a local Ray instance (2 CPUs) in subprocesses, as a user runs ``--workers``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from media import make_video
+
+pytest.importorskip("ray", reason="the ray extra is not installed")
+
+COMMON = ["--render-size", "64", "--segment-frames", "5"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("VIDCOLOR_DEBUG", None)
+    env.pop("RAY_ADDRESS", None)
+    env.update(extra)
+    return env
+
+
+def _run(src: Path, dst: Path, weights: Path, *extra: str, **env: str):
+    return subprocess.run(
+        [sys.executable, "-m", "vidcolor", str(src), "-o", str(dst), "--weights", str(weights),
+         *COMMON, *(extra if "-v" in extra else (*extra, "-q"))],
+        capture_output=True, text=True, env=_env(**env), timeout=600)
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory, random_weights):
+    """Four shots (one of 21 frames: split into 3+ segments each way of its anchor) and the
+    single-process render."""
+    folder = tmp_path_factory.mktemp("cluster")
+    src = make_video(folder / "four.mp4", 96, 64, frames=57, shots=4, audio=True)
+    ref = folder / "one.mp4"
+    proc = _run(src, ref, random_weights)
+    assert proc.returncode == 0, proc.stderr
+    return src, ref.read_bytes()
+
+
+def test_two_workers_give_the_bytes_of_one_process(film, tmp_path, random_weights):
+    src, ref = film
+    dst = tmp_path / "ray.mp4"
+    proc = _run(src, dst, random_weights, "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert dst.read_bytes() == ref
+
+
+def test_a_worker_killed_mid_segment_is_retried(film, tmp_path, random_weights):
+    src, ref = film
+    dst, marker = tmp_path / "ray.mp4", tmp_path / "killed"
+    proc = _run(src, dst, random_weights, "--workers", "2",
+                VIDCOLOR_KILL_AT="inference:3", VIDCOLOR_FAULT_ONCE=str(marker))
+    assert proc.returncode == 0, proc.stderr
+    assert marker.exists()  # a worker did die
+    assert dst.read_bytes() == ref
+
+
+def test_driver_killed_then_resumed_without_ray(film, tmp_path, random_weights):
+    src, ref = film
+    dst = tmp_path / "ray.mp4"
+    killed = _run(src, dst, random_weights, "--workers", "2",
+                  VIDCOLOR_KILL_AT="manifest-write:4")
+    assert killed.returncode == -9
+    assert not dst.exists()
+    assert (tmp_path / "ray.mp4.vidcolor-job" / "manifest.json").exists()
+    resumed = _run(src, dst, random_weights, "-v")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming:" in resumed.stderr
+    assert dst.read_bytes() == ref
+
+
+def test_a_task_that_fails_stops_the_job_in_one_line_and_it_resumes(film, tmp_path,
+                                                                     random_weights):
+    src, ref = film
+    dst = tmp_path / "ray.mp4"
+    failed = _run(src, dst, random_weights, "--workers", "2",
+                  VIDCOLOR_FAIL_AT="segment-write:3",
+                  VIDCOLOR_FAULT_ONCE=str(tmp_path / "failed"))
+    assert failed.returncode == 1
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "No space left on device" in lines[0], lines
+    assert not dst.exists()
+    resumed = _run(src, dst, random_weights, "--workers", "2", "-v")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming:" in resumed.stderr
+    assert dst.read_bytes() == ref
+
+
+def test_ray_asked_for_without_ray_installed(film, tmp_path, random_weights):
+    src, _ = film
+    dst = tmp_path / "o.mp4"
+    code = ("import sys; sys.modules['ray'] = None; from vidcolor.cli import main; "
+            f"sys.exit(main({[str(src), '-o', str(dst), '--ray', '-q']!r}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=_env(), timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'pip install "vidcolor[ray]"' in lines[0], proc.stderr
+    assert not dst.exists()
+
+
+def test_a_cluster_that_does_not_answer(film, tmp_path, random_weights):
+    src, _ = film
+    dst = tmp_path / "o.mp4"
+    proc = _run(src, dst, random_weights, "--ray-address", "127.0.0.1:9")
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Ray cluster at 127.0.0.1:9" in lines[0]
+    assert not dst.exists() and not (tmp_path / "o.mp4.vidcolor-job").exists()
