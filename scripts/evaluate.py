@@ -24,7 +24,7 @@ import torch
 from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import TileConfig
-from vidcolor.evaluation import evaluate_folder, evaluate_tiling, tiling_table
+from vidcolor.evaluation import evaluate_folder, evaluate_hints, evaluate_tiling, tiling_table
 from vidcolor.network import build_colorizer
 from vidcolor.weights import sha256_of, verify_weights
 
@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--global-confidence", type=float, default=TileConfig().global_confidence,
                    help="with --tiling: confidence of the global pass as the windows' prior")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
+    p.add_argument("--hints", type=int, nargs="+", metavar="K",
+                   help="colour hints: K points taken from the truth (e.g. 1 3 10)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
@@ -76,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"## windows vs whole frame on {args.folder} ({source}, global pass as the "
               f"windows' prior at confidence {args.global_confidence})\n")
         print(tiling_table(rows))
+        return 0
+    if args.hints:
+        tile = TileConfig(render_size=args.render_size, saturation=args.saturation[0])
+        print(f"## colour hints ({source})\n")
+        print(evaluate_hints(FrameColorizer(backend, tile), args.folder, args.hints, args.limit))
         return 0
     for gain in args.saturation:
         tile = TileConfig(render_size=args.render_size, saturation=gain)

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preview-clips", type=_float_in(0, 600), default=0.0, metavar="SECONDS",
                    help="with --preview: also a colorized clip of this length per shot, "
                         "from its preview frame on")
+    p.add_argument("--hints", type=Path, metavar="FILE",
+                   help="colour hints (hints.json of `vidcolor hints`): each hinted shot "
+                        "follows them")
     p.add_argument("--keyframes", type=Path, metavar="DIR",
                    help="recoloured preview images (same names) that steer their shots")
     p.add_argument("--keyframe", action="append", default=[], metavar="FRAME=PATH",
@@ -226,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         print("vidcolor: error: give an output (-o OUTPUT) or --preview DIR, one of the two",
               file=sys.stderr)
         return 2
-    if args.preview is not None and (args.keyframes or args.keyframe):
-        print("vidcolor: error: --keyframes apply to a render (-o), not to --preview",
+    if args.preview is not None and (args.keyframes or args.keyframe or args.hints):
+        print("vidcolor: error: --keyframes and --hints apply to a render (-o), not to "
+              "--preview",
               file=sys.stderr)
         return 2
     if args.output is not None:
@@ -262,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         shots=ShotConfig(sensitivity=args.shot_sensitivity, cut_list=args.shots),
         keyframes_dir=args.keyframes,
         keyframes=tuple(args.keyframe),
+        hints=args.hints,
         work_dir=args.work_dir,
         segment_frames=args.segment_frames,
         restart=args.restart,

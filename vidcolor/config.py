@@ -106,6 +106,7 @@ class JobConfig:
         backend: ``auto`` (ONNX Runtime on CPU, torch on CUDA), ``torch`` or ``onnx``.
         keyframes_dir: a folder of recoloured preview images (``--keyframes``).
         keyframes: ``FRAME=PATH`` keyframes (``--keyframe``).
+        hints: a ``hints.json`` of colour hints (``--hints``; see :mod:`vidcolor.hints`).
         work_dir: the job folder (default: ``<output>.vidcolor-job`` beside the output).
         segment_frames: longest segment, in frames (0: about 30 seconds of the video).
         restart: discard an interrupted job instead of resuming it.
@@ -128,6 +129,7 @@ class JobConfig:
     shots: ShotConfig = field(default_factory=ShotConfig)
     keyframes_dir: Path | None = None
     keyframes: tuple[str, ...] = ()
+    hints: Path | None = None
     work_dir: Path | None = None
     segment_frames: int = 0
     restart: bool = False

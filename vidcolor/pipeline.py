@@ -18,6 +18,7 @@ from vidcolor.config import JobConfig, ShotConfig
 from vidcolor.encode import check_encoder_options, resolve_codec
 from vidcolor.errors import InputError, OutputError
 from vidcolor.faults import fault_point
+from vidcolor.hints import by_frame, read_hints
 from vidcolor.image import colorize_image_file
 from vidcolor.keyframes import find_keyframes
 from vidcolor.probe import (
@@ -148,6 +149,11 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> int:
     if keyed and not cfg.temporal.enabled:
         raise InputError("keyframes are carried through their shot by the temporal prior: "
                          "drop --no-temporal")
+    if cfg.hints is not None:
+        if not cfg.temporal.enabled:
+            raise InputError("hints are carried through their shot by the temporal prior: "
+                             "drop --no-temporal")
+        read_hints(cfg.hints)  # a bad file fails before any work
     weights = verify_weights(cfg.weights)
     colorizer = make_colorizer(cfg, weights)
     segment_frames = cfg.segment_frames or max(1, round(SEGMENT_SECONDS * float(info.rate or 24)))
@@ -224,16 +230,22 @@ def _plan_job(src: Path, info: MediaInfo, cfg: JobConfig, work: Path, identity: 
                     "frame after the one before", src.name, scan.decode.repaired_times)
     timeline = Timeline.from_scan(scan.pts, info, bool(scan.decode.repaired_times))
     keyframes = find_keyframes(cfg.keyframes_dir, list(cfg.keyframes), scan) if keyed else {}
-    shots = scan.anchors(keyframes)
-    for first, last, anchor in shots:
-        extra = sorted(k for k in keyframes if first <= k <= last and k != anchor)
-        if extra:
-            log.warning("shot at frame %d has %d keyframes: using the one at frame %d",
-                        first, len(extra) + 1, anchor)
+    hints = by_frame(read_hints(cfg.hints), info, scan.frames) if cfg.hints else {}
+    shots = []
+    for first, last, rep in scan.anchors():
+        keys = sorted(k for k in keyframes if first <= k <= last)
+        hinted = sorted(f for f in hints if first <= f <= last)
+        anchor = keys[0] if keys else hinted[0] if hinted else rep
+        shots.append((first, last, anchor))
+        unused = [k for k in keys + hinted if k != anchor]
+        if unused:
+            log.warning("shot at frame %d is steered at frame %d; its keyframes or hints at "
+                        "frames %s are not used (one frame per shot)", first, anchor, unused)
     keyed_anchors = {a: str(keyframes[a].resolve()) for _, _, a in shots if a in keyframes}
     check_keyframes(src, info, timeline, keyed_anchors)
+    hinted_anchors = {a: [h.to_json() for h in hints[a]] for _, _, a in shots if a in hints}
     job = Job.create(work, identity, scan.cuts, scan.frames, shots, segment_frames,
-                     keyed_anchors, timeline.seekable, temporal)
+                     keyed_anchors, timeline.seekable, temporal, hinted_anchors)
     np.save(work / "times.npy", scan.times)
     np.save(work / "pts.npy", timeline.pts)
     return job, timeline

@@ -31,6 +31,7 @@ from vidcolor.decode import DecodeStats, frames_at, iter_frames
 from vidcolor.encode import AsyncWriter, VideoWriter, luma_plane
 from vidcolor.errors import InputError
 from vidcolor.faults import fault_point, jitter
+from vidcolor.hints import Hint, hint_prior, parse_hints
 from vidcolor.keyframes import keyframe_chroma
 from vidcolor.probe import MediaInfo
 from vidcolor.progress import NullProgress, Progress
@@ -50,13 +51,14 @@ class Segment:
     backward: bool  # before the anchor: colorized from ``end`` down to ``start``
     keyframe: str | None  # the shot's keyframe image (the anchor is its frame)
     file: str
+    hints: tuple[Hint, ...] = ()  # the anchor frame's colour hints (stored-frame pixels)
 
     @classmethod
     def from_manifest(cls, seg: dict[str, Any]) -> Segment:
         """The task of a manifest row (see :func:`vidcolor.segments.plan_segments`)."""
         return cls(index=seg["index"], start=seg["start"], end=seg["end"],
                    anchor=seg["anchor"], backward=seg["backward"], keyframe=seg["keyframe"],
-                   file=seg["file"])
+                   file=seg["file"], hints=tuple(parse_hints({"hints": seg.get("hints", [])})))
 
     @property
     def frames(self) -> int:
@@ -204,11 +206,13 @@ def _render(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorize
             ab = None
             if chroma is not None:
                 ab = chroma[index - seg.start].astype(np.float32)[None]
-            elif index == seg.anchor and seg.keyframe is not None:
+            elif index == seg.anchor and (seg.keyframe is not None or seg.hints):
                 small = colorizer.working_luma(plane_to_luma(y, info.full_range,
                                                              writer.plan.depth))
-                colorizer.new_shot(keyframe_chroma(Path(seg.keyframe), luma_plane(frame),
-                                                   info.full_range, small.shape[-2:]))
+                key = None if seg.keyframe is None else keyframe_chroma(
+                    Path(seg.keyframe), luma_plane(frame), info.full_range, small.shape[-2:])
+                prior = hint_prior(list(seg.hints), small[0, 0], y.shape) if seg.hints else None
+                colorizer.new_shot(key, prior)
             cb, cr = colorizer.chroma_planes(y, info.full_range, info.matrix,
                                              writer.plan.subsample, ab, writer.plan.depth)
             if index == seg.anchor:

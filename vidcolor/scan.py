@@ -47,18 +47,14 @@ class ScanResult:
         ends = [c - 1 for c in self.cuts] + [self.frames - 1]
         return list(zip(starts, ends, strict=True))
 
-    def anchors(self, keyframes: dict[int, object] | None = None) -> list[tuple[int, int, int]]:
+    def anchors(self) -> list[tuple[int, int, int]]:
         """``(first, last, anchor)`` of every shot.
 
-        The anchor is the shot's first keyframe, else its :func:`representative_frame` (the
-        preview's still); without per-frame statistics, its first frame.
+        The anchor is the shot's :func:`representative_frame` (the preview's still); without
+        per-frame statistics, its first frame. (A keyframe or hints move it: the render's plan.)
         """
-        keyframes = keyframes or {}
-        out = []
-        for first, last in self.shots():
-            keys = sorted(k for k in keyframes if first <= k <= last)
-            out.append((first, last, keys[0] if keys else representative_frame(self, first, last)))
-        return out
+        return [(first, last, representative_frame(self, first, last))
+                for first, last in self.shots()]
 
     def frame_at(self, seconds: float) -> int:
         """Index of the frame whose time is nearest ``seconds``."""

@@ -140,6 +140,7 @@ def output_settings(cfg: JobConfig, segment_frames: int) -> dict[str, Any]:
         keyframe_files[f"frame {frame}"] = _file_digest(Path(path))
     shots = dataclasses.asdict(cfg.shots)
     shots["cut_list"] = _file_digest(cfg.shots.cut_list)
+    hints = _file_digest(cfg.hints)
     return {
         "vidcolor": __version__,
         "tile": dataclasses.asdict(cfg.tile),
@@ -147,6 +148,7 @@ def output_settings(cfg: JobConfig, segment_frames: int) -> dict[str, Any]:
         "temporal": dataclasses.asdict(cfg.temporal),
         "shots": shots,
         "keyframes": keyframe_files,
+        "hints": hints,
         "segment_frames": segment_frames,
         "backend": cfg.backend,
         "device": cfg.device,
@@ -154,8 +156,8 @@ def output_settings(cfg: JobConfig, segment_frames: int) -> dict[str, Any]:
 
 
 def plan_segments(shots: list[tuple[int, int, int]], segment_frames: int,
-                  keyframes: dict[int, str] | None = None,
-                  temporal: bool = True) -> list[dict[str, Any]]:
+                  keyframes: dict[int, str] | None = None, temporal: bool = True,
+                  hints: dict[int, list[dict]] | None = None) -> list[dict[str, Any]]:
     """The segments of a render and the chain of states between them.
 
     Every shot ``(first, last, anchor)`` is colorized outward from its anchor frame: forward
@@ -171,14 +173,15 @@ def plan_segments(shots: list[tuple[int, int, int]], segment_frames: int,
         segment_frames: longest segment.
         keyframes: the keyframe image of a shot, by its anchor frame.
         temporal: ``False``: frames are colorized on their own, no segment hands a state on.
+        hints: the colour hints (``hints.json`` items) of a shot, by its anchor frame.
     """
-    keyframes = keyframes or {}
+    keyframes, hints = keyframes or {}, hints or {}
     parts: list[dict[str, Any]] = []
     for first, last, anchor in shots:
         whole = max(last - first + 1, 1)
         step = segment_frames if segment_frames > 0 else whole
         common = {"shot": first, "anchor": anchor, "keyframe": keyframes.get(anchor),
-                  "done": False}
+                  "hints": hints.get(anchor, []), "done": False}
         backward = []
         for end in range(anchor - 1, first - 1, -step):
             backward.append({"start": max(first, end - step + 1), "end": end, "backward": True,
@@ -260,7 +263,7 @@ class Job:
     def create(cls, folder: Path, identity: dict[str, Any], cuts: list[int], frames: int,
                shots: list[tuple[int, int, int]], segment_frames: int,
                keyframes: dict[int, str] | None = None, seekable: bool = False,
-               temporal: bool = True) -> Job:
+               temporal: bool = True, hints: dict[int, list[dict]] | None = None) -> Job:
         """A new job: the folder and its first manifest (see :func:`plan_segments`).
 
         ``seekable``: a segment's frames may be reached by seeking (else decoded in order).
@@ -268,7 +271,8 @@ class Job:
         folder.mkdir(parents=True, exist_ok=True)
         manifest = {"version": MANIFEST_VERSION, **identity, "cuts": cuts, "frames": frames,
                     "seekable": seekable,
-                    "segments": plan_segments(shots, segment_frames, keyframes, temporal)}
+                    "segments": plan_segments(shots, segment_frames, keyframes, temporal,
+                                              hints)}
         job = cls(folder, manifest)
         job.save()
         return job

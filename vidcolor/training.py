@@ -33,6 +33,7 @@ from vidcolor.training_data import (
     ab_histogram,
     list_images,
     read_rgb,
+    simulate_hints,
     simulate_prior,
     to_tensor,
     to_uint8,
@@ -59,6 +60,7 @@ class TrainConfig:
     rebalance_lambda: float = 0.5
     rebalance_power: float = 0.35
     no_prior_fraction: float = 1 / 3
+    hint_fraction: float = 0.0  # samples whose prior is simulated colour hints instead
     val_images: int = 48
     val_every: int = 500
     checkpoint_minutes: float = 5.0
@@ -302,6 +304,8 @@ def train(cfg: TrainConfig) -> Path:
         luma = rgb_to_luma(rgb)
         lum, ab = luma_to_l(luma), rgb_to_lab(rgb)[:, 1:]
         prior = simulate_prior(ab, gen, cfg.no_prior_fraction)
+        if cfg.hint_fraction > 0:
+            prior = simulate_hints(prior, luma, ab, gen, cfg.hint_fraction)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             pred = model(lum, prior)
         loss = chroma_loss(pred.float(), ab, pixel_weights(ab, table))

@@ -111,6 +111,35 @@ def simulate_prior(ab: torch.Tensor, gen: torch.Generator, no_prior: float) -> t
     return torch.cat((prior * conf.clamp(max=1.0).ceil(), conf), 1)
 
 
+def simulate_hints(prior: torch.Tensor, luma: torch.Tensor, ab: torch.Tensor,
+                   gen: torch.Generator, fraction: float) -> torch.Tensor:
+    """``prior`` with a ``fraction`` of its samples replaced by colour hints' priors.
+
+    As a user gives them: 1 to 15 points at random places, each the true chroma averaged over
+    a disc of radius 1-4 px, spread along the luma's edges exactly as at run time
+    (:func:`vidcolor.hints.hint_prior`), so the network learns to follow sparse priors.
+    """
+    from vidcolor.hints import Hint, hint_prior
+
+    b, _, h, w = ab.shape
+    out = prior.clone()
+    pick = torch.rand(b, generator=gen) < fraction
+    for i in torch.nonzero(pick).flatten().tolist():
+        k = int(torch.randint(1, 16, (1,), generator=gen))
+        pts = torch.rand(k, 3, generator=gen)
+        plane = ab[i].float().cpu().numpy()
+        hints = []
+        for x, y, r in pts.tolist():
+            cx, cy, rad = int(x * (w - 1)), int(y * (h - 1)), 1.0 + 3.0 * r
+            y0, y1 = max(0, cy - int(rad)), min(h, cy + int(rad) + 1)
+            x0, x1 = max(0, cx - int(rad)), min(w, cx + int(rad) + 1)
+            a, bb = plane[:, y0:y1, x0:x1].reshape(2, -1).mean(axis=1)
+            hints.append(Hint(frame=0, x=cx, y=cy, a=float(a), b=float(bb), radius=rad))
+        lum = luma[i, 0].float().cpu().numpy()
+        out[i] = torch.from_numpy(hint_prior(hints, lum, (h, w))[0]).to(out.device)
+    return out
+
+
 class CropSampler:
     """Random crops of in-memory images at random scales, with horizontal flips."""
 

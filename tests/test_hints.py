@@ -1,0 +1,111 @@
+"""Colour hints: the spread prior, the hints file, and a hinted shot in a render."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import numpy as np
+import pytest
+from media import make_video
+
+from vidcolor.cli import main
+from vidcolor.hints import Hint, hint_prior, read_hints, sample_hints, write_hints
+
+BASE = ["--render-size", "64", "-q", "--crf", "0", "--segment-frames", "7"]
+
+
+def test_a_hint_spreads_within_its_region_and_not_across_an_edge():
+    luma = np.full((60, 80), 0.3, np.float32)
+    luma[:, 40:] = 0.9  # a strong edge down the middle
+    prior = hint_prior([Hint(frame=0, x=10, y=30, a=40.0, b=-20.0, radius=2)], luma, (60, 80))
+    conf = prior[0, 2]
+    assert conf[30, 10] == 1.0
+    assert conf[:, :35].mean() > 0.9  # its own side, however far
+    assert conf[:, 45:].max() < 0.05  # the other side of the edge
+    np.testing.assert_allclose(prior[0, 0][conf > 0.5], 40.0, atol=1e-3)
+    np.testing.assert_allclose(prior[0, 1][conf > 0.5], -20.0, atol=1e-3)
+
+
+def test_two_hints_each_keep_their_own_colour():
+    luma = np.full((60, 80), 0.5, np.float32)
+    hints = [Hint(0, 10, 30, 40.0, 0.0, 2), Hint(0, 70, 30, -40.0, 0.0, 2)]
+    prior = hint_prior(hints, luma, (60, 80))
+    assert prior[0, 0, 30, 10] == pytest.approx(40.0)
+    assert prior[0, 0, 30, 70] == pytest.approx(-40.0)
+    assert hint_prior([], luma, (60, 80)).max() == 0.0
+
+
+def test_hints_from_the_truth_land_in_the_largest_regions():
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    rgb[:, :40] = (200, 40, 40)
+    rgb[:, 40:] = (40, 40, 200)
+    hints = sample_hints(rgb, 2)
+    assert len(hints) == 2
+    assert hints[0].x < 40 and hints[0].a > 30  # the red area is the larger one
+    assert hints[1].x >= 40 and hints[1].b < -30
+
+
+def test_hints_file_round_trip_and_bad_files(tmp_path):
+    path = tmp_path / "hints.json"
+    hints = [Hint(frame=3, x=5.5, y=6.0, a=10.0, b=-5.0, radius=3, shot=1)]
+    write_hints(path, hints)
+    assert read_hints(path) == hints
+    path.write_text(json.dumps({"version": 1, "hints": [
+        {"frame": 1, "x": 2, "y": 3, "rgb": "#ff0000"}]}))
+    assert read_hints(path)[0].a > 50
+    from vidcolor.errors import InputError
+
+    for text in ("not json", '{"hints": 3}', '{"hints": [{"frame": 1, "x": 2}]}',
+                 '{"hints": [{"frame": 1, "x": 2, "y": 3, "rgb": "red"}]}'):
+        path.write_text(text)
+        with pytest.raises(InputError):
+            read_hints(path)
+
+
+def _planes(path):
+    with av.open(str(path)) as c:
+        return [f.to_ndarray() for f in c.decode(video=0)]
+
+
+def test_a_hinted_shot_follows_its_hints_and_the_others_do_not_change(tmp_path,
+                                                                      random_weights):
+    src = make_video(tmp_path / "three.mp4", 96, 64, frames=36, shots=3)
+    w = ["--weights", str(random_weights)]
+    auto = tmp_path / "auto.mp4"
+    assert main([str(src), "-o", str(auto), *w, *BASE]) == 0
+    hints = tmp_path / "hints.json"
+    write_hints(hints, [Hint(frame=17, x=48, y=32, a=60.0, b=50.0, radius=8, shot=2)])
+    hinted = tmp_path / "hinted.mp4"
+    assert main([str(src), "-o", str(hinted), "--hints", str(hints), *w, *BASE]) == 0
+    a, b = _planes(auto), _planes(hinted)
+    for i, (pa, pb) in enumerate(zip(a, b, strict=True)):
+        if 12 <= i < 24:
+            assert not np.array_equal(pa, pb), i  # the hinted shot, before and after frame 17
+        else:
+            np.testing.assert_array_equal(pa, pb)  # other shots byte for byte
+    with av.open(str(hinted)) as c:
+        frame = next(f for i, f in enumerate(c.decode(video=0)) if i == 17)
+    rgb = frame.to_ndarray(format="rgb24")
+    assert rgb[32, 48, 0] > rgb[32, 48, 2] + 30  # orange-red where the hint is
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{oops", "not JSON"),
+    ('{"version": 1, "hints": [{"frame": 99, "x": 1, "y": 1, "lab": [50, 1, 1]}]}',
+     "the video has 36 frames"),
+    ('{"version": 1, "hints": [{"frame": 1, "x": 500, "y": 1, "lab": [50, 1, 1]}]}',
+     "outside the 96x64 picture"),
+])
+def test_bad_hints_are_one_line_before_any_work(tmp_path, random_weights, capsys,
+                                                monkeypatch, text, message):
+    monkeypatch.delenv("VIDCOLOR_DEBUG", raising=False)
+    src = make_video(tmp_path / "three.mp4", 96, 64, frames=36, shots=3)
+    hints = tmp_path / "hints.json"
+    hints.write_text(text)
+    dst = tmp_path / "o.mp4"
+    assert main([str(src), "-o", str(dst), "--hints", str(hints), "--weights",
+                 str(random_weights), *BASE]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not dst.exists() and not (tmp_path / "o.mp4.vidcolor-job").exists()
