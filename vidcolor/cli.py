@@ -217,8 +217,56 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+def hints_main(argv: list[str]) -> int:
+    """``vidcolor hints DIR``: the colour-hints page of a preview folder, on 127.0.0.1."""
+    p = argparse.ArgumentParser(
+        prog="vidcolor hints",
+        description="Serve the colour-hints page of a preview folder on 127.0.0.1 (hints are "
+                    "saved to DIR/hints.json; render with --hints DIR/hints.json).")
+    p.add_argument("preview", type=Path, metavar="DIR", help="a folder made by --preview")
+    p.add_argument("--port", type=_int_in(0, 65535), default=0, help="0: a free port")
+    p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.add_argument("--weights", type=Path, help="other safetensors weights (as for the render)")
+    p.add_argument("--render-size", type=_int_in(32, 4096), default=TileConfig().render_size)
+    p.add_argument("--saturation", type=_float_in(0, 4), default=TileConfig().saturation)
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="vidcolor: %(message)s", stream=sys.stderr)
+    from vidcolor.pipeline import make_colorizer
+    from vidcolor.server import HintsSession, make_server
+
+    cfg = JobConfig(weights=args.weights,
+                    tile=TileConfig(render_size=args.render_size, saturation=args.saturation))
+    try:
+        session = HintsSession(args.preview, make_colorizer(cfg))
+        server = make_server(session, args.port)
+    except VidcolorError as e:
+        print(f"vidcolor: error: {e}", file=sys.stderr)
+        return 1
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    print(f"vidcolor hints: {url} (Ctrl-C to stop)", flush=True)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 error, 2 usage, 130 interrupted)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["hints"] and not Path("hints").exists():
+        return hints_main(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

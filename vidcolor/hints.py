@@ -54,21 +54,22 @@ class Hint:
     b: float
     radius: float = DEFAULT_RADIUS
     shot: int = 0
+    lightness: float = 50.0  # the L of the colour as chosen (shown on the page; not rendered)
 
     def to_json(self) -> dict:
-        """The hint as ``hints.json`` stores it (Lab with the L of a mid gray)."""
+        """The hint as ``hints.json`` stores it."""
         return {"shot": self.shot, "frame": self.frame, "x": round(self.x, 2),
                 "y": round(self.y, 2), "radius": round(self.radius, 2),
-                "lab": [50.0, round(self.a, 3), round(self.b, 3)]}
+                "lab": [round(self.lightness, 2), round(self.a, 3), round(self.b, 3)]}
 
 
-def _rgb_to_ab(text: str) -> tuple[float, float]:
+def _rgb_to_lab(text: str) -> tuple[float, float, float]:
     value = text.lstrip("#")
     if len(value) != 6 or any(c not in "0123456789abcdefABCDEF" for c in value):
         raise ValueError(f"rgb must be #rrggbb, not {text!r}")
     rgb = np.array([[[int(value[i:i + 2], 16) for i in (0, 2, 4)]]], np.float32) / 255.0
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[0, 0]
-    return float(lab[1]), float(lab[2])
+    return float(lab[0]), float(lab[1]), float(lab[2])
 
 
 def parse_hints(data: object) -> list[Hint]:
@@ -85,17 +86,17 @@ def parse_hints(data: object) -> list[Hint]:
             raise ValueError(f"hint {k + 1} is not an object")
         try:
             if "lab" in item:
-                _, a, b = (float(v) for v in item["lab"])
+                lightness, a, b = (float(v) for v in item["lab"])
             elif "rgb" in item:
-                a, b = _rgb_to_ab(str(item["rgb"]))
+                lightness, a, b = _rgb_to_lab(str(item["rgb"]))
             else:
                 raise ValueError("needs lab or rgb")
             hint = Hint(frame=int(item["frame"]), x=float(item["x"]), y=float(item["y"]),
                         a=a, b=b, radius=float(item.get("radius", DEFAULT_RADIUS)),
-                        shot=int(item.get("shot", 0)))
+                        shot=int(item.get("shot", 0)), lightness=lightness)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"hint {k + 1}: {e}") from e
-        values = (hint.x, hint.y, hint.a, hint.b, hint.radius)
+        values = (hint.x, hint.y, hint.a, hint.b, hint.radius, hint.lightness)
         if not all(math.isfinite(v) for v in values) or not 0 < hint.radius <= 1000:
             raise ValueError(f"hint {k + 1}: numbers out of range")
         if not (-128 <= hint.a <= 127 and -128 <= hint.b <= 127):
@@ -149,15 +150,23 @@ def by_frame(hints: list[Hint], info: MediaInfo, frames: int) -> dict[int, list[
         if not (0 <= hint.x < w and 0 <= hint.y < h):
             raise InputError(f"hint {k + 1} at ({hint.x:g}, {hint.y:g}) lies outside the "
                              f"{w}x{h} picture")
-        x, y = hint.x, hint.y
-        if turns == 1:  # np.rot90 once: upright (x, y) came from stored (W-1-y, x)
-            x, y = info.width - 1 - hint.y, hint.x
-        elif turns == 2:
-            x, y = info.width - 1 - hint.x, info.height - 1 - hint.y
-        elif turns == 3:
-            x, y = hint.y, info.height - 1 - hint.x
-        out.setdefault(hint.frame, []).append(dataclasses.replace(hint, x=x, y=y))
+        out.setdefault(hint.frame, []).append(stored_point(hint, turns, info.width, info.height))
     return out
+
+
+def stored_point(hint: Hint, turns: int, width: int, height: int) -> Hint:
+    """A hint on the upright picture moved to the stored frame (``width`` x ``height``).
+
+    ``turns``: the quarter turns (``np.rot90``) that made the picture upright.
+    """
+    x, y = hint.x, hint.y
+    if turns == 1:  # np.rot90 once: upright (x, y) came from stored (W-1-y, x)
+        x, y = width - 1 - hint.y, hint.x
+    elif turns == 2:
+        x, y = width - 1 - hint.x, height - 1 - hint.y
+    elif turns == 3:
+        x, y = hint.y, height - 1 - hint.x
+    return dataclasses.replace(hint, x=x, y=y)
 
 
 def _recursive_pass(x: np.ndarray, a: np.ndarray, axis: int) -> np.ndarray:

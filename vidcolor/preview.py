@@ -90,8 +90,10 @@ def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 
     _write_stills(src, info, scan, colorizer, shots, out_dir, cfg.overwrite, progress)
     if clip_seconds > 0:
         _write_clips(src, info, colorizer, shots, out_dir, clip_seconds, cfg)
+    # The hints page re-colorizes stills from their gray images: it needs how they were made.
     _write_atomic(out_dir / "shots.json", json.dumps(
-        {"source": src.name, "frames": scan.frames, "shots": shots}, indent=2) + "\n")
+        {"source": src.name, "frames": scan.frames, "rotation": info.rotation,
+         "matrix": info.matrix, "shots": shots}, indent=2) + "\n")
     _write_atomic(out_dir / "index.html", contact_sheet(src.name, shots))
     log.info("preview of %d shots in %s", len(shots), out_dir)
     return shots
