@@ -33,6 +33,7 @@ from vidcolor.colorize import FrameColorizer, plane_to_luma
 from vidcolor.colorspace import rgb_to_lab
 from vidcolor.config import TemporalConfig, TileConfig
 from vidcolor.encode import build_frame, luma_plane, plan_pixels
+from vidcolor.hints import hint_prior, sample_hints
 from vidcolor.metrics import colorfulness, psnr
 from vidcolor.resample import resize_area
 from vidcolor.scan import ScanResult, frame_stats, representative_frame
@@ -65,23 +66,29 @@ def anchor_of(ys: list[np.ndarray]) -> int:
 
 
 def colorize(colorizer: FrameColorizer, ys: list[np.ndarray], full: bool, matrix: str,
-             key: tuple[int, np.ndarray] | None = None) -> list[np.ndarray]:
+             key: tuple[int, np.ndarray] | None = None,
+             hinted: tuple[int, np.ndarray, int] | None = None) -> list[np.ndarray]:
     """A one-shot clip colorized as the render does it (anchored, when temporal), as RGB.
 
-    ``key``: a keyframe (frame index, RGB image) to anchor the shot at instead.
+    ``key``: a keyframe (frame index, RGB image) to anchor the shot at instead; ``hinted``:
+    (frame index, its true RGB, K): K hints taken from that frame's truth anchor it.
     """
     h, w = ys[0].shape
     plan = plan_pixels("libx264", w, h)
     chroma: list[np.ndarray | None] = [None] * len(ys)
     if colorizer.temporal is not None:
         lumas = [plane_to_luma(y, full) for y in ys]
-        anchor, key_ab = anchor_of(ys), None
+        anchor, key_ab, prior = anchor_of(ys), None, None
+        if hinted is not None:
+            anchor = hinted[0]
+            small = colorizer.working_luma(lumas[anchor])
+            prior = hint_prior(sample_hints(hinted[1], hinted[2]), small[0, 0], ys[0].shape)
         if key is not None:
             anchor = key[0]
             small = colorizer.working_luma(lumas[anchor])
             rgb = key[1].astype(np.float32).transpose(2, 0, 1)[None] / 255.0
             key_ab = resize_area(rgb_to_lab(rgb)[:, 1:], small.shape[-2:])
-        chroma = list(colorizer.shot_chroma(lumas, anchor, key_ab))
+        chroma = list(colorizer.shot_chroma(lumas, anchor, key_ab, prior))
     out = []
     for y, ab in zip(ys, chroma, strict=True):
         cb, cr = colorizer.chroma_planes(y, full, matrix, plan.subsample, ab)
@@ -164,7 +171,7 @@ def plot(path: Path, series: dict[str, tuple[list[float], list[float]]]) -> None
     w, h, pad = 900, 260, 50
     canvas = np.full((2 * h + 40, w, 3), 255, np.uint8)
     colors = {"independent": (200, 60, 40), "temporal": (40, 140, 40), "truth": (90, 90, 90),
-              "keyframe": (40, 60, 200)}
+              "keyframe": (40, 60, 200), "hints": (200, 140, 0)}
     for row, (title, idx) in enumerate((("colourfulness per frame", 0), ("warp error x1000", 1))):
         top = row * (h + 20) + 10
         values = [v for s in series.values() for v in s[idx]]
@@ -256,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drift-tolerance", type=float, default=TemporalConfig().drift_tolerance)
     p.add_argument("--keyframes", action="store_true",
                    help="also colorize each clip with its true middle frame as the keyframe")
+    p.add_argument("--hints", type=int, metavar="K",
+                   help="also: K hints taken from the truth of each clip's anchor frame")
     p.add_argument("--preview-agreement", action="store_true",
                    help="only: each clip turned gray (and samples/film.mp4), previewed and "
                         "rendered with the CLI's defaults; preview still vs rendered frame")
@@ -290,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.keyframes:
             key = len(ys) // 2
             runs["keyframe"] = colorize(make(True), ys, full, matrix, key=(key, truth[key]))
+        if args.hints:
+            at = anchor_of(ys)
+            runs["hints"] = colorize(make(True), ys, full, matrix,
+                                     hinted=(at, truth[at], args.hints))
         runs["truth"] = truth
         gray_warp.append(1000 * float(np.mean(warp_errors(
             [np.repeat(y[:, :, None], 3, axis=2) for y in ys], ys))))
@@ -312,6 +325,10 @@ def main(argv: list[str] | None = None) -> int:
         psnr_txt = "—" if name == "truth" else f"{m[2]:.2f}"
         print(f"| **mean** | {name} | {m[0]:.3f} | {m[1]:.3f} | {psnr_txt} | {m[3]:.3f} |")
     ind, tem, tru = (np.mean(totals[k], axis=0) for k in ("independent", "temporal", "truth"))
+    if "hints" in totals:
+        hin = np.mean(totals["hints"], axis=0)
+        print(f"\n{args.hints} hints on each clip's anchor frame (from its truth) vs temporal: "
+              f"whole-clip PSNR {hin[2] - np.mean(totals['temporal'], axis=0)[2]:+.2f} dB")
     if "keyframe" in totals:
         key = np.mean(totals["keyframe"], axis=0)
         print(f"\nkeyframe (true middle frame) vs temporal: PSNR {key[2] - tem[2]:+.2f} dB, "

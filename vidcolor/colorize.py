@@ -226,7 +226,8 @@ class FrameColorizer:
         return np.clip(ab * gain, -110.0, 110.0)
 
     def shot_chroma(self, lumas: list[np.ndarray], anchor: int,
-                    keyframe: np.ndarray | None = None) -> list[np.ndarray]:
+                    keyframe: np.ndarray | None = None,
+                    hints: np.ndarray | None = None) -> list[np.ndarray]:
         """Working-size chroma of a whole shot held in memory, as a render gives it.
 
         The shot is colorized outward from frame ``anchor``: forward to its end, then backward
@@ -238,9 +239,10 @@ class FrameColorizer:
             lumas: full-range luma ``(1, 1, H, W)`` in 0..1 of every frame of the shot.
             anchor: index of the anchor frame in ``lumas``.
             keyframe: a user's chroma for the anchor frame (see :meth:`new_shot`).
+            hints: the anchor frame's hint prior (see :meth:`new_shot`).
         """
         out: list[np.ndarray] = [np.zeros(0)] * len(lumas)
-        self.new_shot(keyframe)
+        self.new_shot(keyframe, hints)
         out[anchor] = self.predict_frame_ab(lumas[anchor])
         at_anchor = self.state()
         for t in range(anchor + 1, len(lumas)):
