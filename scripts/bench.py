@@ -322,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crfs", type=int, nargs="+", default=[24, 30, 36])
     p.add_argument("--batch", type=int, metavar="N",
                    help="instead: a folder of N clips as one batch vs N single runs")
+    p.add_argument("--workers", type=int, nargs="+", metavar="N",
+                   help="Ray: the CLI in one process vs --workers N (scripts/bench_cluster.py)")
     p.add_argument("--determinism", type=int, metavar="N",
                    help="instead: N renders each of the sample and of a multi-shot clip, 3 at "
                         "once; prints how many distinct outputs (must be 1)")
@@ -354,6 +356,10 @@ def main(argv: list[str] | None = None) -> int:
         return codecs(args.codecs or ["libvpx-vp9", "libsvtav1"], args.crfs)
     if args.determinism:
         return determinism(args.determinism)
+    if args.workers:
+        from bench_cluster import workers_vs_one
+
+        return workers_vs_one(args.workers, 480, 2)
     if args.batch:
         return batch_overhead(args.batch, args.frames)
     if args.preview is not None:

@@ -136,7 +136,7 @@ def plan(spf: float, overhead: float, plot: Path | None) -> int:
     lengths = np.array([last - first + 1 for first, last, _ in shots])
     print(f"modelled film: {FILM_FRAMES} frames ({FILM_FRAMES / RATE / 3600:.2f} h at {RATE} "
           f"fps), {len(shots)} shots (median {np.median(lengths) / RATE:.1f} s, longest "
-          f"{lengths.max() / RATE:.0f} s); {spf * 1000:.0f} ms per frame and {overhead:.1f} s "
+          f"{lengths.max() / RATE:.0f} s); {spf * 1000:.0f} ms per frame and {overhead:.2f} s "
           "per task, measured here\n")
     counts = [1, 8, 64, 512]
     print("| segment length | tasks | longest chain h | " + " | ".join(
@@ -171,7 +171,7 @@ def draw(path: Path, counts: list[int], curves: dict[int, list[float]], one: flo
     w, h, pad = 760, 420, 70
     canvas = np.full((h, w, 3), 255, np.uint8)
     xs = np.log2(counts)
-    lo, hi = np.log10(min(min(c) for c in curves.values()) / 2), np.log10(one * 1.5)
+    lo, hi = np.log10(one / counts[-1] / 1.5), np.log10(one * 1.5)
 
     def pt(x: float, v: float) -> tuple[int, int]:
         px = pad + int((x - xs[0]) / (xs[-1] - xs[0]) * (w - 2 * pad))
@@ -192,7 +192,7 @@ def draw(path: Path, counts: list[int], curves: dict[int, list[float]], one: flo
     for x, n in zip(xs, counts, strict=True):
         cv2.putText(canvas, str(n), (pt(x, one)[0] - 10, h - pad + 20),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
-    for v in (0.1, 1, 10, 100):
+    for v in (0.01, 0.1, 1, 10, 100):
         if lo <= np.log10(v) <= hi:
             cv2.putText(canvas, f"{v:g} h", (5, pt(xs[0], v)[1] + 5), cv2.FONT_HERSHEY_SIMPLEX,
                         0.45, (0, 0, 0), 1)
