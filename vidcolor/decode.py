@@ -6,9 +6,10 @@ import heapq
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import av
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 MAX_BAD_PACKETS = 100  # corrupt packets tolerated before the input is declared unreadable
 _DONE = object()
+T = TypeVar("T")
 
 
 REORDER_DEPTH = 16  # frames held to put a damaged stream's frames back in presentation order
@@ -84,6 +86,26 @@ def iter_frames(
         InputError: the input cannot be opened or is too damaged to decode.
     """
     stats = stats if stats is not None else DecodeStats()
+
+    def decode() -> Iterator[av.VideoFrame]:
+        with av.open(str(path)) as container:
+            stream = _decoding_stream(container, stream_index)
+            yield from presentation_order(_decoded(container, stream, stats),
+                                          _half_frame(stream), stats)
+
+    for frame in in_background(decode, path, queue_size):
+        stats.frames += 1
+        yield frame
+
+
+def in_background(produce: Callable[[], Iterator[T]], path: Path,
+                  queue_size: int = 8) -> Iterator[T]:
+    """The items of ``produce()``, made on a worker thread through a bounded queue.
+
+    Decoding overlaps the consumer's work; the queue bounds memory. An error on the worker is
+    raised in the consumer (FFmpeg's as :class:`InputError`); the worker is always stopped and
+    joined, also when the consumer stops early.
+    """
     q: queue.Queue[object] = queue.Queue(maxsize=queue_size)
     stop = threading.Event()
 
@@ -99,12 +121,9 @@ def iter_frames(
 
     def work() -> None:
         try:
-            with av.open(str(path)) as container:
-                stream = _decoding_stream(container, stream_index)
-                for frame in presentation_order(_decoded(container, stream, stats),
-                                                _half_frame(stream), stats):
-                    if not put(frame):
-                        return
+            for item in produce():
+                if not put(item):
+                    return
             put(_DONE)
         except BaseException as e:  # handed to the consumer, never lost on this thread
             put(e)
@@ -121,7 +140,6 @@ def iter_frames(
                 raise InputError(f"cannot decode {path}: {item}") from item
             if isinstance(item, BaseException):
                 raise item
-            stats.frames += 1
             yield item  # type: ignore[misc]
     finally:
         stop.set()

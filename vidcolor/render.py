@@ -27,7 +27,7 @@ import numpy as np
 
 from vidcolor.colorize import FrameColorizer, plane_to_luma
 from vidcolor.config import JobConfig
-from vidcolor.decode import DecodeStats, frames_at, iter_frames
+from vidcolor.decode import DecodeStats, frames_at, in_background, iter_frames
 from vidcolor.encode import AsyncWriter, VideoWriter, luma_plane
 from vidcolor.errors import InputError
 from vidcolor.faults import fault_point, jitter
@@ -127,7 +127,9 @@ def segment_frames(src: Path, info: MediaInfo, timeline: Timeline, start: int, e
         wanted = [int(p) for p in timeline.pts[start:end + 1]]
         n = 0
         try:
-            for pts, frame in frames_at(src, wanted, info.stream_index, seek_after=1 << 62):
+            seeking = in_background(
+                lambda: frames_at(src, wanted, info.stream_index, seek_after=1 << 62), src)
+            for pts, frame in seeking:
                 if pts != wanted[n]:
                     raise SeekMissed(f"frame {start + n}: pts {pts}, expected {wanted[n]}")
                 fault_point("decode")
