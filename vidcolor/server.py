@@ -59,8 +59,7 @@ class HintsSession:
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise InputError(f"{folder} holds no preview (shots.json): make one with "
                              "vidcolor FILM --preview DIR") from e
-        self.meta = {k: data.get(k) for k in ("source", "frames", "rotation", "full_range",
-                                              "matrix")}
+        self.meta = {k: data.get(k) for k in ("source", "frames", "rotation", "matrix")}
         self.colorizer = colorizer
         self.lock = threading.Lock()
         self.hints: dict[int, list[Hint]] = {}
