@@ -6,7 +6,9 @@ imports it only inside its functions.
 The job is a small DAG. Every segment is one task (:func:`vidcolor.render.render_segment`),
 whose argument is the :class:`~vidcolor.temporal.ShotState` the segment before it in its chain
 ends with: the ``ObjectRef`` of that task's state output, so Ray runs a shot's chain in order
-and different shots' chains side by side. A task reads its own frames from the input (which
+and different shots' chains side by side. A shot's backward chain starts from a one-frame task
+for its anchor (:func:`vidcolor.render.anchor_state`), so it runs beside the forward chain.
+A task reads its own frames from the input (which
 must be at the same path on every node), encodes its segment and returns its bytes through the
 object store, or, with a ``--work-dir`` all nodes share, writes them straight into the job folder
 and returns their size and sha256. The driver alone owns the job folder and its manifest: it
@@ -30,7 +32,7 @@ from vidcolor.config import JobConfig
 from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.probe import MediaInfo
 from vidcolor.progress import Progress
-from vidcolor.render import Segment, Timeline, render_segment
+from vidcolor.render import Segment, Timeline, anchor_state, render_segment
 from vidcolor.segments import Job, render_order, write_atomic
 from vidcolor.temporal import ShotState
 
@@ -98,6 +100,12 @@ def segment_task(src: str, info: MediaInfo, cfg: JobConfig, seg: Segment,
         if shared_dir:
             payload = (len(data), hashlib.sha256(data).hexdigest())
     return payload, result.state, result.anchor
+
+
+def anchor_task(src: str, info: MediaInfo, cfg: JobConfig, seg: Segment, fmt: str,
+                timeline: Timeline) -> ShotState:
+    """The state after a shot's anchor frame, on a worker (see :func:`anchor_state`)."""
+    return anchor_state(Path(src), info, cfg, _colorizer(cfg), seg, fmt, timeline)
 
 
 def _connect(cfg: JobConfig) -> bool:
@@ -175,8 +183,11 @@ def _run(ray: Any, src: Path, info: MediaInfo, cfg: JobConfig, job: Job, timelin
         num_returns=3, max_retries=RETRIES, retry_exceptions=False, num_cpus=threads,
         num_gpus=cfg.gpus_per_task if cfg.device == "cuda" else 0)
     task_cfg = dataclasses.replace(cfg, threads=threads)
+    anchor = ray.remote(anchor_task).options(max_retries=RETRIES, retry_exceptions=False,
+                                             num_cpus=threads)
     shared_args = [ray.put(v) for v in (info, task_cfg, timeline)]
     refs: dict[int, Any] = {}
+    anchors: dict[int, Any] = {}
     pending: dict[Any, dict[str, Any]] = {}
     for row in render_order(segments):
         if row["done"]:
@@ -186,8 +197,16 @@ def _run(ray: Any, src: Path, info: MediaInfo, cfg: JobConfig, job: Job, timelin
             start: Any = None
         elif segments[after]["done"]:
             start = job.start_state(row)
+        elif row["from_anchor"]:
+            # The backward chain starts from a task of its own for the anchor frame, not
+            # after the whole segment at the anchor (the same state: shorter chains).
+            if after not in anchors:
+                anchors[after] = anchor.remote(str(src), shared_args[0], shared_args[1],
+                                               Segment.from_manifest(segments[after]), fmt,
+                                               shared_args[2])
+            start = anchors[after]
         else:
-            start = refs[after][2 if row["from_anchor"] else 1]
+            start = refs[after][1]
         refs[row["index"]] = task.remote(str(src), shared_args[0], shared_args[1],
                                          Segment.from_manifest(row), start, fmt,
                                          shared_args[2], suffix, shared)

@@ -28,7 +28,7 @@ import numpy as np
 from vidcolor.colorize import FrameColorizer, plane_to_luma
 from vidcolor.config import JobConfig
 from vidcolor.decode import DecodeStats, frames_at, in_background, iter_frames
-from vidcolor.encode import AsyncWriter, VideoWriter, luma_plane
+from vidcolor.encode import DEFAULT_CODECS, AsyncWriter, VideoWriter, luma_plane, plan_pixels
 from vidcolor.errors import InputError
 from vidcolor.faults import fault_point, jitter
 from vidcolor.hints import Hint, hint_prior, parse_hints
@@ -208,13 +208,8 @@ def _render(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorize
             ab = None
             if chroma is not None:
                 ab = chroma[index - seg.start].astype(np.float32)[None]
-            elif index == seg.anchor and (seg.keyframe is not None or seg.hints):
-                small = colorizer.working_luma(plane_to_luma(y, info.full_range,
-                                                             writer.plan.depth))
-                key = None if seg.keyframe is None else keyframe_chroma(
-                    Path(seg.keyframe), luma_plane(frame), info.full_range, small.shape[-2:])
-                prior = hint_prior(list(seg.hints), small[0, 0], y.shape) if seg.hints else None
-                colorizer.new_shot(key, prior)
+            elif index == seg.anchor:
+                _steer(colorizer, seg, frame, y, info.full_range, writer.plan.depth)
             cb, cr = colorizer.chroma_planes(y, info.full_range, info.matrix,
                                              writer.plan.subsample, ab, writer.plan.depth)
             if index == seg.anchor:
@@ -237,6 +232,42 @@ def _render(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorize
     if not seg.backward:
         result_state = colorizer.state()
     return SegmentResult(state=result_state, anchor=anchor_state)
+
+
+def _steer(colorizer: FrameColorizer, seg: Segment, frame: av.VideoFrame, y: np.ndarray,
+           full_range: bool, depth: int) -> None:
+    """Prime ``colorizer`` for the anchor frame with the shot's keyframe and hints, if any."""
+    if seg.keyframe is None and not seg.hints:
+        return
+    small = colorizer.working_luma(plane_to_luma(y, full_range, depth))
+    key = None if seg.keyframe is None else keyframe_chroma(
+        Path(seg.keyframe), luma_plane(frame), full_range, small.shape[-2:])
+    prior = hint_prior(list(seg.hints), small[0, 0], y.shape) if seg.hints else None
+    colorizer.new_shot(key, prior)
+
+
+def anchor_state(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorizer,
+                 seg: Segment, fmt: str, timeline: Timeline) -> ShotState:
+    """The state after the anchor frame of ``seg``'s shot, as the segment starting there has it.
+
+    The same computation as that segment's first frame, so a shot's backward chain need not
+    wait for the whole segment (Ray runs both chains at once).
+    """
+    codec = cfg.encode.codec or DEFAULT_CODECS.get(fmt, "libx264")
+    depth = plan_pixels(codec, info.width, info.height, info.pix_fmt).depth
+    for seek in (True, False):
+        try:
+            for _, frame in segment_frames(src, info, timeline, seg.anchor, seg.anchor, seek):
+                y = luma_plane(_checked(src, info, frame), depth)
+                colorizer.new_shot()
+                _steer(colorizer, seg, frame, y, info.full_range, depth)
+                colorizer.predict_frame_ab(plane_to_luma(y, info.full_range, depth))
+        except SeekMissed:
+            continue
+        break
+    state = colorizer.state()
+    assert state is not None
+    return state
 
 
 def _backward_chroma(src: Path, info: MediaInfo, colorizer: FrameColorizer, seg: Segment,
