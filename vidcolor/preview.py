@@ -241,8 +241,10 @@ def contact_sheet(title: str, shots: list[dict]) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>vidcolor preview: {html.escape(title)}</title><style>{style}</style></head>"
         f"<body><h1>{html.escape(title)}: {len(shots)} shots</h1>"
-        "<p>Colorized (left) and source (right). To fix a shot, recolour its image in any "
-        "editor, keep the file name, and render with <code>--keyframes DIR</code>.</p>"
+        "<p>Colorized (left) and source (right). Each still is what the render gives at that "
+        "frame. To fix a shot, give it colour hints (<code>vidcolor hints DIR</code>, then render "
+        "with <code>--hints DIR/hints.json</code>), or recolour its image in any editor, keep "
+        "the file name, and render with <code>--keyframes DIR</code>.</p>"
         f"<main>{''.join(cards)}</main></body></html>\n"
     )
 
