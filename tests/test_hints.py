@@ -109,3 +109,37 @@ def test_bad_hints_are_one_line_before_any_work(tmp_path, random_weights, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not dst.exists() and not (tmp_path / "o.mp4.vidcolor-job").exists()
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3])
+def test_a_point_on_the_upright_still_is_the_same_pixel_of_the_stored_frame(turns):
+    from vidcolor.hints import stored_point
+
+    stored = np.arange(7 * 11).reshape(7, 11)  # height 7, width 11
+    upright = np.rot90(stored, turns)  # what the preview shows for a rotated video
+    for y, x in ((0, 0), (2, 5), (upright.shape[0] - 1, upright.shape[1] - 1)):
+        p = stored_point(Hint(frame=0, x=x, y=y, a=0, b=0), turns, 11, 7)
+        assert stored[int(p.y), int(p.x)] == upright[y, x]
+
+
+class _FollowPrior:
+    name = "follow"
+
+    def predict(self, lum: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        return prior[:, :2] * (prior[:, 2:3] > 0)
+
+
+def test_hints_override_a_keyframe_where_confident_and_leave_it_elsewhere():
+    from vidcolor.colorize import FrameColorizer
+    from vidcolor.config import TemporalConfig, TileConfig
+
+    col = FrameColorizer(_FollowPrior(), TileConfig(render_size=48, saturation=1.0),
+                         TemporalConfig())
+    small = np.full((1, 1, 48, 64), 0.3, np.float32)
+    small[..., 32:] = 0.9  # an edge
+    key = np.zeros((1, 2, 48, 64), np.float32) + np.array([10.0, 10.0], np.float32)[:, None, None]
+    prior = hint_prior([Hint(frame=0, x=8, y=24, a=50.0, b=-50.0, radius=2)], small[0, 0],
+                       (48, 64))
+    ab = col.guided(small, key, prior)
+    np.testing.assert_allclose(ab[0, :, 24, 8], [50.0, -50.0], atol=0.5)  # the hint
+    np.testing.assert_allclose(ab[0, :, 24, 60], [10.0, 10.0], atol=3.0)  # the keyframe

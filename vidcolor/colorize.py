@@ -156,8 +156,10 @@ class FrameColorizer:
         Where the hints are not confident, the saturation gain applies as to the network's
         own colours; a keyframe's colours are taken as given. The network, trained on dense
         priors, follows a sparse one only partly, so the output leans on the hints' spread
-        colours by the square root of their confidence (measured: PSNR over automatic with 3
-        and 10 hints on 30 val photos +1.6 and +3.3 dB without, +2.4 and +4.0 with).
+        colours, by the square root of their confidence above 0.1 (none below: beyond a strong
+        edge a hint has no say). Measured on 30 val photos, 3 / 10 hints: +0.85 / +2.04 dB over
+        automatic this way; +1.11 / +2.53 with the square root down to 0, which took a fifth
+        of a hint's colour across an edge its confidence had fallen to 0.04 at.
         """
         prior = np.zeros((1, 3, *small.shape[-2:]), np.float32)
         if keyframe is not None:
@@ -173,7 +175,7 @@ class FrameColorizer:
         if keyframe is None:
             ab = ab * (1.0 + (self.tile.saturation - 1.0) * (1.0 - prior[:, 2:3]))
         if hints is not None:
-            follow = np.sqrt(h[:, 2:3])
+            follow = np.sqrt(np.clip((h[:, 2:3] - 0.1) / 0.9, 0.0, 1.0))
             ab = follow * h[:, :2] + (1.0 - follow) * ab
         return np.clip(ab, -110.0, 110.0)
 
