@@ -60,7 +60,7 @@ class TrainConfig:
     rebalance_lambda: float = 0.5
     rebalance_power: float = 0.35
     no_prior_fraction: float = 1 / 3
-    hint_fraction: float = 0.0  # samples whose prior is simulated colour hints instead
+    hint_fraction: float = 0.0  # of the samples with a prior, those given colour hints' instead
     val_images: int = 48
     val_every: int = 500
     checkpoint_minutes: float = 5.0

@@ -113,7 +113,9 @@ def simulate_prior(ab: torch.Tensor, gen: torch.Generator, no_prior: float) -> t
 
 def simulate_hints(prior: torch.Tensor, luma: torch.Tensor, ab: torch.Tensor,
                    gen: torch.Generator, fraction: float) -> torch.Tensor:
-    """``prior`` with a ``fraction`` of its samples replaced by colour hints' priors.
+    """``prior`` with a ``fraction`` of its samples that have a prior replaced by colour hints'.
+
+    Samples without a prior keep none, so the unconditioned path is trained as before.
 
     As a user gives them: 1 to 15 points at random places, each the true chroma averaged over
     a disc of radius 1-4 px, spread along the luma's edges exactly as at run time
@@ -123,7 +125,8 @@ def simulate_hints(prior: torch.Tensor, luma: torch.Tensor, ab: torch.Tensor,
 
     b, _, h, w = ab.shape
     out = prior.clone()
-    pick = torch.rand(b, generator=gen) < fraction
+    has_prior = prior[:, 2].flatten(1).amax(dim=1).cpu() > 0
+    pick = (torch.rand(b, generator=gen) < fraction) & has_prior
     for i in torch.nonzero(pick).flatten().tolist():
         k = int(torch.randint(1, 16, (1,), generator=gen))
         pts = torch.rand(k, 3, generator=gen)
