@@ -53,6 +53,15 @@ def test_two_workers_give_the_bytes_of_one_process(film, tmp_path, random_weight
     assert dst.read_bytes() == ref
 
 
+def test_workers_writing_into_a_shared_job_folder(film, tmp_path, random_weights):
+    src, ref = film
+    dst = tmp_path / "ray.mp4"
+    proc = _run(src, dst, random_weights, "--workers", "2", "--work-dir",
+                str(tmp_path / "shared-job"))
+    assert proc.returncode == 0, proc.stderr
+    assert dst.read_bytes() == ref
+
+
 def test_a_worker_killed_mid_segment_is_retried(film, tmp_path, random_weights):
     src, ref = film
     dst, marker = tmp_path / "ray.mp4", tmp_path / "killed"
