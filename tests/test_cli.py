@@ -69,6 +69,9 @@ def test_ctrl_c_exits_130(tmp_path, random_weights):
         [sys.executable, "-m", "vidcolor", str(src), "-o", str(dst), "--weights",
          str(random_weights), "--render-size", "64", "-q", "--segment-frames", "10"], env=env,
         stderr=subprocess.PIPE, text=True,
+        # A shell without job control starts background commands with SIGINT ignored, and a
+        # child inherits that (CI run in the background): give this one the default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     job = tmp_path / "out.mp4.vidcolor-job"
     deadline = time.monotonic() + 120
@@ -81,7 +84,7 @@ def test_ctrl_c_exits_130(tmp_path, random_weights):
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     assert "interrupted: re-run the same command to resume" in err
     assert not dst.exists()
     assert (job / "manifest.json").exists()  # finished segments are kept for resuming
