@@ -105,3 +105,27 @@ def test_frames_do_not_depend_on_segments_or_on_seeking(film, tmp_path, monkeypa
         assert len(got) == len(ref) == 60
         for pa, pb in zip(ref, got, strict=True):
             np.testing.assert_array_equal(pa, pb)
+
+
+def test_a_segment_whose_encoder_fails_once_is_made_again(film, tmp_path, monkeypatch):
+    import av
+
+    import vidcolor.encode as encode
+    from vidcolor.errors import OutputError
+
+    src, _, auto, w = film
+    real = encode.VideoWriter.close
+    failed = []
+
+    def close_failing_once(self):
+        if not failed:
+            failed.append(self.path)
+            real(self)
+            raise OutputError(f"finishing {self.path} failed") from av.error.ArgumentError(
+                22, "Invalid argument")
+        return real(self)
+
+    monkeypatch.setattr(encode.VideoWriter, "close", close_failing_once)
+    again = tmp_path / "again.mp4"
+    assert main([str(src), "-o", str(again), "--segment-frames", "6", *w, *BASE]) == 0
+    assert failed and again.read_bytes() == auto.read_bytes()
