@@ -124,8 +124,7 @@ def _connect(cfg: JobConfig) -> bool:
     kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR,
                               "include_dashboard": False}
     try:
-        if address:
-            _check_reachable(address)
+        if address:  # already found reachable by check_available
             ray.init(address=address, **kwargs)
         else:
             ray.init(num_cpus=cfg.workers or os.cpu_count() or 1, **kwargs)
@@ -176,7 +175,7 @@ def _run(ray: Any, src: Path, info: MediaInfo, cfg: JobConfig, job: Job, timelin
          suffix: str, fmt: str, progress: Progress) -> None:
     segments = job.segments
     progress.start(job.manifest["frames"], "frames")
-    progress.advance(sum(s["end"] - s["start"] + 1 for s in segments if s["done"]))
+    progress.advance(job.frames_done)
     shared = str(job.folder) if cfg.work_dir is not None else None
     threads = cfg.threads or 1
     task = ray.remote(segment_task).options(

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from vidcolor.errors import InputError
-from vidcolor.probe import MediaInfo
+from vidcolor.probe import MediaInfo, quarter_turns
 
 VERSION = 1
 # Domain-transform sigma_s, times the frame's short side: so large that distance alone hardly
@@ -140,7 +140,7 @@ def by_frame(hints: list[Hint], info: MediaInfo, frames: int) -> dict[int, list[
     Raises:
         InputError: a hint for a frame the video does not have, or outside the picture.
     """
-    turns = (round(info.rotation / 90) % 4) if info.rotation else 0
+    turns = quarter_turns(info.rotation)
     w, h = (info.height, info.width) if turns % 2 else (info.width, info.height)
     out: dict[int, list[Hint]] = {}
     for k, hint in enumerate(hints):

@@ -155,7 +155,8 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> int:
                              "drop --no-temporal")
         read_hints(cfg.hints)  # a bad file fails before any work
     weights = verify_weights(cfg.weights)
-    colorizer = make_colorizer(cfg, weights)
+    # On Ray the workers colorize; the driver needs no network of its own.
+    colorizer = None if cfg.uses_ray else make_colorizer(cfg, weights)
     segment_frames = cfg.segment_frames or max(1, round(SEGMENT_SECONDS * float(info.rate or 24)))
     work = cfg.work_dir or dst.with_name(dst.name + ".vidcolor-job")
     identity = {
@@ -172,7 +173,7 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> int:
 
 
 def _run_locked(src: Path, dst: Path, cfg: JobConfig, info: MediaInfo,
-                colorizer: FrameColorizer, work: Path, identity: dict,
+                colorizer: FrameColorizer | None, work: Path, identity: dict,
                 segment_frames: int, fmt: str, progress: Progress, keyed: bool) -> int:
     """The render of :func:`run_video`, with the job folder locked; returns its frame count."""
     if cfg.restart and discard_job(work):
@@ -192,6 +193,7 @@ def _run_locked(src: Path, dst: Path, cfg: JobConfig, info: MediaInfo,
 
             render_on_ray(src, info, cfg, job, timeline, dst.suffix, fmt, progress)
         else:
+            assert colorizer is not None
             _render_segments(src, info, cfg, colorizer, job, timeline, dst.suffix, fmt,
                              progress)
         fault_point("assembly")
@@ -259,10 +261,9 @@ def _render_segments(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: Fram
     Segments run in an order in which each follows the one whose state it starts from (see
     :func:`vidcolor.segments.render_order`); their bytes do not depend on that order.
     """
-    segments = job.segments
     progress.start(job.manifest["frames"], "frames")
-    progress.advance(sum(s["end"] - s["start"] + 1 for s in segments if s["done"]))
-    for row in render_order(segments):
+    progress.advance(job.frames_done)
+    for row in render_order(job.segments):
         if row["done"]:
             continue
         result = render_segment(src, info, cfg, colorizer, Segment.from_manifest(row),

@@ -28,7 +28,13 @@ from vidcolor.encode import VideoWriter, build_frame, luma_plane, plan_pixels
 from vidcolor.errors import InputError, OutputError
 from vidcolor.image import write_image
 from vidcolor.keyframes import pixel_digest
-from vidcolor.probe import MediaInfo, check_input_file, is_image_path, read_media_info
+from vidcolor.probe import (
+    MediaInfo,
+    check_input_file,
+    is_image_path,
+    quarter_turns,
+    read_media_info,
+)
 from vidcolor.progress import NullProgress, Progress
 from vidcolor.scan import ScanResult, format_timecode
 
@@ -38,10 +44,22 @@ SEEK_SECONDS = 10.0  # a preview still further than this past the last one is re
 KEEP_BYTES = 256 << 20  # luma planes kept from the scan, so a short film is decoded only once
 
 
-def _rotate(rgb: np.ndarray, rotation: int) -> np.ndarray:
+def upright(pixels: np.ndarray, rotation: float) -> np.ndarray:
     """Turn a frame upright for display (``rotation``: the display matrix's degrees)."""
-    turns = (round(rotation / 90) % 4) if rotation else 0
-    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
+    turns = quarter_turns(rotation)
+    return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
+
+
+def render_still(colorizer: FrameColorizer, y: np.ndarray, full_range: bool, matrix: str,
+                 ab: np.ndarray) -> np.ndarray:
+    """uint8 RGB of an 8-bit frame with working-size chroma ``ab``, as the render encodes it.
+
+    The chroma is merged at the chroma resolution of the default 8-bit layout, into the same
+    planes the render's encoder gets, and read back: a lossless render's frame is this.
+    """
+    plan = plan_pixels("libx264", y.shape[1], y.shape[0])
+    cb, cr = colorizer.chroma_planes(y, full_range, matrix, plan.subsample, ab)
+    return planes_to_rgb(y, cb, cr, full_range, matrix)
 
 
 def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 0.0,
@@ -135,24 +153,21 @@ def _write_stills(src: Path, info: MediaInfo, scan: ScanResult, colorizer: Frame
                   shots: list[dict], out_dir: Path, overwrite: bool, progress: Progress) -> None:
     """Each shot's still: its anchor frame, built from the planes the render would encode."""
     wanted = {s["preview_frame"]: s for s in shots}
-    plan = plan_pixels("libx264", info.width, info.height)  # the default 8-bit layout
     progress.start(len(wanted), "shots")
     try:
         for index, y in _still_lumas(src, info, scan, sorted(wanted)):
             shot = wanted[index]
             luma = plane_to_luma(y, info.full_range)
-            # The anchor frame of the render is this frame colorized on its own: the same
-            # chroma, merged at the same chroma resolution.
-            cb, cr = colorizer.chroma_planes(y, info.full_range, info.matrix, plan.subsample,
-                                             colorizer.predict_ab(luma))
-            rgb8 = planes_to_rgb(y, cb, cr, info.full_range, info.matrix)
+            # The anchor frame of the render is this frame colorized on its own.
+            rgb8 = render_still(colorizer, y, info.full_range, info.matrix,
+                                colorizer.predict_ab(luma))
             gray8 = (luma[0, 0] * 255.0 + 0.5).astype(np.uint8)
-            upright = _rotate(rgb8, info.rotation)
-            write_image(out_dir / shot["image"], upright, overwrite)
+            still = upright(rgb8, info.rotation)
+            write_image(out_dir / shot["image"], still, overwrite)
             # --keyframes tells an untouched still (not a keyframe) from an edited one by this.
-            shot["image_pixels_sha256"] = pixel_digest(upright)
+            shot["image_pixels_sha256"] = pixel_digest(still)
             gray_rgb = np.repeat(gray8[:, :, None], 3, axis=2)
-            write_image(out_dir / shot["gray_image"], _rotate(gray_rgb, info.rotation),
+            write_image(out_dir / shot["gray_image"], upright(gray_rgb, info.rotation),
                         overwrite)
             progress.advance()
     finally:

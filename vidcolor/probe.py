@@ -127,3 +127,8 @@ def read_media_info(path: Path) -> MediaInfo:
             stream_index=stream.index,
             sample_aspect_ratio=Fraction(sar) if sar else None,
         )
+
+
+def quarter_turns(rotation: float | None) -> int:
+    """Quarter turns (``np.rot90``) that show a frame upright, from its display rotation."""
+    return round(rotation / 90) % 4 if rotation else 0

@@ -155,6 +155,22 @@ def segment_frames(src: Path, info: MediaInfo, timeline: Timeline, start: int, e
         )
 
 
+def read_frame(src: Path, info: MediaInfo, timeline: Timeline, index: int) -> av.VideoFrame:
+    """Frame ``index`` alone: by seeking where it can, else decoded in order.
+
+    Raises:
+        InputError: the input ends before it or cannot be decoded.
+    """
+    try:
+        for _, frame in segment_frames(src, info, timeline, index, index):
+            return frame
+    except SeekMissed:
+        pass
+    for _, frame in segment_frames(src, info, timeline, index, index, seek=False):
+        return frame
+    raise InputError(f"{src} has no frame {index}")  # segment_frames raises first
+
+
 def _checked(src: Path, info: MediaInfo, frame: av.VideoFrame) -> av.VideoFrame:
     if (frame.width, frame.height) != (info.width, info.height):
         raise InputError(
@@ -265,16 +281,11 @@ def anchor_state(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameCol
     """
     codec = cfg.encode.codec or DEFAULT_CODECS.get(fmt, "libx264")
     depth = plan_pixels(codec, info.width, info.height, info.pix_fmt).depth
-    for seek in (True, False):
-        try:
-            for _, frame in segment_frames(src, info, timeline, seg.anchor, seg.anchor, seek):
-                y = luma_plane(_checked(src, info, frame), depth)
-                colorizer.new_shot()
-                _steer(colorizer, seg, frame, y, info.full_range, depth)
-                colorizer.predict_frame_ab(plane_to_luma(y, info.full_range, depth))
-        except SeekMissed:
-            continue
-        break
+    frame = _checked(src, info, read_frame(src, info, timeline, seg.anchor))
+    y = luma_plane(frame, depth)
+    colorizer.new_shot()
+    _steer(colorizer, seg, frame, y, info.full_range, depth)
+    colorizer.predict_frame_ab(plane_to_luma(y, info.full_range, depth))
     state = colorizer.state()
     assert state is not None
     return state
@@ -313,10 +324,5 @@ def check_keyframes(src: Path, info: MediaInfo, timeline: Timeline,
         InputError: a keyframe is unreadable or is not an image of its frame.
     """
     for index, path in sorted(keyframes.items()):
-        for seek in (True, False):
-            try:
-                for _, frame in segment_frames(src, info, timeline, index, index, seek):
-                    keyframe_chroma(Path(path), luma_plane(frame), info.full_range, (32, 32))
-                break
-            except SeekMissed:
-                continue
+        frame = read_frame(src, info, timeline, index)
+        keyframe_chroma(Path(path), luma_plane(frame), info.full_range, (32, 32))

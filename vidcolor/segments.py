@@ -255,6 +255,11 @@ class Job:
         return self.manifest["segments"]
 
     @property
+    def frames_done(self) -> int:
+        """Frames of the segments already finished."""
+        return sum(s["end"] - s["start"] + 1 for s in self.segments if s["done"])
+
+    @property
     def cuts(self) -> list[int]:
         """Shot cuts of the video."""
         return self.manifest["cuts"]

@@ -25,8 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vidcolor.colorize import FrameColorizer, planes_to_rgb
-from vidcolor.encode import plan_pixels
+from vidcolor.colorize import FrameColorizer
 from vidcolor.errors import InputError, OutputError
 from vidcolor.hints import (
     Hint,
@@ -37,6 +36,8 @@ from vidcolor.hints import (
     write_hints,
 )
 from vidcolor.image import read_image
+from vidcolor.preview import render_still, upright
+from vidcolor.probe import quarter_turns
 
 log = logging.getLogger(__name__)
 
@@ -122,20 +123,14 @@ class HintsSession:
     def _colorize(self, shot: dict, hints: list[Hint]) -> bytes:
         if not hints:
             return (self.folder / shot["image"]).read_bytes()
-        turns = (round((self.meta["rotation"] or 0) / 90) % 4)
+        turns = quarter_turns(self.meta["rotation"])
         gray = np.ascontiguousarray(np.rot90(self._gray(shot), -turns))  # the stored frame
         h, w = gray.shape
         hints = [stored_point(x, turns, w, h) for x in hints]
-        luma = gray.astype(np.float32)[None, None] / 255.0
-        small = self.colorizer.working_luma(luma)
-        prior = hint_prior(hints, small[0, 0], (h, w))
-        ab = self.colorizer.guided(small, None, prior)
-        plan = plan_pixels("libx264", w, h)
-        cb, cr = self.colorizer.chroma_planes(gray, True, self.meta["matrix"] or "bt601",
-                                              plan.subsample, ab)
-        rgb = np.ascontiguousarray(np.rot90(planes_to_rgb(gray, cb, cr, True,
-                                                          self.meta["matrix"] or "bt601"),
-                                            turns))
+        small = self.colorizer.working_luma(gray.astype(np.float32)[None, None] / 255.0)
+        ab = self.colorizer.guided(small, None, hint_prior(hints, small[0, 0], (h, w)))
+        rgb = upright(render_still(self.colorizer, gray, True, self.meta["matrix"] or "bt601",
+                                   ab), self.meta["rotation"])
         ok, png = cv2.imencode(".png", rgb[:, :, ::-1])
         if not ok:
             raise OutputError("could not encode the still")

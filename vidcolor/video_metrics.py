@@ -12,6 +12,7 @@ import numpy as np
 from vidcolor.colorize import planes_to_rgb
 from vidcolor.image import read_image
 from vidcolor.metrics import colorfulness
+from vidcolor.preview import upright
 from vidcolor.probe import read_media_info
 from vidcolor.temporal import consistent, flow_between, warp
 
@@ -112,9 +113,7 @@ def preview_agreement(preview_dir: Path, rendered: Path) -> list[dict]:
             if shot is None:
                 continue
             still, _ = read_image(preview_dir / shot["image"])
-            turns = (round(info.rotation / 90) % 4) if info.rotation else 0
-            out = np.ascontiguousarray(np.rot90(frame_rgb(frame, info.full_range, info.matrix),
-                                                turns))
+            out = upright(frame_rgb(frame, info.full_range, info.matrix), info.rotation)
             mean, p90 = chroma_difference(still, out)
             rows.append({"shot": shot["shot"], "frame": index, "mean": mean, "p90": p90})
     return rows
