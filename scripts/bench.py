@@ -60,7 +60,7 @@ def make_clip(path: Path, width: int, height: int, frames: int) -> None:
 
 
 def worker(mode: str, src: Path, dst: Path, threads: int, backend: str,
-           render_size: int) -> dict:
+           render_size: int, precision: str = "auto") -> dict:
     """Run one mode in this process; returns seconds and frames."""
     from vidcolor.config import JobConfig, TileConfig
     from vidcolor.pipeline import run_job
@@ -68,6 +68,7 @@ def worker(mode: str, src: Path, dst: Path, threads: int, backend: str,
     t0 = time.perf_counter()
     if mode in ("pipeline", "single"):
         run_job(src, dst, JobConfig(overwrite=True, threads=threads, backend=backend,
+                                    precision=precision,
                                     tile=TileConfig(render_size=render_size),
                                     segment_frames=-1 if mode == "single" else 0))
     else:
@@ -105,7 +106,8 @@ def io_floor(src: Path, dst: Path) -> None:
     part.unlink()
 
 
-def window_ms(backend: str, threads: int, batch: int = 8, repeats: int = 5) -> float:
+def window_ms(backend: str, threads: int, precision: str = "auto", batch: int = 8,
+              repeats: int = 5) -> float:
     """The network alone: milliseconds per 224x224 window at ``batch``."""
     import numpy as np
 
@@ -113,7 +115,7 @@ def window_ms(backend: str, threads: int, batch: int = 8, repeats: int = 5) -> f
     from vidcolor.weights import verify_weights
 
     weights = verify_weights(None)
-    net = create_backend(backend, weights.load, "cpu", weights.digest, threads)
+    net = create_backend(backend, weights.load, "cpu", weights.digest, threads, precision)
     lum = np.random.default_rng(0).random((batch, 1, 224, 224), np.float32) * 100
     prior = np.zeros((batch, 3, 224, 224), np.float32)
     net.predict(lum, prior)
@@ -308,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--sizes", nargs="+", default=list(SIZES), help="WxH clip sizes")
     p.add_argument("--backends", nargs="+", default=["onnx"], choices=("onnx", "torch"))
+    p.add_argument("--precisions", nargs="+", default=["fp32", "int8"], choices=("fp32", "int8"),
+                   help="the ONNX backend's precisions to compare (torch: fp32 only)")
     p.add_argument("--render-sizes", type=int, nargs="+", default=[TileConfig().render_size])
     p.add_argument("--segments", type=float, metavar="SECONDS",
                    help="instead: the cost of resumable segments + assembly vs one single pass, "
@@ -330,17 +334,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worker", choices=("pipeline", "floor", "window", "single"),
                    help=argparse.SUPPRESS)
     p.add_argument("--backend", default="onnx", help=argparse.SUPPRESS)
+    p.add_argument("--precision", default="auto", help=argparse.SUPPRESS)
     p.add_argument("--render-size", type=int, default=TileConfig().render_size,
                    help=argparse.SUPPRESS)
     p.add_argument("--src", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--dst", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker == "window":
-        print(json.dumps({"ms": window_ms(args.backend, args.threads)}))
+        print(json.dumps({"ms": window_ms(args.backend, args.threads, args.precision)}))
         return 0
     if args.worker:
         result = worker(args.worker, args.src, args.dst, args.threads, args.backend,
-                        args.render_size)
+                        args.render_size, args.precision)
         result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return 0
@@ -364,7 +369,10 @@ def main(argv: list[str] | None = None) -> int:
         return batch_overhead(args.batch, args.frames)
     if args.preview is not None:
         return preview_vs_render(args.preview, args.repeat)
-    ms = {b: run("--worker", "window", "--backend", b)["ms"] for b in args.backends}
+    nets = [(b, pr) for b in args.backends for pr in args.precisions
+            if b == "onnx" or pr == "fp32"]
+    ms = {net: run("--worker", "window", "--backend", net[0], "--precision", net[1])["ms"]
+          for net in nets}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
@@ -374,13 +382,15 @@ def main(argv: list[str] | None = None) -> int:
             floor = run("--worker", "floor", "--src", str(src), "--dst",
                         str(Path(tmp) / f"floor_{w}x{h}.mp4"))
             floor_fps = floor["frames"] / floor["seconds"]
-            for backend in args.backends:
+            for backend, precision in nets:
                 for rs in args.render_sizes:
-                    res = run("--worker", "pipeline", "--backend", backend, "--render-size",
-                              str(rs), "--src", str(src), "--dst", str(Path(tmp) / "p.mp4"))
+                    res = run("--worker", "pipeline", "--backend", backend, "--precision",
+                              precision, "--render-size", str(rs), "--src", str(src), "--dst",
+                              str(Path(tmp) / "p.mp4"))
                     fps = res["frames"] / res["seconds"]
                     rows.append(
-                        f"| {backend} | cpu | {w}x{h} | {rs} | {ms[backend]:.1f} | "
+                        f"| {backend} {precision} | cpu | {w}x{h} | {rs} | "
+                        f"{ms[backend, precision]:.1f} | "
                         f"{res['frames']} | {fps:.2f} | {res['rss_mb']:.0f} | {floor_fps:.2f} | "
                         f"{floor['rss_mb']:.0f} | {fps / floor_fps:.3f} |"
                     )

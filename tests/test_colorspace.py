@@ -35,7 +35,10 @@ def test_numpy_and_torch_agree(name):
     assert got.dtype == np.float32 and want.dtype == torch.float32
     assert got.shape == tuple(want.shape)
     scale = max(1.0, float(np.abs(got).max()))  # Lab values reach ~100: relative float rounding
-    np.testing.assert_allclose(got, want.numpy(), rtol=0, atol=2e-6 * scale)
+    # Lab -> sRGB runs through OpenCV for float32 numpy (speed): its tabulated sRGB curve and
+    # rounded white point agree within 6e-4, a sixth of an 8-bit step.
+    tolerance = 7e-4 if name in ("lab_to_rgb", "merge_chroma", "merge_rgb") else 2e-6 * scale
+    np.testing.assert_allclose(got, want.numpy(), rtol=0, atol=tolerance)
 
 
 def test_torch_path_keeps_autograd_and_float64():

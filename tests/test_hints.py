@@ -124,6 +124,7 @@ def test_a_point_on_the_upright_still_is_the_same_pixel_of_the_stored_frame(turn
 
 class _FollowPrior:
     name = "follow"
+    precision = "fp32"
 
     def predict(self, lum: np.ndarray, prior: np.ndarray) -> np.ndarray:
         return prior[:, :2] * (prior[:, 2:3] > 0)

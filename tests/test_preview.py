@@ -25,6 +25,7 @@ class FollowPrior:
     """
 
     name = "follow"
+    precision = "fp32"
 
     def predict(self, lum: np.ndarray, prior: np.ndarray) -> np.ndarray:
         return prior[:, :2] * (prior[:, 2:3] > 0)

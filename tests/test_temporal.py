@@ -161,6 +161,7 @@ class _RunawayNet:
     made 20 % more colourful (fed its own output, its colours would run away)."""
 
     name = "stub"
+    precision = "fp32"
 
     def __init__(self) -> None:
         self.free_calls = 0

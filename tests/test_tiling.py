@@ -69,6 +69,7 @@ def test_windows_are_used_above_the_global_size(backend):
 
     class Spy:
         name = "spy"
+        precision = "fp32"
 
         def predict(self, lum, prior):
             calls.append(tuple(lum.shape))

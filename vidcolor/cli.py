@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default=JobConfig().backend,
                    help="inference runtime (auto: ONNX Runtime on CPU, torch on CUDA)")
+    p.add_argument("--precision", choices=("auto", "fp32", "int8"), default=JobConfig().precision,
+                   help="the network's arithmetic (auto: the int8 model with ONNX Runtime on "
+                        "the CPU, fp32 elsewhere)")
     p.add_argument("--weights", type=Path, help="safetensors weights (default: shipped model)")
     p.add_argument("--crf", type=int, default=enc.crf, help=f"quality, lower is better ({enc.crf})")
     p.add_argument("--preset", default=enc.preset, help=f"encoder preset ({enc.preset})")
@@ -302,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = JobConfig(
         device=args.device,
         backend=args.backend,
+        precision=args.precision,
         weights=args.weights,
         overwrite=args.overwrite,
         threads=args.threads,

@@ -2,7 +2,9 @@
 
 Every function takes numpy arrays (inference, which must not need torch) or torch tensors
 (training, with autograd) and returns the same kind; the formulas are written once, and the
-few calls whose spelling differs go through the helpers below.
+few calls whose spelling differs go through the helpers below. One exception, for speed:
+Lab -> sRGB of float32 numpy arrays is OpenCV's implementation of the same formulas (within
+6e-4; see :func:`lab_to_rgb`).
 
 Conventions used everywhere in vidcolor:
 
@@ -118,7 +120,17 @@ def rgb_to_lab(rgb: Array) -> Array:
 
 
 def lab_to_rgb(lab: Array) -> Array:
-    """Convert ``(B, 3, H, W)`` Lab to sRGB in 0..1 (out-of-gamut colours are clipped)."""
+    """Convert ``(B, 3, H, W)`` Lab to sRGB in 0..1 (out-of-gamut colours are clipped).
+
+    float32 numpy arrays go through OpenCV's conversion (the same D65 formulas, its sRGB curve
+    tabulated; within 6e-4 of these, 10x faster: a 1080p frame's 4:2:0 chroma in 1.6 ms, not
+    19); torch tensors and other dtypes through the formulas below.
+    """
+    if isinstance(lab, np.ndarray) and lab.dtype == np.float32:
+        import cv2
+
+        return np.stack([cv2.cvtColor(cv2.merge(list(item)), cv2.COLOR_Lab2RGB).transpose(2, 0, 1)
+                         for item in lab])
     lum, a, b = lab[:, 0], lab[:, 1], lab[:, 2]
     fy = (lum + 16.0) / 116.0
     fxyz = _stack((fy + a / 500.0, fy, fy - b / 200.0), dim=1)

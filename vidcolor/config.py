@@ -104,6 +104,8 @@ class JobConfig:
         overwrite: replace an existing output.
         threads: CPU threads for inference (0: the runtime's default).
         backend: ``auto`` (ONNX Runtime on CPU, torch on CUDA), ``torch`` or ``onnx``.
+        precision: ``auto`` (the int8 model on the CPU where it matches the weights, else
+            fp32), ``fp32`` or ``int8``.
         keyframes_dir: a folder of recoloured preview images (``--keyframes``).
         keyframes: ``FRAME=PATH`` keyframes (``--keyframe``).
         hints: a ``hints.json`` of colour hints (``--hints``; see :mod:`vidcolor.hints`).
@@ -120,6 +122,7 @@ class JobConfig:
 
     device: str = "auto"
     backend: str = "auto"
+    precision: str = "auto"
     weights: Path | None = None
     overwrite: bool = False
     threads: int = 0

@@ -117,6 +117,29 @@ def _matching_session(path: Path, weights_digest: str,
     return session
 
 
+def open_int8(weights_digest: str, open_session: Callable[[Path], Any]) -> tuple[Any, Path] | None:
+    """The session of the shipped int8 model and its file, if it was made from these weights.
+
+    The int8 file is only ever shipped (``scripts/quantize_int8.py`` makes it, from calibration
+    photos), never built at run time: other weights have none.
+    """
+    from vidcolor.quantize import SHIPPED_INT8
+    from vidcolor.weights import models_dir
+
+    path = models_dir() / SHIPPED_INT8
+    session = _matching_session(path, weights_digest, open_session)
+    return None if session is None else (session, path)
+
+
+def int8_digest() -> str:
+    """The ``weights_sha256`` of the shipped int8 model ('' when there is none)."""
+    from vidcolor.quantize import SHIPPED_INT8
+    from vidcolor.weights import models_dir
+
+    path = models_dir() / SHIPPED_INT8
+    return onnx_digest(path) if path.exists() else ""
+
+
 def open_onnx(weights_digest: str, load_model: Callable[[], torch.nn.Module],
               open_session: Callable[[Path], Any]) -> tuple[Any, Path]:
     """An ONNX Runtime session of the network with weights ``weights_digest``, and its file.

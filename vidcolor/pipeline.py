@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from vidcolor.assemble import assemble
-from vidcolor.backends import create_backend
+from vidcolor.backends import create_backend, resolve_precision
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig, ShotConfig
 from vidcolor.encode import check_encoder_options, resolve_codec
@@ -55,8 +55,9 @@ def make_colorizer(cfg: JobConfig, weights: Weights | None = None) -> FrameColor
     :func:`vidcolor.backends.create_backend`).
     """
     weights = weights or verify_weights(cfg.weights)
-    backend = create_backend(cfg.backend, weights.load, cfg.device, weights.digest, cfg.threads)
-    log.debug("backend: %s", backend.name)
+    backend = create_backend(cfg.backend, weights.load, cfg.device, weights.digest, cfg.threads,
+                             cfg.precision)
+    log.debug("backend: %s (%s)", backend.name, backend.precision)
     return FrameColorizer(backend, cfg.tile, cfg.temporal)
 
 
@@ -155,8 +156,13 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> int:
                              "drop --no-temporal")
         read_hints(cfg.hints)  # a bad file fails before any work
     weights = verify_weights(cfg.weights)
-    # On Ray the workers colorize; the driver needs no network of its own.
+    # On Ray the workers colorize; the driver needs no network of its own. Either way the job
+    # records the precision that runs (``auto`` resolved here), so that every worker and any
+    # resume computes with the same network.
     colorizer = None if cfg.uses_ray else make_colorizer(cfg, weights)
+    precision = (colorizer.backend.precision if colorizer is not None
+                 else resolve_precision(cfg.backend, cfg.device, weights.digest, cfg.precision))
+    cfg = dataclasses.replace(cfg, precision=precision)
     segment_frames = cfg.segment_frames or max(1, round(SEGMENT_SECONDS * float(info.rate or 24)))
     work = cfg.work_dir or dst.with_name(dst.name + ".vidcolor-job")
     identity = {

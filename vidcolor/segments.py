@@ -151,6 +151,7 @@ def output_settings(cfg: JobConfig, segment_frames: int) -> dict[str, Any]:
         "hints": hints,
         "segment_frames": segment_frames,
         "backend": cfg.backend,
+        "precision": cfg.precision,
         "device": cfg.device,
     }
 

@@ -32,6 +32,7 @@ class Backend(Protocol):
     """Runs the colorizer on batches of windows."""
 
     name: str
+    precision: str  # the network that runs: ``fp32`` or ``int8``
 
     def predict(self, lum: np.ndarray, prior: np.ndarray) -> np.ndarray:
         """``(B, 1, H, W)`` L and ``(B, 3, H, W)`` prior -> ``(B, 2, H, W)`` ab, float32 numpy."""
@@ -44,7 +45,7 @@ _REGISTRY: dict[str, Callable[..., Backend]] = {}
 def register(name: str) -> Callable[[Callable[..., Backend]], Callable[..., Backend]]:
     """Class decorator adding a backend factory to the registry.
 
-    A factory is called as ``factory(load_model, device, weights_digest, threads)``.
+    A factory is called as ``factory(load_model, device, weights_digest, threads, precision)``.
     """
 
     def add(factory: Callable[..., Backend]) -> Callable[..., Backend]:
@@ -121,8 +122,29 @@ def choose_backend(name: str, device: str) -> str:
     return name
 
 
+PRECISIONS = ("auto", "fp32", "int8")
+
+
+def resolve_precision(name: str, device: str, weights_digest: str, precision: str) -> str:
+    """The precision :func:`create_backend` would run, without building a backend.
+
+    ``auto`` becomes ``int8`` where the ONNX backend would run on this machine's CPU, the CPU
+    does int8 exactly (:func:`vidcolor.backends.onnx_backend.cpu_int8_exact`) and the shipped
+    int8 model was made from ``weights_digest``; else ``fp32``.
+    """
+    if precision != "auto":
+        return precision
+    if choose_backend(name, device) != "onnx" or cuda_available(device):
+        return "fp32"
+    from vidcolor.backends.onnx_backend import cpu_int8_exact
+    from vidcolor.export import int8_digest
+
+    return "int8" if cpu_int8_exact() and int8_digest() == weights_digest else "fp32"
+
+
 def create_backend(
-    name: str, load_model: ModelLoader, device: str, weights_digest: str = "", threads: int = 0
+    name: str, load_model: ModelLoader, device: str, weights_digest: str = "", threads: int = 0,
+    precision: str = "auto",
 ) -> Backend:
     """Instantiate the backend ``name`` (or ``auto``); unknown names fail loudly.
 
@@ -134,7 +156,11 @@ def create_backend(
         device: ``auto``, ``cpu`` or ``cuda``.
         weights_digest: identity of the weights, which selects the ONNX file.
         threads: CPU threads for inference (0: the runtime's default).
+        precision: ``auto`` (the int8 model with ONNX Runtime on the CPU where there is one
+            for these weights, else fp32), ``fp32`` or ``int8`` (an error where there is none).
     """
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     name = choose_backend(name, device)
     try:
         factory = _REGISTRY[name]
@@ -146,11 +172,11 @@ def create_backend(
         from vidcolor.export import ExportUnavailable
 
         try:
-            return factory(load_model, device, weights_digest or "unversioned", threads)
+            return factory(load_model, device, weights_digest or "unversioned", threads, precision)
         except ExportUnavailable:
             log.warning(
                 "no ONNX model for these weights and the onnx package is missing "
                 "(pip install 'vidcolor[export]'): using the torch backend"
             )
             factory = _REGISTRY["torch"]
-    return factory(load_model, device, weights_digest, threads)
+    return factory(load_model, device, weights_digest, threads, precision)

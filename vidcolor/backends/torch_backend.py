@@ -36,8 +36,13 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, load_model: ModelLoader, device: str, weights_digest: str = "",
-                 threads: int = 0) -> None:
+                 threads: int = 0, precision: str = "auto") -> None:
         import torch
+
+        if precision == "int8":
+            raise ModelError("--precision int8 runs with ONNX Runtime on the CPU "
+                             "(--backend onnx --device cpu)")
+        self.precision = "fp32"
 
         if threads:
             torch.set_num_threads(threads)
