@@ -12,6 +12,7 @@ Example::
     python scripts/bench.py --frames 48
     python scripts/bench.py --sizes 640x360 1920x1080 3840x2160 --backends onnx torch
     python scripts/bench.py --preview 60        # preview vs full render, sample and 60 s
+    python scripts/bench.py --profile int8      # where a frame's time goes, per stage
     python scripts/bench.py --determinism 20    # same bytes every run?
     python scripts/bench.py --batch 6           # a folder as one batch vs one run per file
 """
@@ -335,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
                    help=argparse.SUPPRESS)
     p.add_argument("--backend", default="onnx", help=argparse.SUPPRESS)
     p.add_argument("--precision", default="auto", help=argparse.SUPPRESS)
+    p.add_argument("--profile", choices=("auto", "fp32", "int8"), metavar="PRECISION",
+                   help="per-stage milliseconds per frame of the render (in-process)")
     p.add_argument("--render-size", type=int, default=TileConfig().render_size,
                    help=argparse.SUPPRESS)
     p.add_argument("--src", type=Path, help=argparse.SUPPRESS)
@@ -355,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
+    if args.profile:
+        from bench_profile import profile_sizes
+
+        return profile_sizes(args.sizes, args.frames, args.profile, make_clip)
     if args.segments:
         return segments_overhead(args, run)
     if args.codecs is not None:

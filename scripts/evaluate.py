@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--global-confidence", type=float, default=TileConfig().global_confidence,
                    help="with --tiling: confidence of the global pass as the windows' prior")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
+    p.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
+                   help="the ONNX backend's network (auto: int8 on CPUs that do it exactly)")
     p.add_argument("--hints", type=int, nargs="+", metavar="K",
                    help="colour hints: K points taken from the truth (e.g. 1 3 10)")
     args = p.parse_args(argv)
@@ -71,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         weights = verify_weights(args.weights)
         source = f"weights {args.weights or 'shipped'}"
         digest, load_model = weights.digest, weights.load
-    backend = create_backend(args.backend, load_model, "cpu", digest, args.threads)
+    backend = create_backend(args.backend, load_model, "cpu", digest, args.threads,
+                             args.precision)
+    source += f", {backend.name} {backend.precision}"
     if args.tiling:
         rows = evaluate_tiling(backend, args.folder, args.render_sizes, args.scales, args.limit,
                                global_confidence=args.global_confidence)

@@ -251,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                    default=sorted((SHARED / "video").glob("*.mp4")))
     p.add_argument("--frames", type=int, default=0, help="first N frames per clip (0: all)")
     p.add_argument("--weights", type=Path)
+    p.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto")
     p.add_argument("--render-size", type=int, default=TileConfig().render_size)
     p.add_argument("--pan-frames", type=int, default=600)
     p.add_argument("--plot", type=Path)
@@ -275,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
             preview_agreement_table(clips, Path(work))
         return 0
     weights = verify_weights(args.weights)
-    backend = create_backend("auto", weights.load, "cpu", weights.digest)
+    backend = create_backend("auto", weights.load, "cpu", weights.digest,
+                             precision=args.precision)
     tile = TileConfig(render_size=args.render_size)
 
     def make(temporal: bool) -> FrameColorizer:

@@ -189,15 +189,20 @@ def version_report() -> str:
     from vidcolor.weights import default_weights_path, verify_weights
 
     lines = [f"vidcolor {__version__}"]
+    digest = ""
     try:
-        lines.append(f"weights: {verify_weights().digest[:12]} ({default_weights_path()})")
+        digest = verify_weights().digest
+        lines.append(f"weights: {digest[:12]} ({default_weights_path()})")
     except ModelError as e:
         lines.append(f"weights: {e}")
     if importlib.util.find_spec("onnxruntime") is not None:
         import onnxruntime
 
+        from vidcolor.backends import resolve_precision
+
         providers = ", ".join(onnxruntime.get_available_providers())
-        lines.append(f"onnxruntime {onnxruntime.__version__} ({providers})")
+        lines.append(f"onnxruntime {onnxruntime.__version__} ({providers}); on the CPU: "
+                     f"{resolve_precision('onnx', 'cpu', digest, 'auto')}")
     else:
         lines.append("onnxruntime: not installed")
     import torch
