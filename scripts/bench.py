@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -105,6 +104,13 @@ def io_floor(src: Path, dst: Path) -> None:
     writer.close()
     assemble([part], src, dst, "mp4")
     part.unlink()
+
+
+def _median_fps(results: list[dict]) -> tuple[float, float, str]:
+    """Median frames per second of runs, their largest peak RSS, and the range if several."""
+    fps = sorted(r["frames"] / r["seconds"] for r in results)
+    spread = f" ({fps[0]:.2f}–{fps[-1]:.2f})" if len(fps) > 1 else ""
+    return statistics.median(fps), max(r["rss_mb"] for r in results), spread
 
 
 def window_ms(backend: str, threads: int, precision: str = "auto", batch: int = 8,
@@ -198,116 +204,11 @@ def print_table(columns: list[str], rows: list[str]) -> None:
     print("\n".join(rows))
 
 
-def codecs(names: list[str], crfs: list[int]) -> int:
-    """Encode a colorized render of the sample with each codec and CRF: size, PSNR, speed.
-
-    The default WebM codec is the faster of VP9 and AV1 at equal quality; this is the table
-    that choice is read from (the frames are vidcolor's own output, 480x270, 120 frames).
-    """
-    import av
-    import numpy as np
-
-    from vidcolor.config import EncodeConfig
-    from vidcolor.encode import VideoWriter
-    from vidcolor.probe import read_media_info
-
-    with tempfile.TemporaryDirectory() as tmp:
-        ref = Path(tmp) / "ref.mkv"
-        subprocess.run([sys.executable, "-m", "vidcolor", str(ROOT / "samples" / "film.mp4"),
-                        "-o", str(ref), "--codec", "ffv1", "-q", "-y"], check=True)
-        info = read_media_info(ref)
-        with av.open(str(ref)) as c:
-            frames = [f.reformat(format="yuv420p") for f in c.decode(video=0)]
-        planes = [f.to_ndarray() for f in frames]
-        rows = []
-        for name in names:
-            for crf in crfs:
-                dst = Path(tmp) / f"{name}-{crf}.webm"
-                writer = VideoWriter(dst, info, EncodeConfig(codec=name, crf=crf), "webm")
-                t0 = time.perf_counter()
-                for i, f in enumerate(frames):
-                    f.pts, f.time_base = i, Fraction(1, 24)
-                    writer.write(f)
-                writer.close()
-                seconds = time.perf_counter() - t0
-                with av.open(str(dst)) as c:
-                    out = [f.to_ndarray(format="yuv420p") for f in c.decode(video=0)]
-                mse = np.mean([np.mean((a.astype(float) - b) ** 2)
-                               for a, b in zip(out, planes, strict=True)])
-                kbps = dst.stat().st_size * 8 / 1000 / (len(frames) / 24)
-                rows.append(f"| {name} | {crf} | {kbps:.0f} | {10 * np.log10(255**2 / mse):.2f} "
-                            f"| {len(frames) / seconds:.1f} |")
-    print_table(["codec", "crf:", "kbit/s:", "PSNR dB (YUV 4:2:0):", "encode fps:"], rows)
-    return 0
-
-
-def batch_overhead(count: int, frames: int) -> int:
-    """A folder of ``count`` clips as one batch vs one ``vidcolor`` run per clip (wall time).
-
-    The batch starts Python, loads the network once per film and writes its summary; the
-    single runs pay the start-up each. Target: batch <= sum of singles x 1.05 + one start-up.
-    """
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "reels"
-        folder.mkdir()
-        for i in range(count):
-            make_clip(folder / f"reel{i}.mp4", 320, 180, frames)
-
-        def timed(*args: str) -> float:
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "vidcolor", *args, "-q", "-y"], check=True)
-            return time.perf_counter() - t0
-
-        startup = timed("--version")
-        singles = sum(timed(str(p), "-o", str(Path(tmp) / f"single_{p.name}"))
-                      for p in sorted(folder.iterdir()))
-        batch = timed(str(folder), "-o", str(Path(tmp) / "out"))
-    print_table(["clips:", "frames each:", "start-up s:", "sum of single runs s:", "batch s:",
-                 "batch / singles:"],
-                [f"| {count} | {frames} | {startup:.1f} | {singles:.1f} | {batch:.1f} | "
-                 f"{batch / singles:.3f} |"])
-    return 0
-
-
-def determinism(runs: int, parallel: int = 3) -> int:
-    """Render the sample and a multi-shot clip ``runs`` times each, ``parallel`` at once.
-
-    Prints the distinct sha256 counts (1 means every run gave the same bytes); the clip has
-    cuts, a shot split across segments and a height that is not a multiple of 16.
-    """
-    import hashlib
-
-    with tempfile.TemporaryDirectory() as tmp:
-        clip = Path(tmp) / "cuts.mp4"
-        make_clip(clip, 200, 118, 96)
-        rows = []
-        for name, src, extra in (("samples/film.mp4", ROOT / "samples" / "film.mp4", []),
-                                 ("200x118, 96 frames, --segment-frames 20", clip,
-                                  ["--segment-frames", "20"])):
-            digests: dict[str, int] = {}
-            t0 = time.perf_counter()
-            for start in range(0, runs, parallel):
-                procs = []
-                for i in range(start, min(runs, start + parallel)):
-                    dst = Path(tmp) / f"out{i}.mp4"
-                    cmd = [sys.executable, "-m", "vidcolor", str(src), "-o", str(dst), "-q",
-                           "-y", *extra]
-                    procs.append((subprocess.Popen(cmd), dst))
-                for proc, dst in procs:
-                    if proc.wait() != 0:
-                        raise SystemExit(f"vidcolor failed on {name}")
-                    digest = hashlib.sha256(dst.read_bytes()).hexdigest()
-                    digests[digest] = digests.get(digest, 0) + 1
-            counts = ", ".join(f"{d[:12]} x{n}" for d, n in digests.items())
-            rows.append(f"| {name} | {runs} | {parallel} | {len(digests)} | {counts} | "
-                        f"{time.perf_counter() - t0:.0f} |")
-    print_table(["input", "runs:", "at once:", "distinct sha256:", "digests", "seconds:"], rows)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--frames", type=int, default=48)
+    p.add_argument("--runs", type=int, default=1,
+                   help="rounds of every configuration; the table shows medians (and ranges)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--sizes", nargs="+", default=list(SIZES), help="WxH clip sizes")
     p.add_argument("--backends", nargs="+", default=["onnx"], choices=("onnx", "torch"))
@@ -365,14 +266,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.segments:
         return segments_overhead(args, run)
     if args.codecs is not None:
+        from bench_more import codecs
+
         return codecs(args.codecs or ["libvpx-vp9", "libsvtav1"], args.crfs)
     if args.determinism:
+        from bench_more import determinism
+
         return determinism(args.determinism)
     if args.workers:
         from bench_cluster import workers_vs_one
 
         return workers_vs_one(args.workers, 480, 2)
     if args.batch:
+        from bench_more import batch_overhead
+
         return batch_overhead(args.batch, args.frames)
     if args.preview is not None:
         return preview_vs_render(args.preview, args.repeat)
@@ -386,21 +293,27 @@ def main(argv: list[str] | None = None) -> int:
             w, h = (int(v) for v in size.split("x"))
             src = Path(tmp) / f"in_{w}x{h}.mp4"
             make_clip(src, w, h, args.frames)
-            floor = run("--worker", "floor", "--src", str(src), "--dst",
-                        str(Path(tmp) / f"floor_{w}x{h}.mp4"))
-            floor_fps = floor["frames"] / floor["seconds"]
-            for backend, precision in nets:
-                for rs in args.render_sizes:
-                    res = run("--worker", "pipeline", "--backend", backend, "--precision",
-                              precision, "--render-size", str(rs), "--src", str(src), "--dst",
-                              str(Path(tmp) / "p.mp4"))
-                    fps = res["frames"] / res["seconds"]
-                    rows.append(
-                        f"| {backend} {precision} | cpu | {w}x{h} | {rs} | "
-                        f"{ms[backend, precision]:.1f} | "
-                        f"{res['frames']} | {fps:.2f} | {res['rss_mb']:.0f} | {floor_fps:.2f} | "
-                        f"{floor['rss_mb']:.0f} | {fps / floor_fps:.3f} |"
-                    )
+            configs = [(b, pr, rs) for b, pr in nets for rs in args.render_sizes]
+            done: dict[tuple, list[dict]] = {}
+            # Rounds of every configuration (and the floor) in turn, so that the host's load
+            # falls on all of them alike; the table shows each one's median round.
+            for _ in range(args.runs):
+                done.setdefault(("floor",), []).append(run(
+                    "--worker", "floor", "--src", str(src), "--dst",
+                    str(Path(tmp) / f"floor_{w}x{h}.mp4")))
+                for backend, precision, rs in configs:
+                    done.setdefault((backend, precision, rs), []).append(run(
+                        "--worker", "pipeline", "--backend", backend, "--precision", precision,
+                        "--render-size", str(rs), "--src", str(src), "--dst",
+                        str(Path(tmp) / "p.mp4")))
+            floor_fps, floor_rss, _ = _median_fps(done["floor",])
+            for backend, precision, rs in configs:
+                fps, rss, spread = _median_fps(done[backend, precision, rs])
+                rows.append(
+                    f"| {backend} {precision} | cpu | {w}x{h} | {rs} | "
+                    f"{ms[backend, precision]:.1f} | {args.frames} | {fps:.2f}{spread} | "
+                    f"{rss:.0f} | {floor_fps:.2f} | {floor_rss:.0f} | {fps / floor_fps:.3f} |"
+                )
     import torch
 
     print(f"torch {torch.__version__}, {args.threads or torch.get_num_threads()} threads, CPU; "
