@@ -2,8 +2,8 @@
 
 Build time only (``scripts/quantize_int8.py``); running the int8 file needs nothing but
 onnxruntime. Static QDQ quantization: int8 weights per output channel, uint8 activations with
-ranges calibrated on the inputs the pipeline really gives the network (whole frames at the
-working size and 224x224 windows, with and without a prior), recorded while colorizing
+ranges calibrated on the inputs the pipeline really gives the network (frames at the default
+working size, 224 on the short side, with and without a prior), recorded while colorizing
 calibration photos.
 
 What stays float, and why (measured with ``scripts/quantize_int8.py --float-layers ...``: mean
