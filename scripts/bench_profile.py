@@ -28,6 +28,7 @@ STAGES = (
     ("encoder (in the main thread)", ("'encode' of", "encode.py", "build_frame")),
     ("queue waits (decode / encode threads)", ("acquire", "queue.py", "threading.py")),
 )
+OTHER = "other (numpy glue, shots, bookkeeping)"
 
 
 def _stage(key: tuple[str, int, str]) -> str:
@@ -35,7 +36,7 @@ def _stage(key: tuple[str, int, str]) -> str:
     for stage, needles in STAGES:
         if any(n in name for n in needles):
             return stage
-    return "other (numpy glue, shots, bookkeeping)"
+    return OTHER
 
 
 def profile_sizes(sizes: list[str], frames: int, precision: str, make_clip) -> int:
@@ -63,7 +64,7 @@ def profile_sizes(sizes: list[str], frames: int, precision: str, make_clip) -> i
                 stage = _stage(key)
                 totals[stage] = totals.get(stage, 0.0) + row[2] * 1000 / frames
             columns[size] = totals
-    names = [s for s, _ in STAGES] + ["other (numpy glue, shots, bookkeeping)"]
+    names = [s for s, _ in STAGES] + [OTHER]
     print(f"ms per frame in the main thread ({frames} frames, precision {precision}; "
           "cProfile, so a little slower than the bench)\n")
     print("| stage | " + " | ".join(sizes) + " |")

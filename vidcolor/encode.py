@@ -41,13 +41,23 @@ _NO_REORDER_FORMATS = frozenset({"avi"})
 _KNOWN_ENCODERS = ("libx265", "ffv1", "prores_ks", "libx264", "libvpx-vp9", "libsvtav1", "mpeg4")
 
 
+def encoder_name(codec: str, fmt: str | None) -> str:
+    """``codec``, or the default encoder of container ``fmt`` when it is empty."""
+    return codec or DEFAULT_CODECS.get(fmt or "mp4", "libx264")
+
+
+def writer_plan(info: MediaInfo, cfg: EncodeConfig, fmt: str | None) -> PixelPlan:
+    """The pixel plan a :class:`VideoWriter` for ``info``, ``cfg`` and ``fmt`` encodes with."""
+    return plan_pixels(encoder_name(cfg.codec, fmt), info.width, info.height, info.pix_fmt)
+
+
 def resolve_codec(codec: str, fmt: str) -> str:
     """The encoder for container ``fmt``: ``codec``, or the container's default when empty.
 
     Raises:
         OutputError: the encoder is unknown, or the container cannot hold its codec.
     """
-    codec = codec or DEFAULT_CODECS.get(fmt, "libx264")
+    codec = encoder_name(codec, fmt)
     try:
         name = av.codec.Codec(codec, "w").name
     except (av.FFmpegError, ValueError) as e:
@@ -214,8 +224,8 @@ class VideoWriter:
 
     def __init__(self, path: Path, info: MediaInfo, cfg: EncodeConfig, fmt: str | None) -> None:
         self.path = path
-        codec = cfg.codec or DEFAULT_CODECS.get(fmt or "mp4", "libx264")
-        self.plan = plan_pixels(codec, info.width, info.height, info.pix_fmt)
+        codec = encoder_name(cfg.codec, fmt)
+        self.plan = writer_plan(info, cfg, fmt)
         try:
             self.container = av.open(str(path), "w", format=fmt,
                                      options={"fflags": "+bitexact"})

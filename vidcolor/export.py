@@ -117,26 +117,28 @@ def _matching_session(path: Path, weights_digest: str,
     return session
 
 
-def open_int8(weights_digest: str, open_session: Callable[[Path], Any]) -> tuple[Any, Path] | None:
-    """The session of the shipped int8 model and its file, if it was made from these weights.
+def _shipped_int8() -> Path:
+    """Where the int8 model is.
 
-    The int8 file is only ever shipped (``scripts/quantize_int8.py`` makes it, from calibration
-    photos), never built at run time: other weights have none.
+    It is only ever shipped (``scripts/quantize_int8.py`` makes it, from calibration photos),
+    never built at run time, so other weights have none.
     """
     from vidcolor.quantize import SHIPPED_INT8
     from vidcolor.weights import models_dir
 
-    path = models_dir() / SHIPPED_INT8
+    return models_dir() / SHIPPED_INT8
+
+
+def open_int8(weights_digest: str, open_session: Callable[[Path], Any]) -> tuple[Any, Path] | None:
+    """The session of the shipped int8 model and its file, if it was made from these weights."""
+    path = _shipped_int8()
     session = _matching_session(path, weights_digest, open_session)
     return None if session is None else (session, path)
 
 
 def int8_digest() -> str:
     """The ``weights_sha256`` of the shipped int8 model ('' when there is none)."""
-    from vidcolor.quantize import SHIPPED_INT8
-    from vidcolor.weights import models_dir
-
-    path = models_dir() / SHIPPED_INT8
+    path = _shipped_int8()
     return onnx_digest(path) if path.exists() else ""
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from vidcolor.colorize import FrameColorizer, plane_to_luma
 from vidcolor.config import JobConfig
 from vidcolor.decode import DecodeStats, frames_at, in_background, iter_frames
-from vidcolor.encode import DEFAULT_CODECS, AsyncWriter, VideoWriter, luma_plane, plan_pixels
+from vidcolor.encode import AsyncWriter, VideoWriter, luma_plane, writer_plan
 from vidcolor.errors import InputError, OutputError
 from vidcolor.faults import fault_point, jitter
 from vidcolor.hints import Hint, hint_prior, parse_hints
@@ -279,8 +279,7 @@ def anchor_state(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameCol
     The same computation as that segment's first frame, so a shot's backward chain need not
     wait for the whole segment (Ray runs both chains at once).
     """
-    codec = cfg.encode.codec or DEFAULT_CODECS.get(fmt, "libx264")
-    depth = plan_pixels(codec, info.width, info.height, info.pix_fmt).depth
+    depth = writer_plan(info, cfg.encode, fmt).depth
     frame = _checked(src, info, read_frame(src, info, timeline, seg.anchor))
     y = luma_plane(frame, depth)
     colorizer.new_shot()
