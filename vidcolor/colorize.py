@@ -276,7 +276,8 @@ class FrameColorizer:
     ) -> tuple[np.ndarray, np.ndarray]:
         """``Cb, Cr`` planes for the next video frame, whose ``Y'`` plane is ``y_plane``.
 
-        Uses the temporal prior (call :meth:`new_shot` at cuts).
+        Uses the temporal prior (call :meth:`new_shot` at cuts): :meth:`frame_ab`, then
+        :meth:`planes_from_ab`.
 
         Args:
             y_plane: ``(H, W)`` luma plane (uint8, or uint16 at ``depth`` bits), copied
@@ -290,9 +291,26 @@ class FrameColorizer:
                 otherwise it is predicted here.
             depth: bits per sample of the planes (8: uint8; 9-16: uint16).
         """
-        luma = plane_to_luma(y_plane, full_range, depth)
+        ab = self.frame_ab(y_plane, full_range, ab, depth)
+        return self.planes_from_ab(y_plane, ab, full_range, matrix, subsample, depth)
+
+    def frame_ab(self, y_plane: np.ndarray, full_range: bool, ab: np.ndarray | None = None,
+                 depth: int = 8) -> np.ndarray:
+        """The next video frame's working-size chroma (``ab`` itself when given)."""
         if ab is None:
-            ab = self.predict_frame_ab(luma)
+            ab = self.predict_frame_ab(plane_to_luma(y_plane, full_range, depth))
+        return ab
+
+    def planes_from_ab(
+        self, y_plane: np.ndarray, ab: np.ndarray, full_range: bool, matrix: str,
+        subsample: bool | tuple[int, int], depth: int = 8,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``Cb, Cr`` planes of a frame from its working-size chroma (see :meth:`chroma_planes`).
+
+        Reads no shot state, so it may run in another thread (the encoder's) while the next
+        frame is colorized.
+        """
+        luma = plane_to_luma(y_plane, full_range, depth)
         shifts = (1, 1) if subsample is True else (0, 0) if subsample is False else subsample
         if shifts == (1, 1):
             luma = pool2(luma)

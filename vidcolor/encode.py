@@ -7,6 +7,7 @@ import logging
 import os
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -326,6 +327,8 @@ class AsyncWriter:
                 continue  # drain after a failure
             y, cb, cr, pts, time_base = item
             try:
+                if cr is None:  # cb makes the chroma planes here
+                    cb, cr = cb()
                 frame = build_frame(y, cb, cr, self.plan, self._full_range, self._matrix)
                 frame.pts, frame.time_base = pts, time_base
                 self.writer.write(frame)
@@ -342,6 +345,17 @@ class AsyncWriter:
         self._check()
         jitter("encode-put")
         self._queue.put((y, cb, cr, pts, time_base))
+
+    def write_deferred(self, y: np.ndarray, chroma: Callable[[], tuple[np.ndarray, np.ndarray]],
+                       pts: int, time_base: Fraction) -> None:
+        """Like :meth:`write`, the ``Cb, Cr`` planes made by ``chroma()`` in the encoder thread.
+
+        The upsampling and colour conversion of one frame then overlap the next frame's
+        inference; ``chroma`` must not read state that the caller changes meanwhile.
+        """
+        self._check()
+        jitter("encode-put")
+        self._queue.put((y, chroma, None, pts, time_base))
 
     def close(self) -> None:
         """Encode what is queued, flush the encoder and finish the file."""

@@ -16,6 +16,7 @@ bounded for any shot length.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -236,12 +237,16 @@ def _render(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorize
                 ab = chroma[index - seg.start].astype(np.float32)[None]
             elif index == seg.anchor:
                 _steer(colorizer, seg, frame, y, info.full_range, writer.plan.depth)
-            cb, cr = colorizer.chroma_planes(y, info.full_range, info.matrix,
-                                             writer.plan.subsample, ab, writer.plan.depth)
+            ab = colorizer.frame_ab(y, info.full_range, ab, writer.plan.depth)
             if index == seg.anchor:
                 anchor_state = colorizer.state()
             fault_point("inference")
-            writer.write(y, cb, cr, int(timeline.pts[index]), info.time_base)
+            # Upsampling and colour conversion run in the encoder thread, beside the next
+            # frame's inference.
+            writer.write_deferred(y, functools.partial(
+                colorizer.planes_from_ab, y, ab, info.full_range, info.matrix,
+                writer.plan.subsample, writer.plan.depth), int(timeline.pts[index]),
+                info.time_base)
             progress.advance()
             advanced += 1
         writer.close()

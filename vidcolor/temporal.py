@@ -46,8 +46,17 @@ def _grid(h: int, w: int) -> np.ndarray:
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Sample ``image`` ``(H, W[, C])`` at ``p + flow[p]`` (bilinear, edges replicated)."""
     h, w = flow.shape[:2]
-    return cv2.remap(image, _grid(h, w) + flow, None, cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+    return _sample(image, _grid(h, w) + flow)
+
+
+def _sample(image: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Sample ``image`` at the positions ``target`` ``(H, W, 2)`` (x, y)."""
+    return cv2.remap(image, target, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _norm2(v: np.ndarray) -> np.ndarray:
+    """Squared length of ``(H, W, 2)`` vectors (what ``einsum("ijk,ijk->ij")`` gives, 5x faster)."""
+    return v[..., 0] * v[..., 0] + v[..., 1] * v[..., 1]
 
 
 def consistent(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
@@ -56,22 +65,25 @@ def consistent(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     ``backward`` maps frame t to t-1, ``forward`` maps t-1 to t. Also false where the backward
     flow leaves the frame.
     """
-    return _round_trip_ok(backward, forward) & inside(backward)
+    target = _grid(*backward.shape[:2]) + backward
+    return _round_trip_ok(backward, forward, target) & _inside(target)
 
 
-def _round_trip_ok(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
-    """Where following ``backward`` then ``forward`` comes back near the start pixel."""
-    fw = warp(forward, backward)
+def _round_trip_ok(backward: np.ndarray, forward: np.ndarray,
+                   target: np.ndarray) -> np.ndarray:
+    """Where following ``backward`` (to ``target``) then ``forward`` comes back near the start."""
+    fw = _sample(forward, target)
     round_trip = backward + fw
-    err = np.einsum("ijk,ijk->ij", round_trip, round_trip)
-    mag = np.einsum("ijk,ijk->ij", backward, backward) + np.einsum("ijk,ijk->ij", fw, fw)
-    return err < 0.01 * mag + 0.5
+    return _norm2(round_trip) < 0.01 * (_norm2(backward) + _norm2(fw)) + 0.5
 
 
 def inside(flow: np.ndarray) -> np.ndarray:
     """Bool ``(H, W)``: where ``p + flow[p]`` lies within the frame."""
-    h, w = flow.shape[:2]
-    target = _grid(h, w) + flow
+    return _inside(_grid(*flow.shape[:2]) + flow)
+
+
+def _inside(target: np.ndarray) -> np.ndarray:
+    h, w = target.shape[:2]
     x, y = target[..., 0], target[..., 1]
     return (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
 
@@ -138,11 +150,12 @@ class TemporalPrior:
             return None
         backward = flow_between(self._dis, luma, self._luma)
         forward = flow_between(self._dis, self._luma, luma)
-        ab = warp(self._ab, backward)
+        target = _grid(*luma.shape) + backward
+        ab = _sample(self._ab, target)
         if uncertain is None:
             uncertain = self.cfg.uncertain_confidence
-        within = inside(backward)
-        ok = _round_trip_ok(backward, forward) & within  # consistent(), sharing ``within``
+        within = _inside(target)
+        ok = _round_trip_ok(backward, forward, target) & within  # consistent(), sharing within
         conf = np.where(ok, np.float32(self.cfg.confidence), np.float32(uncertain))
         conf[~within] = 0.0
         prior = np.concatenate((ab * (conf[..., None] > 0), conf[..., None]), axis=2)
