@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidcolor.resample import pool2, resize_area, resize_bilinear
+from vidcolor.resample import pool2, resize_area, resize_bilinear, shrink_area
 
 # (input H, W) -> (output h, w): integer and non-integer factors, down and up, one side only,
 # the sample film at the working size and at --render-size 448, sides of 1.
@@ -60,3 +60,15 @@ def test_pool2_is_avg_pool2d(size):
     got = pool2(x)
     assert got.shape == want.shape and got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-5)
+
+
+def test_shrink_area_is_the_exact_footprint_mean():
+    # 3 -> 2 samples: output 0 covers input [0, 1.5), output 1 covers [1.5, 3).
+    x = np.array([[[[0.0, 3.0, 6.0]] * 3]], np.float32)
+    got = shrink_area(x, (2, 2))
+    np.testing.assert_allclose(got[0, 0, 0], [(0 + 0.5 * 3) / 1.5, (0.5 * 3 + 6) / 1.5],
+                               atol=1e-5)
+    assert got.shape == (1, 1, 2, 2) and got.dtype == np.float32
+    # A smooth ramp stays a ramp; torch's whole-pixel bins differ by a fraction of a step.
+    ramp = np.tile(np.linspace(0, 1, 480, dtype=np.float32), (270, 1))[None, None]
+    assert np.abs(shrink_area(ramp, (224, 398)) - resize_area(ramp, (224, 398))).max() < 3e-3

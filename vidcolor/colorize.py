@@ -15,7 +15,7 @@ from vidcolor.backends import Backend
 from vidcolor.colorspace import luma_to_l, merge_chroma, ycbcr_to_rgb
 from vidcolor.config import TemporalConfig, TileConfig
 from vidcolor.metrics import predict_padded
-from vidcolor.resample import pool2, resize_area, resize_bilinear
+from vidcolor.resample import pool2, resize_area, resize_bilinear, shrink_area
 from vidcolor.temporal import ShotState, TemporalPrior
 from vidcolor.tiling import (
     GLOBAL_SIZE,
@@ -71,7 +71,9 @@ class FrameColorizer:
         """A full-range luma ``(1, 1, H, W)`` brought to the working resolution."""
         h, w = luma.shape[-2:]
         wh, ww = working_size(h, w, self.tile.render_size)
-        return resize_area(luma, (wh, ww)) if (wh, ww) != (h, w) else luma
+        if (wh, ww) == (h, w):
+            return luma
+        return shrink_area(luma, (wh, ww)) if wh <= h and ww <= w else resize_area(luma, (wh, ww))
 
     def grid(self, height: int, width: int) -> WindowGrid:
         """The window grid over a working frame of ``(height, width)`` (cached)."""

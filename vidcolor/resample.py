@@ -12,10 +12,15 @@ used from torch, with the same results (up to float rounding; tests compare them
   same but places the samples in double precision, torch in float32; this follows torch.
 * :func:`pool2` is ``F.avg_pool2d(x, 2)``: the mean of each 2x2 block (an odd last row or
   column is dropped).
+
+:func:`shrink_area` is not torch's: OpenCV's exact-footprint area filter, for the one resize
+of every frame (its luma to the working size), where speed matters and no torch result is
+matched.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 
@@ -53,6 +58,19 @@ def _area_axis(x: np.ndarray, size: int, axis: int) -> np.ndarray:
     shape = [1] * x.ndim
     shape[axis] = size
     return sums / (end - start).reshape(shape).astype(np.float32)
+
+
+def shrink_area(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(1, 1, H, W)`` float32 shrunk to ``(1, 1, *size)`` by OpenCV's ``INTER_AREA``.
+
+    Each output pixel is the mean over its exact footprint (fractional input pixels weighed),
+    the filter :func:`resize_area` approximates with whole-pixel bins; about 3x faster at
+    640x360 and 1080p to 224 (the working luma of every frame).
+    """
+    h, w = size
+    plane = cv2.resize(np.ascontiguousarray(x[0, 0], dtype=np.float32), (w, h),
+                       interpolation=cv2.INTER_AREA)
+    return plane[None, None]
 
 
 def resize_area(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
