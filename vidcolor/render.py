@@ -241,12 +241,15 @@ def _render(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorize
             if index == seg.anchor:
                 anchor_state = colorizer.state()
             fault_point("inference")
-            # Upsampling and colour conversion run in the encoder thread, beside the next
-            # frame's inference.
-            writer.write_deferred(y, functools.partial(
-                colorizer.planes_from_ab, y, ab, info.full_range, info.matrix,
-                writer.plan.subsample, writer.plan.depth), int(timeline.pts[index]),
-                info.time_base)
+            planes = functools.partial(colorizer.planes_from_ab, y, ab, info.full_range,
+                                       info.matrix, writer.plan.subsample, writer.plan.depth)
+            if chroma is None:
+                # Upsampling and colour conversion run in the encoder thread, beside the next
+                # frame's inference.
+                writer.write_deferred(y, planes, int(timeline.pts[index]), info.time_base)
+            else:
+                # A backward segment's chroma is known: this thread would only wait.
+                writer.write(y, *planes(), int(timeline.pts[index]), info.time_base)
             progress.advance()
             advanced += 1
         writer.close()

@@ -21,7 +21,10 @@ log = logging.getLogger(__name__)
 
 
 def _dis() -> cv2.DISOpticalFlow:
-    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    # ULTRAFAST rather than FAST: 1.1 instead of 2.3 ms of CPU per flow at 398x224, two flows
+    # a frame; evaluate_video.py --frames 60 (int8): warp error 0.368 vs 0.367, CDC 1.344 vs
+    # 1.312, temporal PSNR 25.14 vs 25.16 dB.
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
 
 
 def flow_between(dis: cv2.DISOpticalFlow, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
