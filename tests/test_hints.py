@@ -27,6 +27,18 @@ def test_a_hint_spreads_within_its_region_and_not_across_an_edge():
     np.testing.assert_allclose(prior[0, 1][conf > 0.5], -20.0, atol=1e-3)
 
 
+def test_a_hint_spreads_through_texture_but_not_across_an_edge():
+    # Fine texture (a checkerboard of +-0.08, like grain or fabric) is no edge: the spread is
+    # guided by the blurred luminance, so it crosses it; the strong edge still stops it.
+    luma = np.full((60, 80), 0.4, np.float32)
+    luma[:, :50] += 0.08 * ((np.indices((60, 50)).sum(axis=0) % 2) * 2 - 1)
+    luma[:, 50:] = 0.95
+    conf = hint_prior([Hint(frame=0, x=5, y=30, a=40.0, b=-20.0, radius=2)], luma,
+                      (60, 80))[0, 2]
+    assert conf[:, 40:45].mean() > 0.5
+    assert conf[:, 56:].max() < 0.05
+
+
 def test_two_hints_each_keep_their_own_colour():
     luma = np.full((60, 80), 0.5, np.float32)
     hints = [Hint(0, 10, 30, 40.0, 0.0, 2), Hint(0, 70, 30, -40.0, 0.0, 2)]
