@@ -59,3 +59,20 @@ def test_round_trip_and_luma_kept_in_numpy():
     out = cs.merge_rgb(luma, (rng.standard_normal((1, 2, 16, 16)) * 20).astype(np.float32))
     inside = ((out > 0.002) & (out < 0.998)).all(axis=1, keepdims=True)
     assert np.abs(cs.rgb_to_luma(out) - luma)[inside].max() < 1e-5
+
+
+@pytest.mark.parametrize(("dtype", "depth"), [(np.uint8, 8), (np.uint16, 10), (np.uint16, 16)])
+@pytest.mark.parametrize("full_range", [True, False])
+def test_plane_to_luma_table_is_the_arithmetic(dtype, depth, full_range):
+    from vidcolor.colorize import plane_to_luma
+
+    top = np.iinfo(dtype).max
+    plane = np.random.default_rng(depth).integers(0, top + 1, (40, 70)).astype(dtype)
+    plane = plane[:, 3:61]  # a strided view, as a decoded frame's plane with line padding
+    y = plane.astype(np.float32)
+    unit = float(1 << (depth - 8))
+    want = y / float((1 << depth) - 1) if full_range else \
+        np.clip((y - 16.0 * unit) / (219.0 * unit), 0.0, 1.0)
+    got = plane_to_luma(plane, full_range, depth)
+    assert got.shape == (1, 1, 40, 58) and got.dtype == np.float32
+    np.testing.assert_array_equal(got[0, 0], want)

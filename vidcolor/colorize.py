@@ -340,12 +340,34 @@ class FrameColorizer:
 
 
 def plane_to_luma(y_plane: np.ndarray, full_range: bool, depth: int = 8) -> np.ndarray:
-    """A ``Y'`` plane of ``depth`` bits as a full-range ``(1, 1, H, W)`` float32 luma in 0..1."""
-    y = np.asarray(y_plane, dtype=np.float32)[None, None]
+    """A ``Y'`` plane of ``depth`` bits as a full-range ``(1, 1, H, W)`` float32 luma in 0..1.
+
+    uint8 and uint16 planes go through a table of every code's value (the same numbers as the
+    arithmetic, about 10x faster: every frame's plane is converted twice).
+    """
+    y = np.asarray(y_plane)
+    if y.dtype == np.uint8:
+        return cv2.LUT(y, _luma_table(full_range, depth, 256))[None, None]
+    if y.dtype == np.uint16:
+        return np.take(_luma_table(full_range, depth, 65536), y)[None, None]
+    return _luma_values(y.astype(np.float32), full_range, depth)[None, None]
+
+
+def _luma_values(y: np.ndarray, full_range: bool, depth: int) -> np.ndarray:
     if full_range:
         return y / float((1 << depth) - 1)
     unit = float(1 << (depth - 8))
     return np.clip((y - 16.0 * unit) / (219.0 * unit), 0.0, 1.0)
+
+
+_LUMA_TABLES: dict[tuple[bool, int, int], np.ndarray] = {}
+
+
+def _luma_table(full_range: bool, depth: int, codes: int) -> np.ndarray:
+    key = (full_range, depth, codes)
+    if key not in _LUMA_TABLES:
+        _LUMA_TABLES[key] = _luma_values(np.arange(codes, dtype=np.float32), full_range, depth)
+    return _LUMA_TABLES[key]
 
 
 def planes_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, full_range: bool,
