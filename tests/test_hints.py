@@ -39,6 +39,16 @@ def test_a_hint_spreads_through_texture_but_not_across_an_edge():
     assert conf[:, 56:].max() < 0.05
 
 
+def test_a_hint_carried_into_shadow_keeps_its_share_of_chroma():
+    # A wall in light and shade: the hint's colour reaches the dark end scaled to what that
+    # lightness holds (L 9 holds about 0.6 of L 53's chroma), not at full strength.
+    luma = np.tile(np.linspace(0.5, 0.1, 80, dtype=np.float32), (60, 1))
+    prior = hint_prior([Hint(frame=0, x=2, y=30, a=30.0, b=20.0, radius=1)], luma, (60, 80))
+    np.testing.assert_allclose(prior[0, :2, 30, 2], [30.0, 20.0], atol=1e-4)
+    dark = prior[0, :2, 30, 79] / np.array([30.0, 20.0])
+    assert 0.5 < dark[0] < 0.7 and dark[0] == pytest.approx(dark[1])
+
+
 def test_two_hints_each_keep_their_own_colour():
     luma = np.full((60, 80), 0.5, np.float32)
     hints = [Hint(0, 10, 30, 40.0, 0.0, 2), Hint(0, 70, 30, -40.0, 0.0, 2)]

@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidcolor.colorspace import luma_to_l
 from vidcolor.errors import InputError
 from vidcolor.probe import MediaInfo, quarter_turns
 
@@ -42,7 +43,10 @@ VERSION = 1
 # automatic (30 photos); blurred 2 / 4.5 / 6 px: +0.80 / +1.94 / +3.47, +1.04 / +2.15 /
 # +3.49, +1.17 / +2.23 / +3.32 at sigma_r 0.3, +0.78 / +2.00 / +3.61 at 4.5 px and 0.2 (kept:
 # the sharper stop at edges for the same gain). sigma_r 1.0 had taken half of a hint's
-# confidence across a step of 0.6.
+# confidence across a step of 0.6. Where hints meet, their colours mix by the square of their
+# confidence (the fourth power: 0.06 dB less with 10 hints), and a hint's chroma is scaled by
+# how much chroma the lightness holds there against where the hint is (sqrt(L (100 - L)) + 5,
+# within 0.3..2): +0.89 / +2.19 / +3.94 dB with both, +0.87 / +2.12 / +3.71 without.
 SPREAD = 4.0
 EDGE = 0.2
 ITERATIONS = 3
@@ -241,13 +245,24 @@ def hint_prior(hints: list[Hint], luma: np.ndarray, source_size: tuple[int, int]
     for k in range(len(hints)):
         conf_each[k][discs[k] > 0] = 1.0
     # Where hints meet, the more confident one dominates; on its own disc a hint is exact.
-    weight = conf_each ** 4 + 1e-12
+    weight = conf_each ** 2 + 1e-12
+    weight /= weight.sum(axis=0)
     ab = np.array([[hint.a, hint.b] for hint in hints], np.float32)
-    prior[0, :2] = np.einsum("khw,kc->chw", weight, ab) / weight.sum(axis=0)
+    prior[0, :2] = np.einsum("khw,kc->chw", weight, ab)
+    # A colour carried into darker or lighter parts keeps its share of what those can hold.
+    lightness = luma_to_l(luma.astype(np.float32))
+    at_hint = np.array([lightness[discs[k] > 0].mean() for k in range(len(hints))], np.float32)
+    reference = np.einsum("khw,k->hw", weight, at_hint)
+    prior[0, :2] *= np.clip(_capacity(lightness) / _capacity(reference), 0.3, 2.0)
     for k in range(len(hints)):
         prior[0, :2, discs[k] > 0] = ab[k]
     prior[0, 2] = conf_each.max(axis=0)
     return prior
+
+
+def _capacity(lightness: np.ndarray) -> np.ndarray:
+    """How much chroma a lightness holds, roughly: none at black and white, most midway."""
+    return np.sqrt(np.clip(lightness * (100.0 - lightness), 0.0, None)) + 5.0
 
 
 def sample_hints(rgb: np.ndarray, count: int, frame: int = 0) -> list[Hint]:
