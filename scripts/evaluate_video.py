@@ -29,12 +29,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vidcolor.backends import create_backend
-from vidcolor.colorize import FrameColorizer, plane_to_luma
+from vidcolor.colorize import FrameColorizer
 from vidcolor.colorspace import rgb_to_lab
 from vidcolor.config import TemporalConfig, TileConfig
 from vidcolor.encode import build_frame, luma_plane, plan_pixels
 from vidcolor.hints import hint_prior, sample_hints
 from vidcolor.metrics import colorfulness, psnr
+from vidcolor.planes import plane_to_luma
 from vidcolor.resample import resize_area
 from vidcolor.scan import ScanResult, frame_stats, representative_frame
 from vidcolor.shots import ShotDetector, thumbnail

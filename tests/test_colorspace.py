@@ -64,7 +64,7 @@ def test_round_trip_and_luma_kept_in_numpy():
 @pytest.mark.parametrize(("dtype", "depth"), [(np.uint8, 8), (np.uint16, 10), (np.uint16, 16)])
 @pytest.mark.parametrize("full_range", [True, False])
 def test_plane_to_luma_table_is_the_arithmetic(dtype, depth, full_range):
-    from vidcolor.colorize import plane_to_luma
+    from vidcolor.planes import plane_to_luma
 
     top = np.iinfo(dtype).max
     plane = np.random.default_rng(depth).integers(0, top + 1, (40, 70)).astype(dtype)

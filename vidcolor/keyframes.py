@@ -20,10 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidcolor.colorize import plane_to_luma
 from vidcolor.colorspace import rgb_to_lab
 from vidcolor.errors import InputError
 from vidcolor.image import image_luma, read_image
+from vidcolor.planes import plane_to_luma
 from vidcolor.probe import IMAGE_SUFFIXES
 from vidcolor.resample import resize_area
 from vidcolor.scan import ScanResult, parse_timecode

@@ -21,13 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcolor.colorize import FrameColorizer, plane_to_luma, planes_to_rgb
+from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig
 from vidcolor.decode import frames_at, iter_frames
 from vidcolor.encode import VideoWriter, build_frame, luma_plane, plan_pixels
 from vidcolor.errors import InputError, OutputError
 from vidcolor.image import write_image
 from vidcolor.keyframes import pixel_digest
+from vidcolor.planes import plane_to_luma, planes_to_rgb
 from vidcolor.probe import (
     MediaInfo,
     check_input_file,

@@ -9,9 +9,9 @@ import av
 import cv2
 import numpy as np
 
-from vidcolor.colorize import planes_to_rgb
 from vidcolor.image import read_image
 from vidcolor.metrics import colorfulness
+from vidcolor.planes import planes_to_rgb
 from vidcolor.preview import upright
 from vidcolor.probe import read_media_info
 from vidcolor.temporal import consistent, flow_between, warp
