@@ -8,6 +8,7 @@ Example::
     python scripts/evaluate.py --grid eval_grid.png
     python scripts/evaluate.py --checkpoint runs/main/last.pt --limit 100
     python scripts/evaluate.py --tiling --limit 60   # windows vs whole frame, seams, bleeding
+    python scripts/evaluate.py --frontier docs/frontier.png --compare runs/s8/last.pt
 """
 
 from __future__ import annotations
@@ -18,13 +19,20 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
 
 from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import TileConfig
-from vidcolor.evaluation import evaluate_folder, evaluate_hints, evaluate_tiling, tiling_table
+from vidcolor.evaluation import (
+    evaluate_folder,
+    evaluate_hints,
+    evaluate_tiling,
+    gain_sweep,
+    tiling_table,
+)
 from vidcolor.network import build_colorizer
 from vidcolor.weights import sha256_of, verify_weights
 
@@ -53,28 +61,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
     p.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
                    help="the ONNX backend's network (auto: int8 on CPUs that do it exactly)")
+    p.add_argument("--frontier", type=Path, metavar="PNG",
+                   help="instead: sweep the chroma gain (--gains) and draw the PSNR-colourfulness "
+                        "frontier of the weights and of each --compare checkpoint")
+    p.add_argument("--gains", type=float, nargs="+", default=[1.0, 1.1, 1.15, 1.2, 1.3])
+    p.add_argument("--compare", type=Path, nargs="*", default=[], metavar="CKPT",
+                   help="with --frontier: training checkpoints drawn beside the weights")
     p.add_argument("--hints", type=int, nargs="+", metavar="K",
                    help="colour hints: K points taken from the truth (e.g. 1 3 10)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.checkpoint:
-        model = build_colorizer()
-        state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        model.eval()
-        source = f"checkpoint {args.checkpoint} (step {state.get('step')})"
-        digest = f"ckpt-{sha256_of(args.checkpoint)}"
-
-        def load_model() -> torch.nn.Module:
-            return model
-    else:
-        weights = verify_weights(args.weights)
-        source = f"weights {args.weights or 'shipped'}"
-        digest, load_model = weights.digest, weights.load
-    backend = create_backend(args.backend, load_model, "cpu", digest, args.threads,
-                             args.precision)
+    backend, source = _backend(args.checkpoint, args.weights, args.threads, args.backend,
+                               args.precision)
     source += f", {backend.name} {backend.precision}"
     if args.tiling:
         rows = evaluate_tiling(backend, args.folder, args.render_sizes, args.scales, args.limit,
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
               f"windows' prior at confidence {args.global_confidence})\n")
         print(tiling_table(rows))
         return 0
+    if args.frontier:
+        return _frontier(args, backend, source)
     if args.hints:
         tile = TileConfig(render_size=args.render_size, saturation=args.saturation[0])
         print(f"## colour hints ({source})\n")
@@ -94,6 +96,50 @@ def main(argv: list[str] | None = None) -> int:
         print(f"## vidcolor on {args.folder} ({source}, render size {args.render_size}, "
               f"saturation {gain})\n")
         print(result.table())
+    return 0
+
+
+def _backend(checkpoint: Path | None, weights_path: Path | None, threads: int, kind: str,
+             precision: str):
+    """The backend of a training checkpoint, or of verified weights; and its description."""
+    if checkpoint:
+        model = build_colorizer()
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        model.eval()
+        source = f"checkpoint {checkpoint} (step {state.get('step')})"
+        digest = f"ckpt-{sha256_of(checkpoint)}"
+
+        def load_model() -> torch.nn.Module:
+            return model
+    else:
+        weights = verify_weights(weights_path)
+        source = f"weights {weights_path or 'shipped'}"
+        digest, load_model = weights.digest, weights.load
+    backend = create_backend(kind, load_model, "cpu", digest, threads, precision)
+    return backend, source
+
+
+def _frontier(args: argparse.Namespace, backend, source: str) -> int:
+    from frontier_plot import draw_frontier
+
+    lines = {}
+    runs = [(backend, source)]
+    runs += [_backend(c, None, args.threads, args.backend, args.precision) for c in args.compare]
+    for run, name in runs:
+        name = name.split(" (")[0]
+        lines[name] = gain_sweep(FrameColorizer(run, TileConfig(render_size=args.render_size,
+                                                                saturation=1.0)),
+                                 args.folder, args.gains, args.limit)
+        print(f"## {name} on {args.folder}, render size {args.render_size}\n")
+        print("| gain | PSNR over gray, dB | CF / truth | top-1 over gray, points |")
+        print("| ---: | ---: | ---: | ---: |")
+        for p in lines[name]:
+            print(f"| {p.gain:g} | {p.psnr_over_gray:+.2f} | {p.cf_ratio:.2f} | "
+                  f"{p.top1_over_gray:+.1f} |")
+        print()
+    draw_frontier(lines, args.frontier)
+    print(f"wrote {args.frontier}")
     return 0
 
 

@@ -125,3 +125,31 @@ def test_saturation_zero_gives_the_gray_source(colorizer):
     zero = FrameColorizer(colorizer.backend, TileConfig(render_size=64, saturation=0.0))
     rgb = colorize_array(zero, gray, 255).astype(int)
     assert np.abs(rgb - gray[..., None]).max() <= 1
+
+
+def test_gain_sweep_is_evaluate_folder_at_each_gain(tmp_path, random_weights):
+    # The frontier figure's sweep runs the network once and scales its chroma per gain; it
+    # must give what evaluating at that --saturation gives.
+    import cv2
+
+    from vidcolor.backends import create_backend
+    from vidcolor.colorize import FrameColorizer
+    from vidcolor.config import TileConfig
+    from vidcolor.evaluation import evaluate_folder, gain_sweep
+    from vidcolor.weights import verify_weights
+
+    rng = np.random.default_rng(3)
+    for k in range(2):
+        img = cv2.GaussianBlur(rng.integers(0, 256, (40, 56, 3), np.uint8), (0, 0), 3)
+        cv2.imwrite(str(tmp_path / f"p{k}.png"), img)
+    weights = verify_weights(random_weights)
+    backend = create_backend("torch", weights.load, "cpu", weights.digest)
+    sweep = gain_sweep(FrameColorizer(backend, TileConfig(render_size=32, saturation=1.0)),
+                       tmp_path, [1.0, 1.5])
+    for point in sweep:
+        tile = TileConfig(render_size=32, saturation=point.gain)
+        full = evaluate_folder(FrameColorizer(backend, tile), tmp_path)
+        assert point.psnr_over_gray == pytest.approx(full.psnr - full.psnr_gray, abs=1e-6)
+        assert point.cf_ratio == pytest.approx(full.cf / full.cf_truth, abs=1e-6)
+        assert point.top1_over_gray == pytest.approx(100 * (full.top1 - full.top1_gray))
+    assert sweep[1].cf_ratio > sweep[0].cf_ratio

@@ -334,7 +334,10 @@ class FrameColorizer:
         self, luma: np.ndarray, prior: np.ndarray | None = None, matrix: str = "bt601"
     ) -> np.ndarray:
         """RGB ``(1, 3, H, W)`` in 0..1 whose luma equals ``luma`` ``(1, 1, H, W)`` (0..1)."""
-        ab = self.predict_ab(luma, prior)
+        return self.rgb_from_ab(luma, self.predict_ab(luma, prior), matrix)
+
+    def rgb_from_ab(self, luma: np.ndarray, ab: np.ndarray, matrix: str = "bt601") -> np.ndarray:
+        """RGB ``(1, 3, H, W)`` of a luma and its working-size chroma (upsampled here)."""
         ab = self.upsample(ab, luma)
         return ycbcr_to_rgb(luma, merge_chroma(luma, ab, matrix), matrix)
 

@@ -122,6 +122,46 @@ def evaluate_folder(
     return EvalResult(images=len(paths), **means)
 
 
+@dataclass(frozen=True)
+class GainPoint:
+    """One chroma gain's means over a folder, relative to the gray baseline and the truth."""
+
+    gain: float
+    psnr_over_gray: float
+    cf_ratio: float
+    top1_over_gray: float
+
+
+def gain_sweep(colorizer: FrameColorizer, folder: Path, gains: list[float],
+               limit: int = 0) -> list[GainPoint]:
+    """The PSNR-colourfulness frontier: every gain of ``gains`` on every photo of ``folder``.
+
+    The network runs once per photo (``colorizer`` at saturation 1.0); each gain multiplies its
+    chroma before the upsampling, as the saturation setting does with no prior
+    (:func:`evaluate_folder` at that ``--saturation`` gives the same numbers).
+    """
+    paths = list_images(folder)[: limit or None]
+    if not paths:
+        raise ValueError(f"no images in {folder}")
+    cls = Classifier()
+    sums = {g: np.zeros(3) for g in gains}
+    base = np.zeros(3)
+    for path in paths:
+        truth = read_rgb(path)
+        luma = rgb_to_luma(to_tensor(truth))
+        gray = to_uint8(merge_rgb(luma, torch.zeros(1, 2, *luma.shape[-2:])))
+        t_truth = cls.top1(truth)
+        base += (psnr(gray, truth), colorfulness(truth), cls.top1(gray) == t_truth)
+        ab = colorizer.predict_ab(luma.numpy())
+        for g in gains:
+            rgb = colorizer.rgb_from_ab(luma.numpy(), np.clip(ab * g, -110.0, 110.0))
+            out = to_uint8(torch.from_numpy(rgb))
+            sums[g] += (psnr(out, truth), colorfulness(out), cls.top1(out) == t_truth)
+    n = len(paths)
+    return [GainPoint(g, (sums[g][0] - base[0]) / n, sums[g][1] / base[1],
+                      100 * (sums[g][2] - base[2]) / n) for g in gains]
+
+
 def _grid_row(*images: np.ndarray, height: int = 160) -> np.ndarray:
     cells = []
     for img in images:
