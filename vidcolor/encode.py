@@ -325,10 +325,9 @@ class AsyncWriter:
                 return
             if self._error is not None:
                 continue  # drain after a failure
-            y, cb, cr, pts, time_base = item
+            y, planes, pts, time_base = item
             try:
-                if cr is None:  # cb makes the chroma planes here
-                    cb, cr = cb()
+                cb, cr = planes() if callable(planes) else planes
                 frame = build_frame(y, cb, cr, self.plan, self._full_range, self._matrix)
                 frame.pts, frame.time_base = pts, time_base
                 self.writer.write(frame)
@@ -344,7 +343,7 @@ class AsyncWriter:
         """Queue one frame's planes for building and encoding."""
         self._check()
         jitter("encode-put")
-        self._queue.put((y, cb, cr, pts, time_base))
+        self._queue.put((y, (cb, cr), pts, time_base))
 
     def write_deferred(self, y: np.ndarray, chroma: Callable[[], tuple[np.ndarray, np.ndarray]],
                        pts: int, time_base: Fraction) -> None:
@@ -355,7 +354,7 @@ class AsyncWriter:
         """
         self._check()
         jitter("encode-put")
-        self._queue.put((y, chroma, None, pts, time_base))
+        self._queue.put((y, chroma, pts, time_base))
 
     def close(self) -> None:
         """Encode what is queued, flush the encoder and finish the file."""
