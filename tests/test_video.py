@@ -168,3 +168,39 @@ def test_ten_bit_source_to_an_eight_bit_encoder_says_so(tmp_path, random_weights
     assert run(src, tmp_path / "out.webm", random_weights, "--codec", "libvpx-vp9") == 0
     assert _planes(tmp_path / "out.webm")[0] == "yuv420p"
     assert any("the output is 8-bit" in r.getMessage() for r in caplog.records)
+
+
+def test_deferred_planes_are_made_in_order_and_their_errors_reach_the_caller(tmp_path):
+    # Frames whose chroma planes are made in the encoder thread (AsyncWriter.write_deferred)
+    # come out in order, as written; a failure there is raised in the caller at close().
+    import av
+
+    from vidcolor.config import EncodeConfig
+    from vidcolor.encode import AsyncWriter, VideoWriter
+    from vidcolor.probe import read_media_info
+
+    src = tmp_path / "in.mp4"
+    make_video(src, 32, 24, 4)
+    info = read_media_info(src)
+    writer = AsyncWriter(VideoWriter(tmp_path / "out.mp4", info, EncodeConfig(crf=0), "mp4"),
+                         info.full_range, info.matrix)
+    y = np.full((24, 32), 120, np.uint8)
+    for k in range(4):
+        level = np.full((12, 16), 100 + 20 * k, np.uint8)
+        if k % 2:
+            writer.write_deferred(y, lambda c=level: (c, c), k, Fraction(1, 24))
+        else:
+            writer.write(y, level, level, k, Fraction(1, 24))
+    writer.close()
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        got = [int(f.to_ndarray(format="yuv420p")[24:30].mean().round()) for f in c.decode(video=0)]
+    assert got == [100, 120, 140, 160]
+
+    def broken():
+        raise ValueError("no planes")
+
+    writer = AsyncWriter(VideoWriter(tmp_path / "bad.mp4", info, EncodeConfig(), "mp4"),
+                         info.full_range, info.matrix)
+    writer.write_deferred(y, broken, 0, Fraction(1, 24))
+    with pytest.raises(ValueError, match="no planes"):
+        writer.close()
