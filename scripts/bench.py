@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vidcolor.config import TileConfig
+from vidcolor.config import PRECISIONS, TileConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                    help=argparse.SUPPRESS)
     p.add_argument("--backend", default="onnx", help=argparse.SUPPRESS)
     p.add_argument("--precision", default="auto", help=argparse.SUPPRESS)
-    p.add_argument("--profile", choices=("auto", "fp32", "int8"), metavar="PRECISION",
+    p.add_argument("--profile", choices=PRECISIONS, metavar="PRECISION",
                    help="per-stage milliseconds per frame of the render (in-process)")
     p.add_argument("--render-size", type=int, default=TileConfig().render_size,
                    help=argparse.SUPPRESS)

@@ -25,7 +25,7 @@ import torch
 
 from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
-from vidcolor.config import TileConfig
+from vidcolor.config import PRECISIONS, TileConfig
 from vidcolor.evaluation import (
     evaluate_folder,
     evaluate_hints,
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--global-confidence", type=float, default=TileConfig().global_confidence,
                    help="with --tiling: confidence of the global pass as the windows' prior")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
-    p.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="the ONNX backend's network (auto: int8 on CPUs that do it exactly)")
     p.add_argument("--frontier", type=Path, metavar="PNG",
                    help="instead: sweep the chroma gain (--gains) and draw the PSNR-colourfulness "

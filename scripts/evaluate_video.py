@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.colorspace import rgb_to_lab
-from vidcolor.config import TemporalConfig, TileConfig
+from vidcolor.config import PRECISIONS, TemporalConfig, TileConfig
 from vidcolor.encode import build_frame, luma_plane, plan_pixels
 from vidcolor.hints import hint_prior, sample_hints
 from vidcolor.metrics import colorfulness, psnr
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                    default=sorted((SHARED / "video").glob("*.mp4")))
     p.add_argument("--frames", type=int, default=0, help="first N frames per clip (0: all)")
     p.add_argument("--weights", type=Path)
-    p.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.add_argument("--render-size", type=int, default=TileConfig().render_size)
     p.add_argument("--pan-frames", type=int, default=600)
     p.add_argument("--plot", type=Path)

@@ -9,7 +9,14 @@ import sys
 from pathlib import Path
 
 from vidcolor._version import __version__
-from vidcolor.config import EncodeConfig, JobConfig, ShotConfig, TemporalConfig, TileConfig
+from vidcolor.config import (
+    PRECISIONS,
+    EncodeConfig,
+    JobConfig,
+    ShotConfig,
+    TemporalConfig,
+    TileConfig,
+)
 from vidcolor.errors import VidcolorError
 from vidcolor.probe import is_image_path
 
@@ -79,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default=JobConfig().backend,
                    help="inference runtime (auto: ONNX Runtime on CPU, torch on CUDA)")
-    p.add_argument("--precision", choices=("auto", "fp32", "int8"), default=JobConfig().precision,
+    p.add_argument("--precision", choices=PRECISIONS, default=JobConfig().precision,
                    help="the network's arithmetic (auto: the int8 model with ONNX Runtime on "
                         "the CPU, fp32 elsewhere)")
     p.add_argument("--weights", type=Path, help="safetensors weights (default: shipped model)")

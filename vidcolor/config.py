@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+PRECISIONS = ("auto", "fp32", "int8")  # JobConfig.precision (see backends.create_backend)
+
 
 @dataclass(frozen=True)
 class TileConfig:

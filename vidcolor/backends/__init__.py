@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from vidcolor.config import PRECISIONS
 from vidcolor.errors import ModelError
 
 if TYPE_CHECKING:
@@ -120,9 +121,6 @@ def choose_backend(name: str, device: str) -> str:
         log.warning("onnxruntime is not installed: using the torch backend")
         return "torch"
     return name
-
-
-PRECISIONS = ("auto", "fp32", "int8")
 
 
 def resolve_precision(name: str, device: str, weights_digest: str, precision: str) -> str:
