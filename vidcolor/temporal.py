@@ -80,12 +80,8 @@ def _round_trip_ok(backward: np.ndarray, forward: np.ndarray,
     return _norm2(round_trip) < 0.01 * (_norm2(backward) + _norm2(fw)) + 0.5
 
 
-def inside(flow: np.ndarray) -> np.ndarray:
-    """Bool ``(H, W)``: where ``p + flow[p]`` lies within the frame."""
-    return _inside(_grid(*flow.shape[:2]) + flow)
-
-
 def _inside(target: np.ndarray) -> np.ndarray:
+    """Bool ``(H, W)``: where the positions ``target`` ``(H, W, 2)`` lie within the frame."""
     h, w = target.shape[:2]
     x, y = target[..., 0], target[..., 1]
     return (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
