@@ -34,7 +34,7 @@ from vidcolor.evaluation import (
     tiling_table,
 )
 from vidcolor.network import build_colorizer
-from vidcolor.weights import sha256_of, verify_weights
+from vidcolor.weights import checkpoint_state, sha256_of, verify_weights
 
 DEFAULT_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "val"
 
@@ -104,10 +104,10 @@ def _backend(checkpoint: Path | None, weights_path: Path | None, threads: int, k
     """The backend of a training checkpoint, or of verified weights; and its description."""
     if checkpoint:
         model = build_colorizer()
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
+        state, step = checkpoint_state(checkpoint)
+        model.load_state_dict(state)
         model.eval()
-        source = f"checkpoint {checkpoint} (step {state.get('step')})"
+        source = f"checkpoint {checkpoint} (step {step})"
         digest = f"ckpt-{sha256_of(checkpoint)}"
 
         def load_model() -> torch.nn.Module:

@@ -183,3 +183,35 @@ def test_evaluate_script_on_three_images(tmp_path, random_weights):
     assert proc.returncode == 0, proc.stderr
     assert "| vidcolor, no prior |" in proc.stdout and "3 images" in proc.stdout
     assert cv2.imread(str(tmp_path / "grid.png")).shape[0] > 0
+
+
+def test_weight_average_is_the_exponential_mean_and_is_what_a_checkpoint_exports(tmp_path):
+    from dataclasses import replace
+
+    from vidcolor.training import WeightAverage, train
+    from vidcolor.weights import checkpoint_state
+
+    model = build_colorizer(pretrained_encoder=False)
+    name, param = next(iter(model.named_parameters()))
+    start = param.detach().clone()
+    avg = WeightAverage(model, 0.75)
+    with torch.no_grad():
+        param.add_(4.0)
+    avg.update(model)
+    assert torch.allclose(avg.state[name], start + 1.0)  # 0.75 * w + 0.25 * (w + 4)
+    avg.update(model)
+    assert torch.allclose(avg.state[name], start + 1.75)
+
+    _write_images(tmp_path / "train", 6)
+    _write_images(tmp_path / "val", 3, seed=1)
+    cfg = TrainConfig(data=str(tmp_path / "train"), val=str(tmp_path / "val"),
+                      out=str(tmp_path / "run"), crop=32, batch=2, images=4, val_every=2,
+                      val_images=3, warmup_steps=1, lr=0.05, ema=0.5)
+    ckpt = train(cfg)
+    saved = torch.load(ckpt, weights_only=False)
+    key = "decoder_head.weight" if "decoder_head.weight" in saved["model"] else name
+    assert not torch.equal(saved["ema"][key], saved["model"][key])
+    state, step = checkpoint_state(ckpt)
+    assert step == 2 and torch.equal(state[key], saved["ema"][key])
+    train(replace(cfg, images=6))  # resumes with its average
+    assert torch.load(ckpt, weights_only=False)["step"] == 3

@@ -132,12 +132,22 @@ def load_colorizer(path: Path | None = None) -> Colorizer:
     return verify_weights(path).load()
 
 
-def export_checkpoint(checkpoint: Path, dest: Path) -> str:
-    """Write a training checkpoint's model as fp16 safetensors plus a ``.sha256``; returns it."""
+def checkpoint_state(checkpoint: Path) -> tuple[dict, int | None]:
+    """The weights a training checkpoint stands for, and its step.
+
+    The run's moving average of its weights (``ema``) where it kept one, else its live weights.
+    """
     import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    return state.get("ema") or state["model"], state.get("step")
+
+
+def export_checkpoint(checkpoint: Path, dest: Path) -> str:
+    """Write a training checkpoint's weights as fp16 safetensors plus a ``.sha256``; returns it."""
     from safetensors.torch import save_file
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    state, _ = checkpoint_state(checkpoint)
     tensors = {
         k: (v.half() if v.is_floating_point() else v).contiguous()
         for k, v in state.items()
