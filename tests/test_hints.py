@@ -58,6 +58,19 @@ def test_two_hints_each_keep_their_own_colour():
     assert hint_prior([], luma, (60, 80)).max() == 0.0
 
 
+def test_a_hint_keeps_its_colour_at_its_point_through_the_upsampling():
+    # Two hints of opposite colour close together on a flat frame four times the working size:
+    # after the chroma is upsampled to the source, each point still has its hint's colour
+    # (with discs of 0.75 working px, as before, both points were 34 a*b* units off).
+    from vidcolor.tiling import guided_upsample
+
+    hints = [Hint(0, 100.0, 112.0, 40.0, 20.0, 2), Hint(0, 140.0, 112.0, -30.0, 10.0, 2)]
+    prior = hint_prior(hints, np.full((56, 56), 0.5, np.float32), (224, 224))
+    up = guided_upsample(prior[:, :2], np.full((1, 1, 224, 224), 0.5, np.float32))
+    for h in hints:
+        assert np.hypot(up[0, 0, 112, int(h.x)] - h.a, up[0, 1, 112, int(h.x)] - h.b) < 3.0
+
+
 def test_hints_from_the_truth_land_in_the_largest_regions():
     rgb = np.zeros((40, 60, 3), np.uint8)
     rgb[:, :40] = (200, 40, 40)

@@ -49,9 +49,17 @@ VERSION = 1
 # within 0.3..2): +0.89 / +2.19 / +3.94 dB with both, +0.87 / +2.12 / +3.71 without.
 SPREAD = 4.0
 EDGE = 0.2
-ITERATIONS = 3
+ITERATIONS = 4
 GUIDE_BLUR = 4.5 / 224
 DEFAULT_RADIUS = 4  # source pixels
+# The least radius of a hint's disc at the working size, in its pixels: the chroma upsampling
+# (tiling.guided_upsample: two box filters of radius 2 there, then bilinear) reaches 4.5 px, so
+# a disc that wide keeps the hint's own colour at its point at full size. 100 training photos,
+# 10 hints (with the fourth iteration of the spread below; three: -0.02 dB): 0.75 / 2.5 / 4.5 /
+# 6 px: PSNR over automatic +3.95 / +3.97 / +4.00 / +4.02 dB, ΔE at the hints mean 1.27 / 1.15
+# / 0.54 / 0.51, over 5 for 4.0 / 3.4 / 0.8 / 0.8 % of them. A guide with the network's own
+# chroma beside the luminance (its colour edges stop a spread too) lost 0.3-1.4 dB.
+MIN_DISC = 4.5
 
 
 @dataclass(frozen=True)
@@ -233,7 +241,7 @@ def hint_prior(hints: list[Hint], luma: np.ndarray, source_size: tuple[int, int]
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     discs = np.zeros((len(hints), h, w), np.float32)
     for k, hint in enumerate(hints):
-        r = max(hint.radius * min(sx, sy), 0.75)
+        r = max(hint.radius * min(sx, sy), MIN_DISC)
         discs[k] = ((xx - hint.x * sx) ** 2 + (yy - hint.y * sy) ** 2 <= r * r)
         if not discs[k].any():
             discs[k, min(int(hint.y * sy), h - 1), min(int(hint.x * sx), w - 1)] = 1.0
