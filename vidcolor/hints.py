@@ -239,10 +239,16 @@ def hint_prior(hints: list[Hint], luma: np.ndarray, source_size: tuple[int, int]
         return prior
     sy, sx = h / source_size[0], w / source_size[1]
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    discs = np.zeros((len(hints), h, w), np.float32)
+    # Each hint's disc; where discs overlap, a pixel belongs to the nearest hint's.
+    dist = np.full((len(hints), h, w), np.inf, np.float32)
     for k, hint in enumerate(hints):
         r = max(hint.radius * min(sx, sy), MIN_DISC)
-        discs[k] = ((xx - hint.x * sx) ** 2 + (yy - hint.y * sy) ** 2 <= r * r)
+        d2 = (xx - hint.x * sx) ** 2 + (yy - hint.y * sy) ** 2
+        dist[k][d2 <= r * r] = d2[d2 <= r * r]
+    inside = np.isfinite(dist)
+    discs = (inside & (np.arange(len(hints))[:, None, None] == dist.argmin(axis=0))).astype(
+        np.float32)
+    for k, hint in enumerate(hints):
         if not discs[k].any():
             discs[k, min(int(hint.y * sy), h - 1), min(int(hint.x * sx), w - 1)] = 1.0
     guide = cv2.GaussianBlur(luma.astype(np.float32), (0, 0), GUIDE_BLUR * min(h, w))
