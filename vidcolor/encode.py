@@ -268,6 +268,8 @@ class VideoWriter:
             stream.set_display_rotation(info.rotation)
         self.stream = stream
         self.frames = 0
+        self._last: tuple[int | None, int | None] = (None, None)
+        self._last_dts: int | None = None
 
     def write(self, frame: av.VideoFrame) -> None:
         """Encode one frame (its pts in the source's time base)."""
@@ -275,21 +277,44 @@ class VideoWriter:
             frame.pts, frame.time_base = self.frames, self.counted
         try:
             for packet in self.stream.encode(frame):
-                self.container.mux(packet)
+                self._mux(packet)
         except (av.FFmpegError, OSError) as e:
-            raise OutputError(f"writing {self.path} failed: {e}") from e
+            raise OutputError(f"writing {self.path} failed: {e}{self._where()}") from e
         self.frames += 1
+
+    def _mux(self, packet: av.Packet) -> None:
+        """Mux one packet, its decode timestamp kept increasing.
+
+        An encoder's flush has been seen (rarely, 10-bit libx265 into Matroska) to end in a
+        muxer refusal (EINVAL); a decode timestamp that does not increase is the muxer's usual
+        reason. Such a timestamp is moved just past the previous one, as FFmpeg's own command
+        line does, with a warning; presentation timestamps are never changed.
+        """
+        self._last = (packet.pts, packet.dts)
+        if packet.dts is not None and self._last_dts is not None and packet.dts <= self._last_dts:
+            fixed = self._last_dts + 1
+            if packet.pts is None or packet.pts >= fixed:
+                log.warning("%s: the encoder gave decode timestamp %d after %d; writing %d",
+                            self.path.name, packet.dts, self._last_dts, fixed)
+                packet.dts = fixed
+        self.container.mux(packet)
+        self._last_dts = packet.dts
+
+    def _where(self) -> str:
+        pts, dts = self._last
+        return (f" (packet pts {pts}, dts {dts}; previous dts {self._last_dts})"
+                if self._last != (None, None) else "")
 
     def close(self) -> None:
         """Flush the encoder, write the trailer and fsync the file."""
         try:
             for packet in self.stream.encode(None):
-                self.container.mux(packet)
+                self._mux(packet)
             self.container.close()
             with self.path.open("rb") as fh:
                 os.fsync(fh.fileno())
         except (av.FFmpegError, OSError) as e:
-            raise OutputError(f"finishing {self.path} failed: {e}") from e
+            raise OutputError(f"finishing {self.path} failed: {e}{self._where()}") from e
 
     def abort(self) -> None:
         """Close without flushing after a failure (the file is discarded by the caller)."""
