@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_NAME = "vidcolor-lite0.safetensors"
 # sha256 of the shipped weights; models/README.md states the same digest.
-WEIGHTS_SHA256 = "3a9baecaf1e372215b3880bf4aa91742de93f269027bfa23800570e272ee7f57"
+WEIGHTS_SHA256 = "47f25a22413b89ed4d8bcb3d867ef32b3ab58da5a81cf3dce81fc2193290762a"
 
 
 def models_dir() -> Path:
