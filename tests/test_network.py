@@ -215,3 +215,36 @@ def test_weight_average_is_the_exponential_mean_and_is_what_a_checkpoint_exports
     assert step == 2 and torch.equal(state[key], saved["ema"][key])
     train(replace(cfg, images=6))  # resumes with its average
     assert torch.load(ckpt, weights_only=False)["step"] == 3
+
+
+def test_weights_average_is_exact_and_written_the_same_every_time(tmp_path):
+    # Two points of a chain averaged in weight space; the file is byte-identical when made
+    # again (safetensors' metadata order used to vary) and keeps a -0.0 as -0.0.
+    import subprocess
+
+    from vidcolor.weights import average_states, checkpoint_state, sha256_of, write_weights
+
+    a = build_colorizer(pretrained_encoder=False).state_dict()
+    b = {k: (v + 1.0 if v.is_floating_point() else v + 5) for k, v in a.items()}
+    name = next(k for k, v in a.items() if v.is_floating_point() and v.numel() > 1)
+    a[name].view(-1)[0], b[name].view(-1)[0] = -0.0, -0.0
+    avg = average_states([a, b], [0.25, 0.75])
+    torch.testing.assert_close(avg[name].view(-1)[1:], a[name].view(-1)[1:] + 0.75)
+    assert torch.signbit(avg[name].view(-1)[0])
+    ints = next(k for k, v in a.items() if not v.is_floating_point())
+    assert torch.equal(avg[ints], b[ints])  # counters: the last state's
+    with pytest.raises(ValueError):
+        average_states([a, b], [0.5, 0.6])
+    write_weights(a, tmp_path / "a.safetensors")
+    torch.save({"model": b, "step": 7}, tmp_path / "b.pt")
+    assert checkpoint_state(tmp_path / "b.pt")[1] == 7
+    digests = set()
+    for k in range(4):  # separate processes: a hash map's order changes between them
+        out = tmp_path / f"avg{k}.safetensors"
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "average_weights.py"),
+                        str(tmp_path / "a.safetensors"), str(tmp_path / "b.pt"), "--out",
+                        str(out)], check=True, capture_output=True, timeout=120)
+        digests.add(sha256_of(out))
+    assert len(digests) == 1
+    torch.testing.assert_close(load_colorizer(out).state_dict()[name],
+                               ((a[name] + b[name]) / 2).half().float())

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_NAME = "vidcolor-lite0.safetensors"
 # sha256 of the shipped weights; models/README.md states the same digest.
-WEIGHTS_SHA256 = "47f25a22413b89ed4d8bcb3d867ef32b3ab58da5a81cf3dce81fc2193290762a"
+WEIGHTS_SHA256 = "3566ecaa1ad459905972638170c50c6c574c6b5cb9f44181d56d66aadab0ecf3"
 
 
 def models_dir() -> Path:
@@ -133,27 +133,59 @@ def load_colorizer(path: Path | None = None) -> Colorizer:
 
 
 def checkpoint_state(checkpoint: Path) -> tuple[dict, int | None]:
-    """The weights a training checkpoint stands for, and its step.
+    """The weights a training checkpoint (``.pt``) or a weights file stands for, and its step.
 
-    The run's moving average of its weights (``ema``) where it kept one, else its live weights.
+    A checkpoint's moving average of its weights (``ema``) where it kept one, else its live
+    weights; a ``.safetensors`` file's tensors as float32 (step ``None``).
     """
     import torch
 
+    if checkpoint.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return {k: v.float() if v.is_floating_point() else v
+                for k, v in load_file(str(checkpoint)).items()}, None
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     return state.get("ema") or state["model"], state.get("step")
 
 
-def export_checkpoint(checkpoint: Path, dest: Path) -> str:
-    """Write a training checkpoint's weights as fp16 safetensors plus a ``.sha256``; returns it."""
+def average_states(states: list[dict], shares: list[float]) -> dict:
+    """The weighted average of networks' states (weight-space ensembling, e.g. WiSE-FT).
+
+    Float tensors (weights and batch-norm statistics) are averaged in float32 with ``shares``
+    (which must sum to 1); integer buffers (batch-norm step counts) are the last state's.
+    """
+    if len(states) != len(shares) or not states or abs(sum(shares) - 1.0) > 1e-6:
+        raise ValueError("one share per state, summing to 1")
+    out = {}
+    for k, v in states[-1].items():
+        if not v.is_floating_point():
+            out[k] = v
+            continue
+        acc = shares[0] * states[0][k].float()  # not 0 + ...: that would turn -0.0 into 0.0
+        for s, share in zip(states[1:], shares[1:], strict=True):
+            acc = acc + share * s[k].float()
+        out[k] = acc
+    return out
+
+
+def write_weights(state: dict, dest: Path) -> str:
+    """Write a network's state as fp16 safetensors plus a ``.sha256``; returns the digest."""
     from safetensors.torch import save_file
 
-    state, _ = checkpoint_state(checkpoint)
     tensors = {
         k: (v.half() if v.is_floating_point() else v).contiguous()
         for k, v in state.items()
     }
     dest.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(dest), metadata={"format": "pt", "network": "vidcolor.Colorizer"})
+    # One metadata entry: safetensors writes its metadata from a hash map, so two entries came
+    # out in either order from run to run, and the same tensors gave two different files.
+    save_file(tensors, str(dest), metadata={"format": "pt"})
     digest = sha256_of(dest)
     dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {dest.name}\n")
     return digest
+
+
+def export_checkpoint(checkpoint: Path, dest: Path) -> str:
+    """Write a training checkpoint's weights as fp16 safetensors plus a ``.sha256``; returns it."""
+    return write_weights(checkpoint_state(checkpoint)[0], dest)
