@@ -144,15 +144,9 @@ def semantic_loss(classifier: EfficientNetLite0, out_rgb: torch.Tensor, true_rgb
 
 def load_init(model: Colorizer, path: str, device: torch.device) -> None:
     """Start from a training checkpoint (``.pt``) or shipped weights (``.safetensors``)."""
-    if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
+    from vidcolor.weights import checkpoint_state
 
-        state = {k: v.float() for k, v in load_file(path).items()}
-    else:
-        from vidcolor.weights import checkpoint_state
-
-        state, _ = checkpoint_state(Path(path))
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(checkpoint_state(Path(path))[0], strict=True)
     model.to(device)
 
 
