@@ -284,16 +284,17 @@ def train(cfg: TrainConfig) -> Path:
     sampler = CropSampler(images, cfg.crop, cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     ckpt = out / "last.pt"
+    saved_ema = None
     if ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=False)
+        saved_ema = state.get("ema")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step, elapsed = state["step"], state["elapsed"]
         sampler.rng.bit_generator.state = state["np_rng"]
         gen.set_state(state["torch_rng"])
         log.info("resumed %s at step %d", ckpt, step)
-    ema = (WeightAverage(model, cfg.ema, state.get("ema") if ckpt.exists() else None)
-           if cfg.ema > 0 else None)
+    ema = WeightAverage(model, cfg.ema, saved_ema) if cfg.ema > 0 else None
 
     def save(path: Path) -> None:
         tmp = path.with_suffix(".tmp")
