@@ -124,3 +124,49 @@ def test_a_cluster_that_does_not_answer(film, tmp_path, random_weights):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Ray cluster at 127.0.0.1:9" in lines[0]
     assert not dst.exists() and not (tmp_path / "o.mp4.vidcolor-job").exists()
+
+
+class _FakeRay:
+    """What render_on_ray asks of Ray, recorded."""
+
+    def __init__(self, initialized: bool):
+        self.initialized, self.calls = initialized, []
+
+    def is_initialized(self):
+        return self.initialized
+
+    def init(self, **kwargs):
+        self.calls.append("init")
+
+    def shutdown(self):
+        self.calls.append("shutdown")
+
+    def cancel(self, ref, **kwargs):
+        self.calls.append(("cancel", ref, kwargs.get("force", False)))
+
+
+@pytest.mark.parametrize("caller_started_ray", [False, True])
+def test_tasks_left_when_one_fails_end_with_our_ray_not_by_cancelling(monkeypatch,
+                                                                      caller_started_ray):
+    """Ray's cancel races a task's reply and can crash the driver (19 lines of stack): a Ray
+    (or connection) this job started is shut down, which ends its tasks; a caller's own Ray is
+    left running, so there the tasks still out are cancelled, gently."""
+    from vidcolor import cluster
+    from vidcolor.config import JobConfig
+
+    fake = _FakeRay(caller_started_ray)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setattr(cluster, "check_available", lambda cfg: None)
+
+    def failing_run(ray, *args):
+        args[-1].update({"ref-1": {}, "ref-2": {}})
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cluster, "_run", failing_run)
+    with pytest.raises(OSError):
+        cluster.render_on_ray(Path("in.mp4"), None, JobConfig(workers=2), None, None, ".mkv",
+                              "matroska", None)
+    if caller_started_ray:
+        assert fake.calls == [("cancel", "ref-1", False), ("cancel", "ref-2", False)]
+    else:
+        assert fake.calls == ["init", "shutdown"]

@@ -165,15 +165,25 @@ def render_on_ray(src: Path, info: MediaInfo, cfg: JobConfig, job: Job, timeline
     import ray
 
     started = _connect(cfg)
+    pending: dict[Any, dict[str, Any]] = {}
     try:
-        _run(ray, src, info, cfg, job, timeline, suffix, fmt, progress)
+        _run(ray, src, info, cfg, job, timeline, suffix, fmt, progress, pending)
     finally:
+        # Tasks still out when a task fails: ending our own Ray (or our connection: a job's
+        # tasks end with its driver) stops them all. Cancelling them first can crash the
+        # driver: Ray's own race between a cancel and a task's reply (ray-project/ray#54527),
+        # seen here as a fatal "unexpected system state" and 19 lines of stack on stderr.
+        # Only a Ray the caller started keeps running, so only there are they cancelled.
         if started:
             ray.shutdown()
+        else:
+            for ref in pending:
+                ray.cancel(ref)
 
 
 def _run(ray: Any, src: Path, info: MediaInfo, cfg: JobConfig, job: Job, timeline: Timeline,
-         suffix: str, fmt: str, progress: Progress) -> None:
+         suffix: str, fmt: str, progress: Progress, pending: dict[Any, dict[str, Any]]) -> None:
+    """Submit the job's tasks and record each as it finishes; ``pending``: those still out."""
     segments = job.segments
     progress.start(job.manifest["frames"], "frames")
     progress.advance(job.frames_done)
@@ -188,7 +198,6 @@ def _run(ray: Any, src: Path, info: MediaInfo, cfg: JobConfig, job: Job, timelin
     shared_args = [ray.put(v) for v in (info, task_cfg, timeline)]
     refs: dict[int, Any] = {}
     anchors: dict[int, Any] = {}
-    pending: dict[Any, dict[str, Any]] = {}
     for row in render_order(segments):
         if row["done"]:
             continue
@@ -211,22 +220,18 @@ def _run(ray: Any, src: Path, info: MediaInfo, cfg: JobConfig, job: Job, timelin
                                          Segment.from_manifest(row), start, fmt,
                                          shared_args[2], suffix, shared)
         pending[refs[row["index"]][0]] = row
-    try:
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            row = pending.pop(ready[0])
-            payload = _get(ray, ready[0])
-            state, anchor = _get(ray, refs[row["index"]][1]), _get(ray, refs[row["index"]][2])
-            path = job.segment_path(row, suffix)
-            if isinstance(payload, bytes):
-                write_atomic(path, payload)
-            else:
-                _check_shared(path, *payload)
-            job.finish_segment(row, suffix, state, anchor)
-            progress.advance(row["end"] - row["start"] + 1)
-    finally:
-        for ref in pending:
-            ray.cancel(ref, force=True)
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        row = pending.pop(ready[0])
+        payload = _get(ray, ready[0])
+        state, anchor = _get(ray, refs[row["index"]][1]), _get(ray, refs[row["index"]][2])
+        path = job.segment_path(row, suffix)
+        if isinstance(payload, bytes):
+            write_atomic(path, payload)
+        else:
+            _check_shared(path, *payload)
+        job.finish_segment(row, suffix, state, anchor)
+        progress.advance(row["end"] - row["start"] + 1)
 
 
 def _get(ray: Any, ref: Any) -> Any:
