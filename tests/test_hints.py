@@ -217,3 +217,36 @@ def test_evaluate_hints_table_measures_what_hints_add(tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert float(cells[2]) > 3.0  # dB over automatic
     assert float(cells[3]) < 3.0 and cells[7] == "0.0 %"  # ΔE mean; none off the hint as shown
+
+
+class _Recorder(_FollowPrior):
+    def __init__(self):
+        self.priors = []
+
+    def predict(self, lum: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        self.priors.append(prior.copy())
+        return super().predict(lum, prior)
+
+
+def test_hints_get_a_second_look_with_the_first_result_as_a_dense_prior():
+    from vidcolor.colorize import SECOND_LOOK, FrameColorizer
+    from vidcolor.config import TemporalConfig, TileConfig
+
+    backend = _Recorder()
+    col = FrameColorizer(backend, TileConfig(render_size=48, saturation=1.0), TemporalConfig())
+    small = np.full((1, 1, 48, 64), 0.3, np.float32)
+    small[..., 32:] = 0.9  # an edge the hint's confidence falls across
+    prior = hint_prior([Hint(frame=0, x=8, y=24, a=50.0, b=-50.0, radius=2)], small[0, 0],
+                       (48, 64))
+    ab = col.guided(small, None, prior)
+    first, second = backend.priors  # two passes of the network
+    assert first[0, 2].min() < 0.03  # sparse: beyond the edge the hint says nothing
+    assert second[0, 2].min() == pytest.approx(SECOND_LOOK)  # dense
+    assert second[0, 2, 24, 8] == pytest.approx(1.0)
+    # Beyond the edge the first result (gray there) is what the second pass is shown.
+    np.testing.assert_allclose(second[0, :2, 24, 60], [0.0, 0.0], atol=1.0)
+    np.testing.assert_allclose(ab[0, :, 24, 8], [50.0, -50.0], atol=0.5)
+    backend.priors.clear()
+    key = np.full((1, 2, 48, 64), 10.0, np.float32)
+    col.guided(small, key, prior)
+    assert len(backend.priors) == 1  # a keyframe's prior is dense already

@@ -31,6 +31,10 @@ __all__ = ["FrameColorizer", "working_size"]
 
 WINDOW_STATS_TOLERANCE = 0.0  # windows' chroma spread and mean: the global pass's (measured best)
 FOLLOW_FROM = 0.03  # hints: the output follows their spread colours above this confidence
+# Hints: the confidence the first result has as the prior of the second look (see guided). On 100
+# training photos, 3 / 10 hints, over automatic: one look +2.10 / +3.83 dB; a second at 0.1 /
+# 0.2 / 0.3: +2.13 / +3.81, +2.23 / +3.84, +2.29 / +3.87; a third adds < 0.02.
+SECOND_LOOK = 0.3
 
 
 class FrameColorizer:
@@ -170,18 +174,35 @@ class FrameColorizer:
         if keyframe is not None:
             prior[:, :2] = resize_area(keyframe, small.shape[-2:])
             prior[:, 2] = 1.0
+        h = None
         if hints is not None:
             h = resize_area(hints, small.shape[-2:]) if hints.shape[-2:] != small.shape[-2:] \
                 else hints
             c = h[:, 2:3]
             prior[:, :2] = c * h[:, :2] + (1.0 - c) * prior[:, :2]
             prior[:, 2:3] = np.maximum(prior[:, 2:3], c)
-        ab = self._predict_small(small, prior, 1.0)
-        if keyframe is None:
+        ab = self._follow(self._predict_small(small, prior, 1.0), prior, keyframe is None, h)
+        if hints is not None and keyframe is None:
+            # A second look: the first result, hints followed, as a dense prior of low
+            # confidence, so the network carries the hints' colours on into the regions
+            # they belong to (it follows a dense prior better than a sparse one).
+            again = np.maximum(prior[:, 2:3], SECOND_LOOK)
+            ab = self._follow(self._predict_small(small, np.concatenate([ab * again, again], 1),
+                                                  1.0), prior, True, h)
+        return ab
+
+    def _follow(self, ab: np.ndarray, prior: np.ndarray, gain: bool,
+                hints: np.ndarray | None) -> np.ndarray:
+        """The network's chroma, leaning on the hints' spread colours by their confidence.
+
+        ``gain``: the saturation gain applies where the prior is not confident (see guided).
+        """
+        if gain:
             ab = ab * (1.0 + (self.tile.saturation - 1.0) * (1.0 - prior[:, 2:3]))
         if hints is not None:
-            follow = np.sqrt(np.clip((h[:, 2:3] - FOLLOW_FROM) / (1.0 - FOLLOW_FROM), 0.0, 1.0))
-            ab = follow * h[:, :2] + (1.0 - follow) * ab
+            c = hints[:, 2:3]
+            follow = np.sqrt(np.clip((c - FOLLOW_FROM) / (1.0 - FOLLOW_FROM), 0.0, 1.0))
+            ab = follow * hints[:, :2] + (1.0 - follow) * ab
         return np.clip(ab, -110.0, 110.0)
 
     def _anchor_frame(self, small: np.ndarray, small_u8: np.ndarray) -> np.ndarray:
