@@ -8,7 +8,7 @@ Example::
     python scripts/evaluate.py --grid eval_grid.png
     python scripts/evaluate.py --checkpoint runs/main/last.pt --limit 100
     python scripts/evaluate.py --tiling --limit 60   # windows vs whole frame, seams, bleeding
-    python scripts/evaluate.py --frontier docs/frontier.png --compare runs/s8/last.pt
+    python scripts/evaluate.py --frontier docs/frontier.png --name shipped --compare runs/s8/last.pt=s8
 """
 
 from __future__ import annotations
@@ -65,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead: sweep the chroma gain (--gains) and draw the PSNR-colourfulness "
                         "frontier of the weights and of each --compare checkpoint")
     p.add_argument("--gains", type=float, nargs="+", default=[1.0, 1.1, 1.15, 1.2, 1.3])
-    p.add_argument("--compare", type=Path, nargs="*", default=[], metavar="CKPT",
-                   help="with --frontier: training checkpoints drawn beside the weights")
+    p.add_argument("--compare", nargs="*", default=[], metavar="CKPT[=NAME]",
+                   help="with --frontier: training checkpoints (or weights files) drawn beside "
+                        "the weights, each named NAME in the legend (default: its path)")
+    p.add_argument("--name", help="with --frontier: the legend's name of the weights")
     p.add_argument("--hints", type=int, nargs="+", metavar="K",
                    help="colour hints: K points taken from the truth (e.g. 1 3 10)")
     args = p.parse_args(argv)
@@ -124,10 +126,12 @@ def _frontier(args: argparse.Namespace, backend, source: str) -> int:
     from frontier_plot import draw_frontier
 
     lines = {}
-    runs = [(backend, source)]
-    runs += [_backend(c, None, args.threads, args.backend, args.precision) for c in args.compare]
+    runs = [(backend, args.name or source.split(" (")[0])]
+    for item in args.compare:
+        path, _, name = item.partition("=")
+        run, source = _backend(Path(path), None, args.threads, args.backend, args.precision)
+        runs.append((run, name or source.split(" (")[0]))
     for run, name in runs:
-        name = name.split(" (")[0]
         lines[name] = gain_sweep(FrameColorizer(run, TileConfig(render_size=args.render_size,
                                                                 saturation=1.0)),
                                  args.folder, args.gains, args.limit)
