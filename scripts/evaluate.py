@@ -8,7 +8,7 @@ Example::
     python scripts/evaluate.py --grid eval_grid.png
     python scripts/evaluate.py --checkpoint runs/main/last.pt --limit 100
     python scripts/evaluate.py --tiling --limit 60   # windows vs whole frame, seams, bleeding
-    python scripts/evaluate.py --frontier docs/frontier.png --name shipped --compare runs/s8/last.pt=s8
+    python scripts/evaluate.py --frontier docs/frontier.png --compare runs/s8/last.pt=s8
 """
 
 from __future__ import annotations

@@ -254,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", type=Path)
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.add_argument("--render-size", type=int, default=TileConfig().render_size)
+    p.add_argument("--saturation", type=float, default=TileConfig().saturation,
+                   help="the chroma gain (--saturation of the CLI)")
     p.add_argument("--pan-frames", type=int, default=600)
     p.add_argument("--plot", type=Path)
     p.add_argument("--confidence", type=float, default=TemporalConfig().confidence,
@@ -279,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     weights = verify_weights(args.weights)
     backend = create_backend("auto", weights.load, "cpu", weights.digest,
                              precision=args.precision)
-    tile = TileConfig(render_size=args.render_size)
+    tile = TileConfig(render_size=args.render_size, saturation=args.saturation)
 
     def make(temporal: bool) -> FrameColorizer:
         return FrameColorizer(backend, tile,
