@@ -248,3 +248,25 @@ def test_weights_average_is_exact_and_written_the_same_every_time(tmp_path):
     assert len(digests) == 1
     torch.testing.assert_close(load_colorizer(out).state_dict()[name],
                                ((a[name] + b[name]) / 2).half().float())
+
+
+def test_rebalance_weights_and_the_floor_under_grey():
+    from vidcolor.training import rebalance_weights
+
+    rng = np.random.default_rng(0)
+    hist = rng.random((22, 22)) * 0.01
+    hist[10:12, 10:12] = 0.1  # grey: the common colour, as in photos
+    hist /= hist.sum()
+    plain = rebalance_weights(hist, 0.5, 0.7).numpy()
+    assert (hist * plain).sum() == pytest.approx(1.0)
+    assert plain[10:12, 10:12].max() < 0.7 < plain.max()  # grey weighs least
+    floored = rebalance_weights(hist, 0.5, 0.7, neutral_floor=1.0).numpy()
+    assert (hist * floored).sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(floored[10:12, 10:12], 1.0, rtol=1e-6)
+    # The colours keep their order among themselves, scaled down to make room.
+    colour = np.ones((22, 22), bool)
+    colour[10:12, 10:12] = False
+    ratio = floored[colour] / plain[colour]
+    assert np.allclose(ratio, ratio[0]) and ratio[0] < 1.0
+    with pytest.raises(ValueError):
+        rebalance_weights(hist, 0.5, 0.7, neutral_floor=10.0)  # grey would outweigh all
