@@ -9,6 +9,7 @@ Example::
 
     python scripts/quantize_int8.py     # -> vidcolor/model_files/vidcolor-lite0.int8.onnx
     python scripts/quantize_int8.py --out /tmp/x.onnx --float-layers /_conv_stem/ /out/
+    python scripts/quantize_int8.py --out /tmp/x.onnx --time-also old.int8.onnx
 
 Needs the ``export`` extra (the ``onnx`` package) and the training photos.
 """
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=models_dir() / SHIPPED_INT8)
     p.add_argument("--float-layers", nargs="*", default=list(FLOAT_PREFIXES), metavar="PREFIX",
                    help="node-name prefixes of the convolutions to keep in float")
+    p.add_argument("--time-also", type=Path, nargs="*", default=[], metavar="ONNX",
+                   help="other ONNX files (an earlier int8 model, say) timed in the same run")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     weights = verify_weights(None)
@@ -112,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     fp32_ms, int8_ms = _ms_per_window(reference), _ms_per_window(int8)
     print(f"network per 224x224 window (batch 8): fp32 {fp32_ms:.2f} ms, int8 {int8_ms:.2f} ms "
           f"({fp32_ms / int8_ms:.2f}x)")
+    for other in args.time_also:
+        ms = _ms_per_window(_File(other, "int8"))
+        print(f"{other}: {ms:.2f} ms per window (this int8 model: {int8_ms / ms:.2f}x that)")
     return 0
 
 
