@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_NAME = "vidcolor-lite0.safetensors"
 # sha256 of the shipped weights; models/README.md states the same digest.
-WEIGHTS_SHA256 = "3566ecaa1ad459905972638170c50c6c574c6b5cb9f44181d56d66aadab0ecf3"
+WEIGHTS_SHA256 = "f00adcde9acc024d88cd256979dde44f03e3cc21fc86d4f1ba91f61435db8f3d"
 
 
 def models_dir() -> Path:
