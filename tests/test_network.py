@@ -270,3 +270,22 @@ def test_rebalance_weights_and_the_floor_under_grey():
     assert np.allclose(ratio, ratio[0]) and ratio[0] < 1.0
     with pytest.raises(ValueError):
         rebalance_weights(hist, 0.5, 0.7, neutral_floor=10.0)  # grey would outweigh all
+
+
+def test_colour_loss_prices_grey_where_l1_is_flat():
+    from vidcolor.training import chroma_loss, colour_loss
+
+    red = torch.zeros(1, 2, 16, 16)
+    red[:, 0] = 40.0
+    target = torch.cat([red, -red])  # the same gray, one sample red and one blue-green
+    ones = torch.ones(2, 1, 16, 16)
+    grey = torch.zeros_like(target)
+    guess = torch.cat([red, red])  # a confident hue, wrong for one of the two
+    # L1 cannot tell the grey compromise from a confident guess; the colour term can.
+    assert chroma_loss(grey, target, ones).item() == pytest.approx(
+        chroma_loss(guess, target, ones).item())
+    assert colour_loss(guess, target).item() < 1e-2 < colour_loss(grey, target).item()
+    assert colour_loss(grey, target).item() == pytest.approx(40.0, rel=1e-3)
+    # Tinting grey costs too, and colour at half strength costs half.
+    assert colour_loss(red, torch.zeros_like(red)).item() == pytest.approx(40.0, rel=1e-3)
+    assert colour_loss(red / 2, red).item() == pytest.approx(20.0, rel=1e-3)
