@@ -265,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="confidence of the warped prior where the flow check fails")
     p.add_argument("--blend", type=float, default=TemporalConfig().blend)
     p.add_argument("--drift-tolerance", type=float, default=TemporalConfig().drift_tolerance)
+    p.add_argument("--reanchor-every", type=int, default=TemporalConfig().reanchor_every)
+    p.add_argument("--reanchor-rate", type=float, default=TemporalConfig().reanchor_rate)
     p.add_argument("--keyframes", action="store_true",
                    help="also colorize each clip with its true middle frame as the keyframe")
     p.add_argument("--hints", type=int, metavar="K",
@@ -288,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                               TemporalConfig(enabled=temporal, confidence=args.confidence,
                                              uncertain_confidence=args.uncertain_confidence,
                                              drift_tolerance=args.drift_tolerance,
+                                             reanchor_every=args.reanchor_every,
+                                             reanchor_rate=args.reanchor_rate,
                                              blend=args.blend))
 
     print("| clip | method | warp error x1000 | CDC x1000 | PSNR dB | CF end/start |")

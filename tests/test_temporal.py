@@ -64,9 +64,10 @@ def test_prior_carries_chroma_along_the_motion():
     assert tp.prior(cur) is None
 
 
-def _colorizer(temporal: bool) -> FrameColorizer:
+def _colorizer(temporal: bool, **cfg) -> FrameColorizer:
     backend = create_backend("torch", random_colorizer, "cpu")
-    return FrameColorizer(backend, TileConfig(render_size=64), TemporalConfig(enabled=temporal))
+    return FrameColorizer(backend, TileConfig(render_size=64),
+                          TemporalConfig(enabled=temporal, **cfg))
 
 
 def test_first_frame_after_a_cut_equals_its_independent_colorization():
@@ -192,19 +193,61 @@ def test_shot_is_held_to_its_anchor_frame_and_runs_one_unconditioned_pass():
     assert abs(held[0] - anchor[0]) <= tol * np.hypot(anchor[0], anchor[1]) + 1e-3
 
 
-def test_a_shot_state_continues_a_shot_exactly_in_another_colorizer():
+class _ChangingNet:
+    """A stand-in network: with no prior, red as strong as the frame is bright; with a prior,
+    the prior as it is (the loop alone would hold the first frame's red for ever)."""
+
+    name = "stub"
+    precision = "fp32"
+
+    def __init__(self) -> None:
+        self.free_calls = 0
+
+    def predict(self, lum: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        if float(prior[:, 2].max()) > 0.0:
+            return prior[:, :2].copy()
+        self.free_calls += 1
+        ab = np.zeros((lum.shape[0], 2, *lum.shape[2:]), np.float32)
+        ab[:, 0] = 0.5 * lum.mean(axis=(1, 2, 3))[:, None, None]
+        ab[:, 1] = np.linspace(-5, 5, lum.shape[3], dtype=np.float32)
+        return ab
+
+
+@pytest.mark.parametrize("every", [0, 5])
+def test_re_anchoring_follows_what_the_shot_comes_to_show(every):
+    cfg = TemporalConfig(blend=0.0, reanchor_every=every, reanchor_rate=0.2)
+    net = _ChangingNet()
+    col = FrameColorizer(net, TileConfig(render_size=64, saturation=1.0), cfg)
+    base = texture(48, 64, 3).astype(np.float32)[None, None] / 255.0
+    frames = [np.clip(base * (0.4 + 0.015 * t), 0, 1) for t in range(40)]  # brightening
+    got = [chroma_stats(col.predict_frame_ab(f))[0] for f in frames]
+    own = [chroma_stats(FrameColorizer(_ChangingNet(), col.tile).predict_working(
+        col.working_luma(f)))[0] for f in frames]
+    assert own[-1] > 1.5 * own[0]
+    if every == 0:  # held to the anchor frame's colours
+        assert net.free_calls == 1
+        assert abs(got[-1] - own[0]) < 0.02 * own[0]
+    else:  # one pass on its own every 5 frames, and the colours follow, gliding
+        assert net.free_calls == 1 + 39 // 5
+        assert own[-1] - 0.25 * (own[-1] - own[0]) < got[-1] < own[-1]  # lags, a little
+        steps = np.abs(np.diff(got))
+        assert steps.max() < 3 * np.median(steps) + 1e-3
+
+
+@pytest.mark.parametrize("cfg", [{}, {"reanchor_every": 2, "reanchor_rate": 0.3}])
+def test_a_shot_state_continues_a_shot_exactly_in_another_colorizer(cfg):
     frames = [texture(48, 64, 7)[:, t:t + 56].astype(np.float32)[None, None] / 255.0
               for t in range(6)]
-    whole = _colorizer(True)
+    whole = _colorizer(True, **cfg)
     want = [whole.predict_frame_ab(f) for f in frames]
-    head = _colorizer(True)
-    for f in frames[:3]:
+    head = _colorizer(True, **cfg)
+    for f in frames[:4]:  # with re-anchoring: after a re-anchor, the glide under way
         head.predict_frame_ab(f)
     state = head.state()
     assert state is not None and not state.keyed
     # The state survives the trip through a file (a resume) and a pickle (a Ray worker).
     restored = ShotState.from_arrays(pickle.loads(pickle.dumps(state)).arrays())
-    tail = _colorizer(True)
+    tail = _colorizer(True, **cfg)
     tail.restore(restored)
-    for f, w in zip(frames[3:], want[3:], strict=True):
+    for f, w in zip(frames[4:], want[4:], strict=True):
         np.testing.assert_array_equal(tail.predict_frame_ab(f), w)

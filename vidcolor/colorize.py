@@ -50,7 +50,9 @@ class FrameColorizer:
         # Chroma statistics (mean a, std a, mean b, std b) of the shot's anchor frame, which the
         # drift guard holds every frame of the shot to.
         self._anchor = np.zeros(4)
+        self._goal = np.zeros(4)  # where the anchor glides to (see TemporalConfig.reanchor_every)
         self._keyed = False  # the anchor is a user's keyframe
+        self._since = 0  # frames colorized after the anchor, in this direction
         self._keyframe: np.ndarray | None = None
         self._hints: np.ndarray | None = None
         self._grids: dict[tuple[int, int], WindowGrid] = {}
@@ -142,7 +144,8 @@ class FrameColorizer:
         if previous is None:
             return None
         return ShotState(luma=previous[0], ab=previous[1], anchor=self._anchor.copy(),
-                         keyed=self._keyed)
+                         keyed=self._keyed, since=self._since,
+                         goal=self._goal.copy())
 
     def restore(self, state: ShotState) -> None:
         """Continue a shot from :meth:`state` (as if its frame had just been colorized).
@@ -153,6 +156,9 @@ class FrameColorizer:
         self.new_shot()
         self._anchor = np.asarray(state.anchor, np.float64).reshape(4).copy()
         self._keyed = state.keyed
+        self._since = state.since
+        self._goal = (self._anchor.copy() if state.goal is None
+                      else np.asarray(state.goal, np.float64).reshape(4).copy())
         if self.temporal is not None:
             self.temporal.restore(state.luma, state.ab)
 
@@ -216,6 +222,8 @@ class FrameColorizer:
             ab = self._predict_small(small, None, 1.0)
             self._keyed = False
         self._anchor = chroma_stats(ab)
+        self._goal = self._anchor.copy()
+        self._since = 0
         self.temporal.update(small_u8, ab)
         return ab
 
@@ -246,8 +254,16 @@ class FrameColorizer:
                 # the output leans on it, so what changes from frame to frame is only what must.
                 w = blend * prior[:, 2:3]
                 ab = w * prior[:, :2] + (1.0 - w) * ab
+            self._since += 1
+            if cfg.reanchor_every and not self._keyed:
+                # The guard's target follows what the shot comes to show (its own colours,
+                # seen afresh every few frames), gliding, so the loop cannot drift but the
+                # content may change, and no frame jumps.
+                if self._since % cfg.reanchor_every == 0:
+                    self._goal = chroma_stats(self._predict_small(small, None, 1.0))
+                self._anchor = self._anchor + cfg.reanchor_rate * (self._goal - self._anchor)
             # Drift guard: the shot's colour distribution stays within a tolerance of its
-            # anchor frame's, however far from it the frame is.
+            # anchor's, however far from it the frame is.
             ab = hold_stats(ab, self._anchor, cfg.drift_tolerance)
             self.temporal.update(small_u8, ab)
         gain = 1.0 if self._keyed else self.tile.saturation

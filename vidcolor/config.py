@@ -86,6 +86,11 @@ class TemporalConfig:
             within this fraction of the shot's anchor frame's (the preview still, colorized on
             its own, or a keyframe), so colours neither fade to grey, nor run away, nor drift
             in hue.
+        reanchor_every: every this many frames from the anchor (0: never) the frame is also
+            colorized on its own, and its colour distribution becomes the goal the drift
+            guard's target glides to, ``reanchor_rate`` of the way each frame: the guard keeps
+            the loop from drifting but follows the colours of what the shot comes to show.
+        reanchor_rate: see ``reanchor_every``.
     """
 
     enabled: bool = True
@@ -94,6 +99,8 @@ class TemporalConfig:
     blend: float = 0.85
     keyframe_blend: float = 1.0
     drift_tolerance: float = 0.01
+    reanchor_every: int = 0
+    reanchor_rate: float = 0.1
 
 
 @dataclass(frozen=True)

@@ -105,17 +105,23 @@ class ShotState:
             what the drift guard holds every frame of the shot to.
         keyed: the anchor is a user's keyframe (its colours are followed at full confidence,
             with no gain).
+        since: frames colorized after the anchor in this direction (when to re-anchor, see
+            ``TemporalConfig.reanchor_every``).
+        goal: float64 ``(4,)``: the statistics ``anchor`` glides to (``None``: ``anchor``).
     """
 
     luma: np.ndarray
     ab: np.ndarray
     anchor: np.ndarray
     keyed: bool = False
+    since: int = 0
+    goal: np.ndarray | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The state as named arrays (for ``np.savez``)."""
         return {"luma": self.luma, "ab": self.ab, "anchor": self.anchor,
-                "keyed": np.bool_(self.keyed)}
+                "keyed": np.bool_(self.keyed), "since": np.int64(self.since),
+                "goal": self.anchor if self.goal is None else self.goal}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ShotState:
@@ -123,7 +129,10 @@ class ShotState:
         return cls(luma=np.asarray(arrays["luma"], np.uint8),
                    ab=np.asarray(arrays["ab"], np.float32),
                    anchor=np.asarray(arrays["anchor"], np.float64).reshape(4),
-                   keyed=bool(arrays["keyed"]))
+                   keyed=bool(arrays["keyed"]),
+                   since=int(arrays["since"]) if "since" in arrays else 0,
+                   goal=(np.asarray(arrays["goal"], np.float64).reshape(4)
+                         if "goal" in arrays else None))
 
 
 class TemporalPrior:
