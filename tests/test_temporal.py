@@ -12,9 +12,17 @@ from conftest import random_colorizer
 from media import make_video, read_video
 
 from vidcolor.backends import create_backend
-from vidcolor.colorize import FrameColorizer, chroma_stats, hold_stats
+from vidcolor.colorize import FrameColorizer
 from vidcolor.config import TemporalConfig, TileConfig
-from vidcolor.temporal import ShotState, TemporalPrior, consistent, flow_between, warp
+from vidcolor.temporal import (
+    ShotState,
+    TemporalPrior,
+    chroma_stats,
+    consistent,
+    flow_between,
+    hold_stats,
+    warp,
+)
 from vidcolor.weights import default_weights_path
 
 
@@ -251,3 +259,23 @@ def test_a_shot_state_continues_a_shot_exactly_in_another_colorizer(cfg):
     tail.restore(restored)
     for f, w in zip(frames[4:], want[4:], strict=True):
         np.testing.assert_array_equal(tail.predict_frame_ab(f), w)
+
+
+class _LumaNet:
+    """A stand-in network: chroma from the lightness, half the prior's where there is one."""
+
+    name = "stub"
+    precision = "fp32"
+
+    def predict(self, lum: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        own = np.concatenate([0.3 * lum - 10.0, 0.1 * lum], axis=1).astype(np.float32)
+        c = prior[:, 2:3]
+        return (own * (1 - 0.5 * c) + 0.5 * c * prior[:, :2]).astype(np.float32)
+
+
+def test_own_stats_are_the_full_passes_also_with_windows():
+    col = FrameColorizer(_LumaNet(), TileConfig(render_size=320), TemporalConfig())
+    small = col.working_luma(texture(240, 320, 9).astype(np.float32)[None, None] / 255.0)
+    assert col.uses_windows(*small.shape[-2:])  # the cheap path is the one tested
+    full = chroma_stats(col._predict_small(small, None, 1.0))
+    np.testing.assert_allclose(col.own_stats(small), full, rtol=1e-3, atol=1e-3)

@@ -16,7 +16,7 @@ from vidcolor.config import TemporalConfig, TileConfig
 from vidcolor.metrics import predict_padded
 from vidcolor.planes import plane_to_luma
 from vidcolor.resample import pool2, resize_area, resize_bilinear, shrink_area
-from vidcolor.temporal import ShotState, TemporalPrior
+from vidcolor.temporal import ShotState, TemporalPrior, chroma_stats, hold_stats
 from vidcolor.tiling import (
     GLOBAL_SIZE,
     WindowGrid,
@@ -108,14 +108,7 @@ class FrameColorizer:
             prior_w = prior if prior is not None else np.zeros((1, 3, h, w), np.float32)
             ab = predict_padded(self.backend.predict, lum, prior_w)
         else:
-            gh, gw = working_size(h, w, GLOBAL_SIZE)
-            lum_g = resize_area(lum, (gh, gw))
-            prior_g = (
-                np.zeros((1, 3, gh, gw), np.float32) if prior is None
-                else resize_area(prior, (gh, gw))
-            )
-            ab_g = predict_padded(self.backend.predict, lum_g, prior_g)
-            ab_g = resize_bilinear(ab_g, (h, w))
+            ab_g = self._global_pass(lum, prior)
             prior_w = combine_priors(prior, ab_g, self.tile.global_confidence)
             ab = self.grid(h, w).run(self.backend.predict, lum, prior_w, self.tile.batch)
             # The network, given a prior, tends to add saturation to it; the frame's colour
@@ -127,6 +120,25 @@ class FrameColorizer:
             conf = float(prior[:, 2].mean()) if prior is not None else 0.0
             gain = 1.0 + (self.tile.saturation - 1.0) * (1.0 - conf)
         return np.clip(ab * gain, -110.0, 110.0)
+
+    def _global_pass(self, lum: np.ndarray, prior: np.ndarray | None) -> np.ndarray:
+        """The network's chroma of the whole frame at 224 on its short side, at ``lum``'s size."""
+        h, w = lum.shape[-2:]
+        gh, gw = working_size(h, w, GLOBAL_SIZE)
+        lum_g = resize_area(lum, (gh, gw))
+        prior_g = (np.zeros((1, 3, gh, gw), np.float32) if prior is None
+                   else resize_area(prior, (gh, gw)))
+        return resize_bilinear(predict_padded(self.backend.predict, lum_g, prior_g), (h, w))
+
+    def own_stats(self, small: np.ndarray) -> np.ndarray:
+        """:func:`chroma_stats` of a working-size luma colorized on its own (gain 1).
+
+        Windows are given the global pass's statistics, so where there are windows the
+        global pass alone tells them, at a fraction of the cost.
+        """
+        if self.uses_windows(*small.shape[-2:]):
+            return chroma_stats(self._global_pass(luma_to_l(small), None))
+        return chroma_stats(self._predict_small(small, None, 1.0))
 
     def upsample(self, ab: np.ndarray, luma: np.ndarray) -> np.ndarray:
         """Working-size ``ab`` to the size of ``luma`` (edge-aware unless turned off)."""
@@ -260,7 +272,7 @@ class FrameColorizer:
                 # seen afresh every few frames), gliding, so the loop cannot drift but the
                 # content may change, and no frame jumps.
                 if self._since % cfg.reanchor_every == 0:
-                    self._goal = chroma_stats(self._predict_small(small, None, 1.0))
+                    self._goal = self.own_stats(small)
                 self._anchor = self._anchor + cfg.reanchor_rate * (self._goal - self._anchor)
             # Drift guard: the shot's colour distribution stays within a tolerance of its
             # anchor's, however far from it the frame is.
@@ -377,39 +389,3 @@ class FrameColorizer:
         """RGB ``(1, 3, H, W)`` of a luma and its working-size chroma (upsampled here)."""
         ab = self.upsample(ab, luma)
         return ycbcr_to_rgb(luma, merge_chroma(luma, ab, matrix), matrix)
-
-
-def chroma_stats(ab: np.ndarray) -> np.ndarray:
-    """Mean and standard deviation of ``a`` and of ``b`` of ``(1, 2, h, w)`` chroma."""
-    flat = ab[0].reshape(2, -1).astype(np.float64)
-    mean, std = flat.mean(axis=1), flat.std(axis=1)
-    return np.array([mean[0], std[0], mean[1], std[1]])
-
-
-def hold_stats(ab: np.ndarray, target: np.ndarray, tolerance: float) -> np.ndarray:
-    """``ab`` with each channel's spread and mean brought within ``tolerance`` of ``target``.
-
-    Per channel, a spread beyond ``(1 +- tolerance)`` times the target's is scaled back to that
-    bound, and a mean further than ``tolerance`` times the target's RMS from the target's mean
-    is then moved back to that bound: a global affine correction, so the frame-to-frame
-    agreement along the motion is kept while the shot cannot drift in saturation or hue.
-    Within the tolerance nothing changes. The spread is scaled about neutral (0), not about the
-    mean: scaling about a bluish mean would tint a grey road blue; the mean moves only where it
-    must.
-    """
-    stats = chroma_stats(ab)
-    out = ab.copy()
-    for c in range(2):
-        mean, std = stats[2 * c], stats[2 * c + 1]
-        t_mean, t_std = target[2 * c], target[2 * c + 1]
-        scale = 1.0
-        if t_std > 0.25 and std > 1e-3:
-            bounded = min(max(std, (1.0 - tolerance) * t_std), (1.0 + tolerance) * t_std)
-            scale = bounded / std
-        slack = tolerance * float(np.hypot(t_mean, t_std))
-        scaled_mean = mean * scale
-        new_mean = min(max(scaled_mean, t_mean - slack), t_mean + slack)
-        if scale != 1.0 or new_mean != mean:
-            # Python floats: the arithmetic stays in ab's float32.
-            out[:, c] = ab[:, c] * float(scale) + float(new_mean - scaled_mean)
-    return out

@@ -185,3 +185,39 @@ class TemporalPrior:
         """Remember this frame: uint8 luma ``(h, w)`` and its chroma ``(1, 2, h, w)``."""
         self._luma = luma
         self._ab = np.ascontiguousarray(ab[0].transpose(1, 2, 0), dtype=np.float32)
+
+
+def chroma_stats(ab: np.ndarray) -> np.ndarray:
+    """Mean and standard deviation of ``a`` and of ``b`` of ``(1, 2, h, w)`` chroma."""
+    flat = ab[0].reshape(2, -1).astype(np.float64)
+    mean, std = flat.mean(axis=1), flat.std(axis=1)
+    return np.array([mean[0], std[0], mean[1], std[1]])
+
+
+def hold_stats(ab: np.ndarray, target: np.ndarray, tolerance: float) -> np.ndarray:
+    """``ab`` with each channel's spread and mean brought within ``tolerance`` of ``target``.
+
+    Per channel, a spread beyond ``(1 +- tolerance)`` times the target's is scaled back to that
+    bound, and a mean further than ``tolerance`` times the target's RMS from the target's mean
+    is then moved back to that bound: a global affine correction, so the frame-to-frame
+    agreement along the motion is kept while the shot cannot drift in saturation or hue.
+    Within the tolerance nothing changes. The spread is scaled about neutral (0), not about the
+    mean: scaling about a bluish mean would tint a grey road blue; the mean moves only where it
+    must.
+    """
+    stats = chroma_stats(ab)
+    out = ab.copy()
+    for c in range(2):
+        mean, std = stats[2 * c], stats[2 * c + 1]
+        t_mean, t_std = target[2 * c], target[2 * c + 1]
+        scale = 1.0
+        if t_std > 0.25 and std > 1e-3:
+            bounded = min(max(std, (1.0 - tolerance) * t_std), (1.0 + tolerance) * t_std)
+            scale = bounded / std
+        slack = tolerance * float(np.hypot(t_mean, t_std))
+        scaled_mean = mean * scale
+        new_mean = min(max(scaled_mean, t_mean - slack), t_mean + slack)
+        if scale != 1.0 or new_mean != mean:
+            # Python floats: the arithmetic stays in ab's float32.
+            out[:, c] = ab[:, c] * float(scale) + float(new_mean - scaled_mean)
+    return out
