@@ -187,7 +187,7 @@ class _RunawayNet:
 
 
 def test_shot_is_held_to_its_anchor_frame_and_runs_one_unconditioned_pass():
-    cfg = TemporalConfig(blend=0.0)
+    cfg = TemporalConfig(blend=0.0, reanchor_every=0)  # the guard alone
     col = FrameColorizer(_RunawayNet(), TileConfig(render_size=64, saturation=1.0), cfg)
     luma = texture(48, 64, 3).astype(np.float32)[None, None] / 255.0
     first = col.predict_frame_ab(luma)

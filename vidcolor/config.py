@@ -96,11 +96,11 @@ class TemporalConfig:
     enabled: bool = True
     confidence: float = 0.95
     uncertain_confidence: float = 0.8
-    blend: float = 0.85
+    blend: float = 0.95
     keyframe_blend: float = 1.0
     drift_tolerance: float = 0.01
-    reanchor_every: int = 0
-    reanchor_rate: float = 0.1
+    reanchor_every: int = 16
+    reanchor_rate: float = 0.05
 
 
 @dataclass(frozen=True)
