@@ -129,3 +129,27 @@ def test_a_segment_whose_encoder_fails_once_is_made_again(film, tmp_path, monkey
     again = tmp_path / "again.mp4"
     assert main([str(src), "-o", str(again), "--segment-frames", "6", *w, *BASE]) == 0
     assert failed and again.read_bytes() == auto.read_bytes()
+
+
+def test_re_anchored_shots_do_not_depend_on_segments(film, tmp_path, monkeypatch):
+    import functools
+
+    import vidcolor.cli as cli
+    from vidcolor.config import TemporalConfig
+
+    src, folder, auto, w = film
+    # Re-anchoring every 3rd frame, so it happens within every segment of 6 and across them.
+    monkeypatch.setattr(cli, "TemporalConfig",
+                        functools.partial(TemporalConfig, reanchor_every=3, reanchor_rate=0.3))
+    outs = []
+    for frames in ("6", "4", "1000"):
+        out = tmp_path / f"re{frames}.mp4"
+        assert main([str(src), "-o", str(out), "--segment-frames", frames, *w, *BASE]) == 0
+        outs.append(_planes(out))
+    for other in outs[1:]:
+        for pa, pb in zip(outs[0], other, strict=True):
+            np.testing.assert_array_equal(pa, pb)
+    assert any(not np.array_equal(pa, pb) for pa, pb in zip(outs[0], _planes(auto), strict=True))
+    # The anchors are untouched: every preview still is still the rendered frame.
+    for row in preview_agreement(folder / "P", tmp_path / "re6.mp4"):
+        assert row["mean"] == 0.0, row
