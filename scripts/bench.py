@@ -13,6 +13,7 @@ Example::
     python scripts/bench.py --sizes 640x360 1920x1080 3840x2160 --backends onnx torch
     python scripts/bench.py --preview 60        # preview vs full render, sample and 60 s
     python scripts/bench.py --profile int8      # where a frame's time goes, per stage
+    python scripts/bench.py --reanchor 5        # the cost of re-anchoring, 5 rounds
     python scripts/bench.py --determinism 20    # same bytes every run?
     python scripts/bench.py --batch 6           # a folder as one batch vs one run per file
 """
@@ -239,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", default="auto", help=argparse.SUPPRESS)
     p.add_argument("--profile", choices=PRECISIONS, metavar="PRECISION",
                    help="per-stage milliseconds per frame of the render (in-process)")
+    p.add_argument("--reanchor", type=int, metavar="ROUNDS",
+                   help="instead: wall per frame with the drift guard's re-anchoring vs without")
     p.add_argument("--render-size", type=int, default=TileConfig().render_size,
                    help=argparse.SUPPRESS)
     p.add_argument("--src", type=Path, help=argparse.SUPPRESS)
@@ -263,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench_profile import profile_sizes
 
         return profile_sizes(args.sizes, args.frames, args.profile, make_clip)
+    if args.reanchor:
+        from bench_profile import reanchor_cost
+
+        return reanchor_cost(args.sizes[:1], args.frames, args.reanchor, make_clip)
     if args.segments:
         return segments_overhead(args, run)
     if args.codecs is not None:

@@ -74,3 +74,37 @@ def profile_sizes(sizes: list[str], frames: int, precision: str, make_clip) -> i
               + " |")
     print("| **wall per frame** | " + " | ".join(f"**{walls[s]:.1f}**" for s in sizes) + " |")
     return 0
+
+
+def reanchor_cost(sizes: list[str], frames: int, rounds: int, make_clip) -> int:
+    """Wall time per frame with re-anchoring (the default) against without, in turns.
+
+    In this process, the same clip, ``rounds`` renders each, alternating (so load on a shared
+    machine falls on both alike); prints medians and their ratio.
+    """
+    import dataclasses
+    import statistics
+
+    from vidcolor.config import JobConfig, TemporalConfig
+    from vidcolor.pipeline import run_job
+
+    on = JobConfig(overwrite=True)
+    off = dataclasses.replace(on, temporal=TemporalConfig(reanchor_every=0))
+    print(f"| clip | re-anchoring every {on.temporal.reanchor_every} frames, ms/frame | "
+          "off, ms/frame | ratio |")
+    print("| --- | ---: | ---: | ---: |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            w, h = (int(v) for v in size.split("x"))
+            src = Path(tmp) / f"in_{w}x{h}.mp4"
+            make_clip(src, w, h, frames)
+            run_job(src, Path(tmp) / "warm.mp4", on)
+            times: dict[str, list[float]] = {"on": [], "off": []}
+            for _ in range(rounds):
+                for name, cfg in (("on", on), ("off", off)):
+                    start = time.perf_counter()
+                    run_job(src, Path(tmp) / "out.mp4", cfg)
+                    times[name].append((time.perf_counter() - start) * 1000 / frames)
+            a, b = statistics.median(times["on"]), statistics.median(times["off"])
+            print(f"| {size}, {frames} frames | {a:.1f} | {b:.1f} | {a / b:.3f} |")
+    return 0
