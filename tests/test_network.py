@@ -289,3 +289,6 @@ def test_colour_loss_prices_grey_where_l1_is_flat():
     # Tinting grey costs too, and colour at half strength costs half.
     assert colour_loss(red, torch.zeros_like(red)).item() == pytest.approx(40.0, rel=1e-3)
     assert colour_loss(red / 2, red).item() == pytest.approx(20.0, rel=1e-3)
+    # One-sided: too little colour costs as before, too much nothing.
+    assert colour_loss(red / 2, red, under_only=True).item() == pytest.approx(20.0, rel=1e-3)
+    assert colour_loss(red, red / 2, under_only=True).item() < 1e-3
