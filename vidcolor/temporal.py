@@ -95,7 +95,7 @@ class ShotState:
     start), a segment at a time; a segment starts from the state the one before it in that
     direction ended with, whether that ran in this process, was saved for a resume
     (:meth:`arrays`) or came from a Ray worker (it pickles). It is small: two working-size
-    planes and five numbers.
+    planes and ten numbers.
 
     Attributes:
         luma: uint8 ``(h, w)`` working-size luma of the last frame colorized.
