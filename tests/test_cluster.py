@@ -170,3 +170,15 @@ def test_tasks_left_when_one_fails_end_with_our_ray_not_by_cancelling(monkeypatc
         assert fake.calls == [("cancel", "ref-1", False), ("cancel", "ref-2", False)]
     else:
         assert fake.calls == ["init", "shutdown"]
+
+
+def test_what_ray_writes_to_stderr_while_stopping_goes_to_the_log(capfd, caplog):
+    import logging
+
+    from vidcolor.cluster import _stderr_to_log
+
+    with caplog.at_level(logging.DEBUG, logger="vidcolor.cluster"), _stderr_to_log():
+        os.write(2, b"[E task_manager.cc:1545] Failed to push error to driver\n")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
+    assert "Failed to push error to driver" in caplog.text

@@ -18,13 +18,16 @@ file is byte-identical to a single-process render, whatever the workers and the 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib.util
 import logging
 import os
 import socket
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -175,10 +178,35 @@ def render_on_ray(src: Path, info: MediaInfo, cfg: JobConfig, job: Job, timeline
         # seen here as a fatal "unexpected system state" and 19 lines of stack on stderr.
         # Only a Ray the caller started keeps running, so only there are they cancelled.
         if started:
-            ray.shutdown()
+            with _stderr_to_log():
+                ray.shutdown()
         else:
             for ref in pending:
                 ray.cancel(ref)
+
+
+@contextlib.contextmanager
+def _stderr_to_log() -> Iterator[None]:
+    """Hold what is written to file descriptor 2 meanwhile, and log it (debug) instead.
+
+    Ray's C++ core, stopping, fails the tasks still out and writes errors that only say so
+    ("Failed to push error to driver for task ...") straight to the process's stderr, past
+    Python's logging; the user has already been told what went wrong, in one line.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            held = sink.read().decode(errors="replace").strip()
+            if held:
+                log.debug("Ray, stopping:\n%s", held)
 
 
 def _run(ray: Any, src: Path, info: MediaInfo, cfg: JobConfig, job: Job, timeline: Timeline,
