@@ -47,8 +47,8 @@ class FrameColorizer:
         self.backend = backend
         self.tile = tile or TileConfig()
         self.temporal = TemporalPrior(temporal) if temporal and temporal.enabled else None
-        # Chroma statistics (mean a, std a, mean b, std b) of the shot's anchor frame, which the
-        # drift guard holds every frame of the shot to.
+        # Chroma statistics (mean a, std a, mean b, std b) the drift guard holds the shot's
+        # frames to: the anchor frame's, gliding toward the goal re-anchoring sets.
         self._anchor = np.zeros(4)
         self._goal = np.zeros(4)  # where the anchor glides to (see TemporalConfig.reanchor_every)
         self._keyed = False  # the anchor is a user's keyframe

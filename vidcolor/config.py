@@ -84,8 +84,8 @@ class TemporalConfig:
             what the keyframe does not show.
         drift_tolerance: drift guard: every frame's per-channel chroma spread and mean are kept
             within this fraction of the shot's anchor frame's (the preview still, colorized on
-            its own, or a keyframe), so colours neither fade to grey, nor run away, nor drift
-            in hue.
+            its own, or a keyframe; moved since by re-anchoring), so colours neither fade to
+            grey, nor run away, nor drift in hue.
         reanchor_every: every this many frames from the anchor (0: never) the frame is also
             colorized on its own, and its colour distribution becomes the goal the drift
             guard's target glides to, ``reanchor_rate`` of the way each frame: the guard keeps

@@ -101,8 +101,8 @@ class ShotState:
         luma: uint8 ``(h, w)`` working-size luma of the last frame colorized.
         ab: float32 ``(h, w, 2)`` its Lab chroma as the temporal loop holds it (before the
             saturation gain).
-        anchor: float64 ``(4,)`` mean and spread of ``a`` and ``b`` at the shot's anchor frame:
-            what the drift guard holds every frame of the shot to.
+        anchor: float64 ``(4,)`` mean and spread of ``a`` and ``b`` the drift guard holds
+            every frame of the shot to: the anchor frame's, moved since by re-anchoring.
         keyed: the anchor is a user's keyframe (its colours are followed at full confidence,
             with no gain).
         since: frames colorized after the anchor in this direction (when to re-anchor, see
