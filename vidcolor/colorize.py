@@ -169,8 +169,7 @@ class FrameColorizer:
         self._anchor = np.asarray(state.anchor, np.float64).reshape(4).copy()
         self._keyed = state.keyed
         self._since = state.since
-        self._goal = (self._anchor.copy() if state.goal is None
-                      else np.asarray(state.goal, np.float64).reshape(4).copy())
+        self._goal = np.asarray(state.goal, np.float64).reshape(4).copy()
         if self.temporal is not None:
             self.temporal.restore(state.luma, state.ab)
 

@@ -107,7 +107,7 @@ class ShotState:
             with no gain).
         since: frames colorized after the anchor in this direction (when to re-anchor, see
             ``TemporalConfig.reanchor_every``).
-        goal: float64 ``(4,)``: the statistics ``anchor`` glides to (``None``: ``anchor``).
+        goal: float64 ``(4,)``: the statistics ``anchor`` glides to (``None`` given: ``anchor``).
     """
 
     luma: np.ndarray
@@ -117,11 +117,15 @@ class ShotState:
     since: int = 0
     goal: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        if self.goal is None:  # not gliding anywhere (and states saved before re-anchoring)
+            object.__setattr__(self, "goal", self.anchor)
+
     def arrays(self) -> dict[str, np.ndarray]:
         """The state as named arrays (for ``np.savez``)."""
         return {"luma": self.luma, "ab": self.ab, "anchor": self.anchor,
                 "keyed": np.bool_(self.keyed), "since": np.int64(self.since),
-                "goal": self.anchor if self.goal is None else self.goal}
+                "goal": self.goal}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ShotState:
