@@ -33,7 +33,7 @@ from vidcolor.evaluation import (
     gain_sweep,
     tiling_table,
 )
-from vidcolor.network import build_colorizer
+from vidcolor.network import colorizer_for_state, set_class_head
 from vidcolor.weights import checkpoint_state, sha256_of, verify_weights
 
 DEFAULT_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "val"
@@ -69,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --frontier: training checkpoints (or weights files) drawn beside "
                         "the weights, each named NAME in the legend (default: its path)")
     p.add_argument("--name", help="with --frontier: the legend's name of the weights")
+    p.add_argument("--class-mix", type=float,
+                   help="with --checkpoint: the colour-distribution head's mix (0: regression)")
+    p.add_argument("--class-temperature", type=float,
+                   help="with --checkpoint: the head's annealed-mean temperature")
     p.add_argument("--hints", type=int, nargs="+", metavar="K",
                    help="colour hints: K points taken from the truth (e.g. 1 3 10)")
     args = p.parse_args(argv)
@@ -76,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     backend, source = _backend(args.checkpoint, args.weights, args.threads, args.backend,
-                               args.precision)
+                               args.precision, (args.class_mix, args.class_temperature))
     source += f", {backend.name} {backend.precision}"
     if args.tiling:
         rows = evaluate_tiling(backend, args.folder, args.render_sizes, args.scales, args.limit,
@@ -102,15 +106,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _backend(checkpoint: Path | None, weights_path: Path | None, threads: int, kind: str,
-             precision: str):
-    """The backend of a training checkpoint, or of verified weights; and its description."""
+             precision: str, class_head: tuple[float | None, float | None] = (None, None)):
+    """The backend of a training checkpoint, or of verified weights; and its description.
+
+    ``class_head``: the checkpoint's colour-distribution head mix and temperature (``None``:
+    as saved).
+    """
     if checkpoint:
-        model = build_colorizer()
         state, step = checkpoint_state(checkpoint)
-        model.load_state_dict(state)
+        model = colorizer_for_state(set_class_head(state, *class_head))
         model.eval()
         source = f"checkpoint {checkpoint} (step {step})"
-        digest = f"ckpt-{sha256_of(checkpoint)}"
+        if any(v is not None for v in class_head):
+            source += f" class head mix {class_head[0]}, temperature {class_head[1]}"
+        digest = f"ckpt-{sha256_of(checkpoint)}-{class_head}"
 
         def load_model() -> torch.nn.Module:
             return model

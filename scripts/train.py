@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             parser.add_argument(flag, type=kind, default=field.default)
     parser.add_argument("--export", type=Path, help="write the run's weights (safetensors), stop")
+    parser.add_argument("--export-class-mix", type=float,
+                        help="with --export: the colour-distribution head's mix to ship")
+    parser.add_argument("--export-class-temperature", type=float,
+                        help="with --export: the head's annealed-mean temperature to ship")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -50,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.export:
         from vidcolor.weights import export_checkpoint
 
-        digest = export_checkpoint(Path(cfg.out) / "last.pt", args.export)
+        digest = export_checkpoint(Path(cfg.out) / "last.pt", args.export,
+                                   args.export_class_mix, args.export_class_temperature)
         print(f"{args.export}  sha256 {digest}")
         return 0
     train(cfg)

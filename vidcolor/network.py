@@ -25,6 +25,7 @@ from vidcolor.colorspace import l_to_luma
 from vidcolor.metrics import STRIDE as STRIDE  # inputs: multiples of it (defined torch-free)
 
 AB_SCALE = 100.0  # a, b are divided by this inside the network
+CLASS_STRIDE = 8  # the colour-distribution head reads the decoder's stride-8 state
 
 
 @dataclass(frozen=True)
@@ -175,9 +176,15 @@ class Colorizer(nn.Module):
     Input ``prior``: ``(B, 3, H, W)``: Lab ``a, b`` (-110..110) and confidence (0..1);
     all zeros when there is no prior.
     Output: ``(B, 2, H, W)`` Lab ``a, b``.
+
+    With ``class_bins`` (``(Q, 2)`` Lab ``a, b`` bin centres) it also has a colour-distribution
+    head (Zhang et al. 2016): logits over the bins at stride 8, decoded by their annealed mean
+    at ``class_temperature``; the output's low frequencies move toward that mean by
+    ``class_mix`` x (1 - the prior's confidence), so a prior still rules.
     """
 
-    def __init__(self, widths: Sequence[int] = (256, 128, 64, 32, 16)) -> None:
+    def __init__(self, widths: Sequence[int] = (256, 128, 64, 32, 16),
+                 class_bins: torch.Tensor | None = None) -> None:
         super().__init__()
         self.encoder = EfficientNetLite0()
         w5, w4, w3, w2, w1 = widths
@@ -202,9 +209,27 @@ class Colorizer(nn.Module):
         for conv in (self.guess, self.out):
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)
+        self.class_head: nn.Module | None = None
+        if class_bins is not None:
+            self.class_head = nn.Sequential(_cbr(w3, 96), nn.Conv2d(96, len(class_bins), 1))
+            self.register_buffer("class_bins", class_bins.detach().float().clone())
+            self.register_buffer("class_mix", torch.zeros(()))
+            self.register_buffer("class_temperature", torch.tensor(0.38))
 
     def forward(self, lum: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
         """Predict ``(B, 2, H, W)`` Lab chroma; see the class docstring for shapes."""
+        return self.forward_with_logits(lum, prior)[0]
+
+    def annealed_mean(self, logits: torch.Tensor) -> torch.Tensor:
+        """Lab ``a, b`` ``(B, 2, h, w)`` of bin logits ``(B, Q, h, w)`` at ``class_temperature``."""
+        probs = torch.softmax(logits.float() / self.class_temperature, dim=1)
+        return torch.einsum("bqhw,qc->bchw", probs, self.class_bins)
+
+    def forward_with_logits(
+        self, lum: torch.Tensor, prior: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Chroma ``(B, 2, H, W)`` and the head's logits ``(B, Q, H/8, W/8)`` (or ``None``)."""
+        logits = None
         gray = normalize_rgb(l_to_luma(lum)).expand(-1, 3, -1, -1)
         feats = self.encoder.features(gray)
         p = torch.cat((prior[:, :2] / AB_SCALE, prior[:, 2:3]), dim=1)
@@ -216,18 +241,55 @@ class Colorizer(nn.Module):
             h = h + self.proj[i](feats[level])
             factor = 2 ** (level + 1)
             h = self.refine[i](torch.cat((h, pool_prior(p, factor)), dim=1))
+            if self.class_head is not None and factor == CLASS_STRIDE:
+                logits = self.class_head(h)
         h = F.interpolate(h, scale_factor=2.0, mode="bilinear", align_corners=False)
         h = self.full(torch.cat((h, lum / 50.0 - 1.0, pool_prior(p, 1)), dim=1))
         guess = F.interpolate(guess, scale_factor=32.0, mode="bilinear", align_corners=False)
-        return (guess + self.out(h)) * AB_SCALE
+        ab = (guess + self.out(h)) * AB_SCALE
+        if logits is None:
+            return ab, None
+        # The low frequencies toward the annealed mean, the regression's detail kept.
+        shift = self.annealed_mean(logits) - F.avg_pool2d(ab.float(), CLASS_STRIDE)
+        shift = F.interpolate(shift, scale_factor=float(CLASS_STRIDE), mode="bilinear",
+                              align_corners=False)
+        mix = self.class_mix * (1.0 - prior[:, 2:3].float().clamp(0.0, 1.0))
+        return ab + (mix * shift).to(ab.dtype), logits
 
 
-def build_colorizer(pretrained_encoder: bool = False) -> Colorizer:
+def build_colorizer(pretrained_encoder: bool = False,
+                    class_bins: torch.Tensor | None = None) -> Colorizer:
     """A fresh :class:`Colorizer`, with the ImageNet encoder weights loaded if asked."""
-    model = Colorizer()
+    model = Colorizer(class_bins=class_bins)
     if pretrained_encoder:
         load_pretrained_encoder(model.encoder)
     return model
+
+
+def colorizer_for_state(state: dict[str, torch.Tensor]) -> Colorizer:
+    """The :class:`Colorizer` a state is made for (with the head when it has one), loaded.
+
+    Strict: every key must fit. Raises ``RuntimeError`` (from torch) when one does not.
+    """
+    model = build_colorizer(class_bins=state.get("class_bins"))
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def set_class_head(state: dict[str, torch.Tensor], mix: float | None,
+                   temperature: float | None) -> dict[str, torch.Tensor]:
+    """``state`` with its colour-distribution head's mix and temperature set (``None``: kept).
+
+    Raises ``ValueError`` when a setting is given and the state has no head.
+    """
+    if (mix is not None or temperature is not None) and "class_bins" not in state:
+        raise ValueError("these weights have no colour-distribution head")
+    state = dict(state)
+    if mix is not None:
+        state["class_mix"] = torch.tensor(float(mix))
+    if temperature is not None:
+        state["class_temperature"] = torch.tensor(float(temperature))
+    return state
 
 
 def count_macs(model: nn.Module, height: int = 224, width: int = 224) -> int:

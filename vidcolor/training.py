@@ -13,22 +13,29 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vidcolor.colorspace import luma_to_l, merge_rgb, rgb_to_lab, rgb_to_luma
+from vidcolor.losses import (
+    chroma_loss,
+    class_bins_of,
+    class_loss,
+    colour_loss,
+    pixel_weights,
+    rebalance_weights,
+    semantic_loss,
+)
 from vidcolor.metrics import colorfulness, predict_whole, psnr
 from vidcolor.network import (
     Colorizer,
     EfficientNetLite0,
     build_colorizer,
+    colorizer_for_state,
     load_pretrained_encoder,
     normalize_rgb,
 )
 from vidcolor.training_data import (
-    AB_BINS,
     CropSampler,
     ab_histogram,
     list_images,
@@ -76,82 +83,9 @@ class TrainConfig:
     channels_last: bool = True  # NHWC memory layout (measured 1.6x faster on this CPU)
     minutes: float = 0.0  # stop (checkpointed, resumable) after this many minutes; 0: no limit
     ema: float = 0.0  # decay of a moving average of the weights, validated and exported; 0: off
-
-
-def rebalance_weights(hist: np.ndarray, lam: float, power: float,
-                      neutral_floor: float = 0.0) -> torch.Tensor:
-    """Zhang et al.'s class-rebalancing weights per ab bin, softened by ``power`` (0 = none).
-
-    ``w ∝ ((1 - lam) * p_smooth + lam / Q) ** -1``, normalised so that ``E_p[w] = 1``, then
-    raised to ``power`` and normalised again. The balance weighs the common grey bins least
-    (0.55-0.66 at power 0.7, where 46 % of the training pixels lie), so a network trained with
-    it pays little for tinting grey; ``neutral_floor`` lifts the four bins around grey (|a|,
-    |b| < 10) to at least that weight, the other bins scaled to keep ``E_p[w] = 1``.
-    """
-    smooth = cv2.GaussianBlur(hist.astype(np.float64), (5, 5), 1.0)
-    q = max(int((hist > 0).sum()), 1)
-    w = 1.0 / ((1.0 - lam) * smooth + lam / q)
-    w /= (hist * w).sum()
-    w = w**power
-    w /= (hist * w).sum()
-    if neutral_floor > 0:
-        grey = np.zeros(w.shape, bool)
-        grey[AB_BINS // 2 - 1: AB_BINS // 2 + 1, AB_BINS // 2 - 1: AB_BINS // 2 + 1] = True
-        w[grey] = np.maximum(w[grey], neutral_floor)
-        rest = 1.0 - (hist * w)[grey].sum()
-        if rest <= 0:
-            raise ValueError(f"neutral_floor {neutral_floor} leaves no weight to the colours")
-        w[~grey] *= rest / (hist * w)[~grey].sum()
-    return torch.from_numpy(w).float()
-
-
-def pixel_weights(ab: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    """Weight ``(B, 1, H, W)`` of each pixel of ``ab`` ``(B, 2, H, W)`` from its ab bin."""
-    idx = ((ab + 110.0) / 10.0).long().clamp(0, AB_BINS - 1)
-    return table.to(ab.device)[idx[:, 0], idx[:, 1]].unsqueeze(1)
-
-
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    radius = max(1, int(3 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-(t**2) / (2 * sigma**2))
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-
-
-def chroma_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Dahl's multi-scale blurred loss (here L1), rebalanced per pixel by ``weights``.
-
-    The raw error is averaged with the errors of Gaussian-blurred (sigma 1.5 and 3 px) outputs
-    and targets. Inputs are Lab ``ab`` ``(B, 2, H, W)``; the loss is in Lab units.
-    """
-    loss = (weights * (pred - target).abs()).mean()
-    for sigma in (1.5, 3.0):
-        diff = _gaussian_blur(pred, sigma) - _gaussian_blur(target, sigma)
-        loss = loss + (weights * diff.abs()).mean()
-    return loss / 3.0
-
-
-def colour_loss(pred: torch.Tensor, target: torch.Tensor, pool: int = 4,
-                under_only: bool = False) -> torch.Tensor:
-    """How far the output's chroma magnitude is from the truth's, on ``pool``-px blocks.
-
-    L1 on ``ab`` is flat between two opposite hues (a red or a blue coat: any point between
-    costs the same), so it lets the network settle toward grey where the gray does not say
-    which. This term prices that: ``| |ab_pred| - |ab_true| |`` per block, in Lab units, so
-    colour where the truth has colour and grey where it is grey (both directions cost).
-    ``under_only``: only too little colour costs (as DDColor's colourfulness loss, a bias
-    toward colour where the gray leaves it open).
-    """
-    p = F.avg_pool2d(pred, pool)
-    t = F.avg_pool2d(target, pool)
-    mag_p = (p.square().sum(1) + 1e-6).sqrt()
-    mag_t = (t.square().sum(1) + 1e-6).sqrt()
-    diff = mag_p - mag_t
-    return (diff.clamp(max=0.0) if under_only else diff).abs().mean()
+    class_weight: float = 0.0  # weight of the colour-distribution head's cross-entropy (0: no head)
+    class_rebalance_power: float = 0.5  # class rebalancing of that cross-entropy
+    class_lr_scale: float = 10.0  # the head's learning rate over the decoder's (it starts new)
 
 
 def frozen_classifier(device: torch.device) -> EfficientNetLite0:
@@ -162,25 +96,20 @@ def frozen_classifier(device: torch.device) -> EfficientNetLite0:
     return net.eval().to(device)
 
 
-def semantic_loss(classifier: EfficientNetLite0, out_rgb: torch.Tensor, true_rgb: torch.Tensor,
-                  temperature: float) -> torch.Tensor:
-    """KL divergence of the classifier's class distribution on the output from that on the truth.
-
-    As ChromaGAN's class-distribution loss: colours that make an object recognisable as what it
-    is are rewarded, whatever their exact Lab values. Both distributions are softened by
-    ``temperature``; the truth's carries no gradient. Inputs are RGB in 0..1 ``(B, 3, H, W)``.
-    """
-    with torch.no_grad():
-        target = F.log_softmax(classifier(normalize_rgb(true_rgb)) / temperature, dim=1)
-    pred = F.log_softmax(classifier(normalize_rgb(out_rgb.clamp(0, 1))) / temperature, dim=1)
-    return F.kl_div(pred, target, log_target=True, reduction="batchmean") * temperature**2
-
-
 def load_init(model: Colorizer, path: str, device: torch.device) -> None:
-    """Start from a training checkpoint (``.pt``) or shipped weights (``.safetensors``)."""
+    """Start from a training checkpoint (``.pt``) or shipped weights (``.safetensors``).
+
+    Strict, except that weights without a colour-distribution head start a model that has one
+    (the head then starts from scratch).
+    """
     from vidcolor.weights import checkpoint_state
 
-    model.load_state_dict(checkpoint_state(Path(path))[0], strict=True)
+    state = checkpoint_state(Path(path))[0]
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    new_head = model.class_head is not None and "class_bins" not in state
+    missing = [k for k in missing if not (new_head and k.startswith("class_"))]
+    if missing or unexpected:
+        raise RuntimeError(f"{path}: missing keys {missing[:4]}, unexpected {unexpected[:4]}")
     model.to(device)
 
 
@@ -268,9 +197,7 @@ class WeightAverage:
 
     def model(self) -> Colorizer:
         """A separate network holding the averaged weights (for validation)."""
-        net = build_colorizer(pretrained_encoder=False)
-        net.load_state_dict(self.state)
-        return net.to(next(iter(self.state.values())).device)
+        return colorizer_for_state(self.state).to(next(iter(self.state.values())).device)
 
 
 def _lr_factor(step: int, total: int, warmup: int) -> float:
@@ -301,16 +228,21 @@ def train(cfg: TrainConfig) -> Path:
     table = rebalance_weights(np.load(hist_path), cfg.rebalance_lambda, cfg.rebalance_power,
                               cfg.neutral_floor)
 
-    model = build_colorizer(pretrained_encoder=not cfg.init).to(device)
+    class_bins = class_bins_of(np.load(hist_path)) if cfg.class_weight > 0 else None
+    class_table = rebalance_weights(np.load(hist_path), cfg.rebalance_lambda,
+                                    cfg.class_rebalance_power)
+    model = build_colorizer(not cfg.init, class_bins).to(device)
     if cfg.init:
         load_init(model, cfg.init, device)
     classifier = frozen_classifier(device)
     if cfg.channels_last:
         classifier = classifier.to(memory_format=torch.channels_last)
-    enc = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
-    dec = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    groups: dict[str, list] = {"encoder.": [], "class_head.": [], "": []}
+    for n, p in model.named_parameters():
+        groups[next(k for k in groups if n.startswith(k))].append(p)
+    scales = {"encoder.": cfg.encoder_lr_scale, "class_head.": cfg.class_lr_scale, "": 1.0}
     opt = torch.optim.AdamW(
-        [{"params": enc, "lr": cfg.lr * cfg.encoder_lr_scale}, {"params": dec, "lr": cfg.lr}],
+        [{"params": ps, "lr": cfg.lr * scales[k]} for k, ps in groups.items() if ps],
         weight_decay=cfg.weight_decay,
     )
     base_lrs = [g["lr"] for g in opt.param_groups]
@@ -376,11 +308,15 @@ def train(cfg: TrainConfig) -> Path:
         if cfg.hint_fraction > 0:
             prior = simulate_hints(prior, luma, ab, gen, cfg.hint_fraction)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            pred = model(lum, prior)
+            pred, logits = model.forward_with_logits(lum, prior)
         loss = chroma_loss(pred.float(), ab, pixel_weights(ab, table))
         record: dict[str, float] = {}
-        if cfg.colour_weight > 0 or cfg.semantic_weight > 0:
+        if cfg.colour_weight > 0 or cfg.semantic_weight > 0 or logits is not None:
             record["chroma"] = round(loss.item(), 4)
+        if logits is not None:
+            ce = class_loss(logits, ab, prior, model.class_bins, class_table)
+            record["class"] = round(ce.item(), 4)
+            loss = loss + cfg.class_weight * ce
         if cfg.colour_weight > 0:
             col = colour_loss(pred.float(), ab, under_only=cfg.colour_under_only)
             record["colour"] = round(col.item(), 4)
@@ -404,8 +340,15 @@ def train(cfg: TrainConfig) -> Path:
             record["img_per_s"] = round(step * cfg.batch / max(elapsed, 1e-9), 2)
             record["elapsed_min"] = round(elapsed / 60, 2)
         if step % cfg.val_every == 0 or step == total_steps:
-            scores = validate(ema.model() if ema else model, val_images, device, classifier)
+            net = ema.model() if ema else model
+            scores = validate(net, val_images, device, classifier)
             record.update({f"val_{k}": round(v, 4) for k, v in scores.items()})
+            if net.class_head is not None:  # the head in full, as a trend (mix set at export)
+                mix = net.class_mix.clone()
+                net.class_mix.fill_(1.0)
+                scores = validate(net, val_images, device, classifier)
+                net.class_mix.copy_(mix)
+                record.update({f"val_mix1_{k}": round(v, 4) for k, v in scores.items()})
             log.info("step %d %s", step, record)
         if step % 10 == 0 or "img_per_s" in record or "val_psnr" in record:
             logf.write(json.dumps(record) + "\n")

@@ -78,13 +78,12 @@ class Weights:
         """
         from safetensors.torch import load_file
 
-        from vidcolor.network import build_colorizer
+        from vidcolor.network import colorizer_for_state
 
         try:
             state = load_file(str(self.path))
-            model = build_colorizer()
             state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-            model.load_state_dict(state, strict=True)
+            model = colorizer_for_state(state)
         except Exception as e:
             raise ModelError(
                 f"weights file {self.path} does not fit this version of vidcolor: {e}"
@@ -173,8 +172,9 @@ def write_weights(state: dict, dest: Path) -> str:
     """Write a network's state as fp16 safetensors plus a ``.sha256``; returns the digest."""
     from safetensors.torch import save_file
 
+    # Tensors in fp16; settings (0-d, e.g. the colour head's mix) exactly as given.
     tensors = {
-        k: (v.half() if v.is_floating_point() else v).contiguous()
+        k: (v.half() if v.is_floating_point() and v.dim() else v).contiguous()
         for k, v in state.items()
     }
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -186,6 +186,13 @@ def write_weights(state: dict, dest: Path) -> str:
     return digest
 
 
-def export_checkpoint(checkpoint: Path, dest: Path) -> str:
-    """Write a training checkpoint's weights as fp16 safetensors plus a ``.sha256``; returns it."""
-    return write_weights(checkpoint_state(checkpoint)[0], dest)
+def export_checkpoint(checkpoint: Path, dest: Path, class_mix: float | None = None,
+                      class_temperature: float | None = None) -> str:
+    """Write a training checkpoint's weights as fp16 safetensors plus a ``.sha256``; returns it.
+
+    ``class_mix``, ``class_temperature``: the colour-distribution head's settings to ship.
+    """
+    from vidcolor.network import set_class_head
+
+    state = set_class_head(checkpoint_state(checkpoint)[0], class_mix, class_temperature)
+    return write_weights(state, dest)
