@@ -82,30 +82,39 @@ def shifted_prior(rgb: torch.Tensor, gen: torch.Generator, max_shift: int = 8) -
     return torch.cat((ab, torch.ones_like(ab[:, :1])), 1)
 
 
+def _photos(folder: Path, limit: int, cls: Classifier):
+    """Each photo of ``folder`` (the first ``limit``; 0: all) as what the measures compare.
+
+    Yields the true image ``(H, W, 3)`` uint8, its luma ``(1, 1, H, W)``, the gray baseline
+    (the luma with a = b = 0) and the classifier's top-1 class of the truth.
+
+    Raises:
+        ValueError: the folder holds no images.
+    """
+    paths = list_images(folder)[: limit or None]
+    if not paths:
+        raise ValueError(f"no images in {folder}")
+    for path in paths:
+        truth = read_rgb(path)
+        luma = rgb_to_luma(to_tensor(truth))
+        yield truth, luma, to_uint8(merge_rgb(luma, torch.zeros(1, 2, *luma.shape[-2:]))), \
+            cls.top1(truth)
+
+
 def evaluate_folder(
     colorizer: FrameColorizer, folder: Path, limit: int = 0, grid: Path | None = None
 ) -> EvalResult:
     """Evaluate on every image of ``folder`` (or the first ``limit``) at its stored size."""
-    paths = list_images(folder)
-    if limit:
-        paths = paths[:limit]
-    if not paths:
-        raise ValueError(f"no images in {folder}")
     cls = Classifier()
     gen = torch.Generator().manual_seed(0)
     acc: dict[str, list[float]] = {k: [] for k in
                                    ("psnr", "psnr_gray", "cf", "cf_gray", "cf_truth", "top1",
                                     "top1_gray", "psnr_prior")}
     tiles = []
-    for path in paths:
-        truth = read_rgb(path)
-        rgb = to_tensor(truth)
-        luma = rgb_to_luma(rgb)
-        gray = to_uint8(merge_rgb(luma, torch.zeros(1, 2, *luma.shape[-2:])))
+    for truth, luma, gray, t_truth in _photos(folder, limit, cls):
         out = to_uint8(torch.from_numpy(colorizer.colorize_luma(luma.numpy())))
-        prior = shifted_prior(rgb, gen).numpy()
+        prior = shifted_prior(to_tensor(truth), gen).numpy()
         with_prior = to_uint8(torch.from_numpy(colorizer.colorize_luma(luma.numpy(), prior)))
-        t_truth = cls.top1(truth)
         acc["psnr"].append(psnr(out, truth))
         acc["psnr_gray"].append(psnr(gray, truth))
         acc["psnr_prior"].append(psnr(with_prior, truth))
@@ -119,7 +128,7 @@ def evaluate_folder(
     if grid is not None:
         cv2.imwrite(str(grid), np.concatenate(tiles, 0)[:, :, ::-1])
     means = {k: float(np.mean(v)) for k, v in acc.items()}
-    return EvalResult(images=len(paths), **means)
+    return EvalResult(images=len(acc["psnr"]), **means)
 
 
 @dataclass(frozen=True)
@@ -140,24 +149,18 @@ def gain_sweep(colorizer: FrameColorizer, folder: Path, gains: list[float],
     chroma before the upsampling, as the saturation setting does with no prior
     (:func:`evaluate_folder` at that ``--saturation`` gives the same numbers).
     """
-    paths = list_images(folder)[: limit or None]
-    if not paths:
-        raise ValueError(f"no images in {folder}")
     cls = Classifier()
     sums = {g: np.zeros(3) for g in gains}
     base = np.zeros(3)
-    for path in paths:
-        truth = read_rgb(path)
-        luma = rgb_to_luma(to_tensor(truth))
-        gray = to_uint8(merge_rgb(luma, torch.zeros(1, 2, *luma.shape[-2:])))
-        t_truth = cls.top1(truth)
+    n = 0
+    for truth, luma, gray, t_truth in _photos(folder, limit, cls):
+        n += 1
         base += (psnr(gray, truth), colorfulness(truth), cls.top1(gray) == t_truth)
         ab = colorizer.predict_ab(luma.numpy())
         for g in gains:
             rgb = colorizer.rgb_from_ab(luma.numpy(), np.clip(ab * g, -110.0, 110.0))
             out = to_uint8(torch.from_numpy(rgb))
             sums[g] += (psnr(out, truth), colorfulness(out), cls.top1(out) == t_truth)
-    n = len(paths)
     return [GainPoint(g, (sums[g][0] - base[0]) / n, sums[g][1] / base[1],
                       100 * (sums[g][2] - base[2]) / n) for g in gains]
 
