@@ -59,8 +59,10 @@ def test_int8_keeps_the_prior_path_stem_and_outputs_in_float():
             assert src is None or src.op_type not in ("Div", "AveragePool"), src.name
     assert len(quantized_convs) > 40
     assert all(name.startswith(FLOAT_PREFIXES) for name in float_convs)
-    for prefix in FLOAT_PREFIXES:
-        assert any(name.startswith(prefix) for name in float_convs), prefix
+    assert not any(name.startswith(FLOAT_PREFIXES) for name in quantized_convs)
+    for prefix in FLOAT_PREFIXES:  # the shipped weights have no colour-distribution head
+        if prefix != "/class_head/":
+            assert any(name.startswith(prefix) for name in float_convs), prefix
 
 
 def test_auto_runs_int8_on_an_exact_cpu_without_building_torch(shipped, exact_cpu):
@@ -91,7 +93,10 @@ def test_fp32_when_asked_and_for_other_weights(shipped, exact_cpu):
         create_backend("onnx", random_colorizer, "cpu", "x", precision="int4")
 
 
-def test_int8_colours_stay_close_to_fp32(shipped, exact_cpu):
+@pytest.mark.skipif(not onnx_backend.cpu_int8_exact(),
+                    reason="this CPU has no VNNI or dot product: its int8 is not exact, so "
+                           "vidcolor runs fp32 here (0.92 Lab units from fp32 measured on AVX2)")
+def test_int8_colours_stay_close_to_fp32(shipped):
     """The bundled photo, whole and through 224x224 windows, alone and with a prior: the int8
     chroma within 0.6 Lab units of fp32 on average (a naive full quantization: 5 to 13)."""
     pixels, peak = read_image(ROOT / "samples" / "photo.png")  # a black-and-white photo

@@ -87,7 +87,9 @@ def test_batch_size_does_not_change_the_result(backend):
     luma = _textured(300, 520)
     a = FrameColorizer(backend, TileConfig(render_size=300, batch=1)).predict_ab(luma)
     b = FrameColorizer(backend, TileConfig(render_size=300, batch=7)).predict_ab(luma)
-    assert np.abs(a - b).max() <= 1e-4
+    # Only the summation order of the CPU's kernels may differ with the batch (1.07e-4 seen on
+    # an AVX2-only CPU, under 1e-4 with AVX-512); a window mixed up would be off by units.
+    assert np.abs(a - b).max() <= 1e-3
 
 
 def test_seam_score_sees_a_seam():
