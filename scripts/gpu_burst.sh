@@ -19,7 +19,7 @@ export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 python3 scripts/train.py --device cuda --data .gpu/train --val .gpu/val --out /tmp/burst \
   --init "$(cat .gpu/init.path)" --crop 224 --batch 96 --images 10000000 --lr 0.0002 \
-  --warmup-steps 50 --semantic-weight 2.0 --rebalance-power 0.7 --neutral-floor 1.0 --class-weight 1.0 --val-every 250 \
+  --warmup-steps 50 --semantic-weight 2.0 --rebalance-power 0.7 --neutral-floor 1.0 --class-weight 1.0 --class-rebalance-power 1.0 --val-every 250 \
   --checkpoint-minutes 2 --minutes "$minutes" --seed 8 --ema 0.998 2>&1 | tail -n 40 | tee "$out/train.txt"
 python3 scripts/train.py --out /tmp/burst --export "$out/burst.safetensors" | tee -a "$out/train.txt"
 cp /tmp/burst/log.jsonl "$out/log.jsonl"
