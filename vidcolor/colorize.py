@@ -33,7 +33,10 @@ WINDOW_STATS_TOLERANCE = 0.0  # windows' chroma spread and mean: the global pass
 FOLLOW_FROM = 0.03  # hints: the output follows their spread colours above this confidence
 # Hints: the confidence the first result has as the prior of the second look (see guided). On 100
 # training photos, 3 / 10 hints, over automatic: one look +2.10 / +3.83 dB; a second at 0.1 /
-# 0.2 / 0.3: +2.13 / +3.81, +2.23 / +3.84, +2.29 / +3.87; a third adds < 0.02.
+# 0.2 / 0.3: +2.13 / +3.81, +2.23 / +3.84, +2.29 / +3.87; a third adds < 0.02. Session 14 (stage
+# 13's weights, the same photos, over automatic +2.11 / +3.59 at 0.3): 0.5 +2.11 / +3.56, 0.7
+# +2.10 / +3.58; the follow's square root as power 0.35 +2.12 / +3.58, 0.7 +2.04 / +3.55; the
+# saturation gain in hinted frames 1.0 +2.07 / +3.54, 1.3 +2.03 / +3.61.
 SECOND_LOOK = 0.3
 
 

@@ -46,7 +46,10 @@ VERSION = 1
 # confidence across a step of 0.6. Where hints meet, their colours mix by the square of their
 # confidence (the fourth power: 0.06 dB less with 10 hints), and a hint's chroma is scaled by
 # how much chroma the lightness holds there against where the hint is (sqrt(L (100 - L)) + 5,
-# within 0.3..2): +0.89 / +2.19 / +3.94 dB with both, +0.87 / +2.12 / +3.71 without.
+# within 0.3..2): +0.89 / +2.19 / +3.94 dB with both, +0.87 / +2.12 / +3.71 without. Session
+# 14 (stage 13's weights; 3 / 10 hints +2.11 / +3.59 as here): SPREAD 1.0 +1.93 / +3.58, 0.4
+# +1.56 / +3.32; spreading each hint's difference from the network's colour there instead of
+# its colour -1.06 / +1.39.
 SPREAD = 4.0
 EDGE = 0.2
 ITERATIONS = 4
