@@ -115,7 +115,7 @@ def test_weights_with_a_head_round_trip_and_export_to_onnx(tmp_path):
     assert np.abs(a - b).max() <= 1e-2
 
 
-def test_training_a_head_from_weights_without_one(tmp_path, random_weights):
+def test_training_a_head_from_weights_without_one_and_continuing_it(tmp_path, random_weights):
     _write_images(tmp_path / "train", 6)
     _write_images(tmp_path / "val", 3, seed=1)
     cfg = TrainConfig(data=str(tmp_path / "train"), val=str(tmp_path / "val"),
@@ -132,3 +132,9 @@ def test_training_a_head_from_weights_without_one(tmp_path, random_weights):
     # Resuming keeps the head and its optimizer state.
     train(replace(cfg, images=6))
     assert torch.load(ckpt, weights_only=False)["step"] == 3
+    # Continuing from weights with a head, on photos of other colours: the head keeps its bins.
+    _write_images(tmp_path / "other", 2, seed=7)  # fewer colours: fewer used bins
+    again = train(replace(cfg, data=str(tmp_path / "other"), out=str(tmp_path / "again"),
+                          init=str(tmp_path / "h.safetensors")))
+    bins = torch.load(again, weights_only=False)["model"]["class_bins"]
+    assert torch.equal(bins, load_colorizer(tmp_path / "h.safetensors").class_bins)

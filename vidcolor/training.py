@@ -45,6 +45,7 @@ from vidcolor.training_data import (
     to_tensor,
     to_uint8,
 )
+from vidcolor.weights import checkpoint_state
 
 log = logging.getLogger(__name__)
 
@@ -96,15 +97,13 @@ def frozen_classifier(device: torch.device) -> EfficientNetLite0:
     return net.eval().to(device)
 
 
-def load_init(model: Colorizer, path: str, device: torch.device) -> None:
-    """Start from a training checkpoint (``.pt``) or shipped weights (``.safetensors``).
+def load_init(model: Colorizer, state: dict[str, torch.Tensor], path: str,
+              device: torch.device) -> None:
+    """Start from the ``state`` of a training checkpoint or weights file at ``path``.
 
     Strict, except that weights without a colour-distribution head start a model that has one
     (the head then starts from scratch).
     """
-    from vidcolor.weights import checkpoint_state
-
-    state = checkpoint_state(Path(path))[0]
     missing, unexpected = model.load_state_dict(state, strict=False)
     new_head = model.class_head is not None and "class_bins" not in state
     missing = [k for k in missing if not (new_head and k.startswith("class_"))]
@@ -225,15 +224,19 @@ def train(cfg: TrainConfig) -> Path:
     if not hist_path.exists():
         step_ = max(1, len(images) // 2000)
         np.save(hist_path, ab_histogram(images[::step_]))
-    table = rebalance_weights(np.load(hist_path), cfg.rebalance_lambda, cfg.rebalance_power,
-                              cfg.neutral_floor)
+    hist = np.load(hist_path)
+    table = rebalance_weights(hist, cfg.rebalance_lambda, cfg.rebalance_power, cfg.neutral_floor)
 
-    class_bins = class_bins_of(np.load(hist_path)) if cfg.class_weight > 0 else None
-    class_table = rebalance_weights(np.load(hist_path), cfg.rebalance_lambda,
-                                    cfg.class_rebalance_power)
+    init_state = checkpoint_state(Path(cfg.init))[0] if cfg.init else {}
+    # A head the init weights have keeps its bins (another data folder may use other cells).
+    class_bins = init_state.get("class_bins")
+    if class_bins is None and cfg.class_weight > 0:
+        class_bins = class_bins_of(hist)
+    class_table = (rebalance_weights(hist, cfg.rebalance_lambda, cfg.class_rebalance_power)
+                   if cfg.class_weight > 0 else None)
     model = build_colorizer(not cfg.init, class_bins).to(device)
     if cfg.init:
-        load_init(model, cfg.init, device)
+        load_init(model, init_state, cfg.init, device)
     classifier = frozen_classifier(device)
     if cfg.channels_last:
         classifier = classifier.to(memory_format=torch.channels_last)
@@ -311,9 +314,9 @@ def train(cfg: TrainConfig) -> Path:
             pred, logits = model.forward_with_logits(lum, prior)
         loss = chroma_loss(pred.float(), ab, pixel_weights(ab, table))
         record: dict[str, float] = {}
-        if cfg.colour_weight > 0 or cfg.semantic_weight > 0 or logits is not None:
+        if cfg.colour_weight > 0 or cfg.semantic_weight > 0 or class_table is not None:
             record["chroma"] = round(loss.item(), 4)
-        if logits is not None:
+        if class_table is not None:
             ce = class_loss(logits, ab, prior, model.class_bins, class_table)
             record["class"] = round(ce.item(), 4)
             loss = loss + cfg.class_weight * ce
