@@ -81,6 +81,48 @@ def test_hints_from_the_truth_land_in_the_largest_regions():
     assert hints[1].x >= 40 and hints[1].b < -30
 
 
+def test_a_hint_reaches_the_parts_that_look_like_its_point_and_no_others():
+    from vidcolor.hints import look_alike
+
+    lightness = np.full((60, 90), 50.0, np.float32)
+    lightness[:, 28:32] = 5.0  # a dark post the spread cannot cross
+    lightness[:, 60:] = 85.0  # a lighter part
+    lightness[20:40, 70:80] = 50.0  # ... with a patch as light as the hint's
+    auto = np.zeros((1, 2, 60, 90), np.float32)
+    auto[0, :, 20:40, 70:80] = 20.0  # which the network saw as another colour
+    prior = hint_prior([Hint(frame=0, x=10, y=30, a=40.0, b=-30.0, radius=2)], lightness / 100,
+                       (60, 90))
+    assert prior[0, 2, 30, 45] < 0.03  # the spread stops at the post
+    alike = look_alike(prior, lightness, auto)
+    np.testing.assert_allclose(alike[0, :2, 30, 45], [40.0, -30.0], atol=1e-3)
+    assert alike[0, 2, 30, 45] > 0.7  # beyond the post: as light, as grey to the network
+    assert alike[0, 2, 10, 75] < 0.01  # lighter
+    assert alike[0, 2, 30, 75] < 0.05  # as light, but another colour to the network
+    textured = lightness.copy()
+    textured[:, 40:58:2] = 90.0  # white stripes: the pixels between as light, the texture not
+    assert look_alike(prior, textured, auto)[0, 2, 30, 49] < 0.3
+    assert not look_alike(np.zeros_like(prior), lightness, auto).any()  # no hints, no reach
+
+
+def test_a_hinted_frame_colours_a_look_alike_part_the_spread_misses():
+    from vidcolor.colorize import FrameColorizer
+    from vidcolor.config import TemporalConfig, TileConfig
+
+    backend = _Recorder()
+    col = FrameColorizer(backend, TileConfig(render_size=48, saturation=1.0), TemporalConfig())
+    small = np.full((1, 1, 48, 64), 0.5, np.float32)
+    small[..., 30:34] = 0.05  # a dark post
+    small[..., 50:] = 0.9
+    prior = hint_prior([Hint(frame=0, x=8, y=24, a=40.0, b=-30.0, radius=2)], small[0, 0],
+                       (48, 64))
+    ab = col.guided(small, None, prior)
+    # Beyond the post, where the spread is not confident, the part as light as the hint's point
+    # takes its colour; the lighter part does not.
+    assert prior[0, 2, 24, 40] < 0.1
+    assert ab[0, 0, 24, 40] > 25 and ab[0, 1, 24, 40] < -18
+    assert abs(ab[0, 0, 24, 60]) < 5 and abs(ab[0, 1, 24, 60]) < 5
+
+
 def test_hints_file_round_trip_and_bad_files(tmp_path):
     path = tmp_path / "hints.json"
     hints = [Hint(frame=3, x=5.5, y=6.0, a=10.0, b=-5.0, radius=3, shot=1)]
@@ -239,7 +281,9 @@ def test_hints_get_a_second_look_with_the_first_result_as_a_dense_prior():
     prior = hint_prior([Hint(frame=0, x=8, y=24, a=50.0, b=-50.0, radius=2)], small[0, 0],
                        (48, 64))
     ab = col.guided(small, None, prior)
-    first, second = backend.priors  # two passes of the network
+    # Two passes with the hints, and one without any prior for look_alike's resemblance.
+    first, second, unhinted = backend.priors
+    assert not unhinted.any()
     assert first[0, 2].min() < 0.03  # sparse: beyond the edge the hint says nothing
     assert second[0, 2].min() == pytest.approx(SECOND_LOOK)  # dense
     assert second[0, 2, 24, 8] == pytest.approx(1.0)
