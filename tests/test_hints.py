@@ -102,6 +102,15 @@ def test_a_hint_reaches_the_parts_that_look_like_its_point_and_no_others():
     textured[:, 40:58:2] = 90.0  # white stripes: the pixels between as light, the texture not
     assert look_alike(prior, textured, auto)[0, 2, 30, 49] < 0.3
     assert not look_alike(np.zeros_like(prior), lightness, auto).any()  # no hints, no reach
+    # Two grey hints, on a dark part and on a light one: each part is like its own hint, and a
+    # part midway between them like neither.
+    two = np.full((60, 90), 20.0, np.float32)
+    two[:, 30:60] = 50.0
+    two[:, 60:] = 80.0
+    grey = [Hint(frame=0, x=x, y=30, a=0.0, b=0.0, radius=2) for x in (10, 80)]
+    alike = look_alike(hint_prior(grey, two / 100, (60, 90)), two, np.zeros_like(auto))
+    assert alike[0, 2, 30, 20] > 0.7 and alike[0, 2, 30, 70] > 0.7
+    assert alike[0, 2, 30, 45] < 0.15
 
 
 def test_a_hinted_frame_colours_a_look_alike_part_the_spread_misses():

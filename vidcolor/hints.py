@@ -300,11 +300,11 @@ def look_alike(prior: np.ndarray, lightness: np.ndarray, auto: np.ndarray) -> np
 
     Edit propagation in appearance space (An and Pellacini 2008, "AppProp"): a pixel takes the
     colours of the hints whose points it resembles — the same lightness (within about
-    ``LOOK_L``) and the same colour in the network's own, unhinted, result (within about
-    ``LOOK_AB``) — wherever it lies, so a hint on a field reaches the part of it a tree cuts off,
-    which the edge-aware spread cannot. Returns ``a, b`` (the hints' colours weighted by the
-    resemblance) and a weight in 0..1 (how much of the pixel they claim, against ``LOOK_NONE``
-    for "none of them").
+    ``LOOK_L``), texture (``LOOK_TEXTURE``) and colour in the network's own, unhinted, result
+    (within about ``LOOK_AB``) — wherever it lies, so a hint on a field reaches the part of it
+    a tree cuts off, which the edge-aware spread cannot. Returns ``a, b`` (the hints' colours
+    weighted by the resemblance) and a weight in 0..1 (how much of the pixel they claim,
+    against ``LOOK_NONE`` for "none of them").
 
     Args:
         prior: a frame's hint prior (:func:`hint_prior`; a hint's disc is where the confidence
@@ -317,8 +317,12 @@ def look_alike(prior: np.ndarray, lightness: np.ndarray, auto: np.ndarray) -> np
     on_disc = prior[0, 2] >= 1.0
     if not on_disc.any():
         return out
-    # One group per hint colour (a disc holds its hint's colour exactly).
-    colours, group = np.unique(prior[0, :2][:, on_disc].T, axis=0, return_inverse=True)
+    # One group per disc and colour: a disc holds its hint's colour exactly (touching discs of
+    # two colours split by colour; two grey hints on a dark coat and a white wall stay two).
+    _, label = cv2.connectedComponents(on_disc.astype(np.uint8), connectivity=8)
+    keys = np.column_stack([label[on_disc], prior[0, :2][:, on_disc].T])
+    keys, group = np.unique(keys, axis=0, return_inverse=True)
+    colours = keys[:, 1:].astype(np.float32)
     feats = [lightness / LOOK_L, auto[0, 0] / LOOK_AB, auto[0, 1] / LOOK_AB]
     # Texture: the lightness's spread around the pixel (a knit sweater is not a smooth fender).
     size = max(3, round(LOOK_TEXTURE_SIZE * min(h, w)) | 1)
