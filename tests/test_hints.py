@@ -130,11 +130,19 @@ def test_a_hinted_frame_colours_a_look_alike_part_the_spread_misses():
     assert prior[0, 2, 24, 40] < 0.1
     assert ab[0, 0, 24, 40] > 25 and ab[0, 1, 24, 40] < -18
     assert abs(ab[0, 0, 24, 60]) < 5 and abs(ab[0, 1, 24, 60]) < 5
+    # A hint kept to its spread ("alike": false) leaves that part as the network has it, and
+    # still holds its own colour at its point.
+    local = hint_prior([Hint(frame=0, x=8, y=24, a=40.0, b=-30.0, radius=2, alike=False)],
+                       small[0, 0], (48, 64))
+    ab = col.guided(small, None, local)
+    assert abs(ab[0, 0, 24, 40]) < 5 and abs(ab[0, 1, 24, 40]) < 5
+    np.testing.assert_allclose(ab[0, :, 24, 8], [40.0, -30.0], atol=0.5)
 
 
 def test_hints_file_round_trip_and_bad_files(tmp_path):
     path = tmp_path / "hints.json"
-    hints = [Hint(frame=3, x=5.5, y=6.0, a=10.0, b=-5.0, radius=3, shot=1)]
+    hints = [Hint(frame=3, x=5.5, y=6.0, a=10.0, b=-5.0, radius=3, shot=1),
+             Hint(frame=4, x=1.0, y=2.0, a=0.0, b=0.0, alike=False)]
     write_hints(path, hints)
     assert read_hints(path) == hints
     path.write_text(json.dumps({"version": 1, "hints": [
@@ -143,7 +151,8 @@ def test_hints_file_round_trip_and_bad_files(tmp_path):
     from vidcolor.errors import InputError
 
     for text in ("not json", '{"hints": 3}', '{"hints": [{"frame": 1, "x": 2}]}',
-                 '{"hints": [{"frame": 1, "x": 2, "y": 3, "rgb": "red"}]}'):
+                 '{"hints": [{"frame": 1, "x": 2, "y": 3, "rgb": "red"}]}',
+                 '{"hints": [{"frame": 1, "x": 2, "y": 3, "rgb": "#ff0000", "alike": "no"}]}'):
         path.write_text(text)
         with pytest.raises(InputError):
             read_hints(path)

@@ -108,6 +108,12 @@ def test_click_a_point_pick_a_colour_and_the_still_follows(page, tmp_path):
         rgb = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
         r, g, b = (int(v) for v in rgb[48, 120])
         assert r > g + 20 and r > b + 20, (r, g, b)
+        assert "alike" not in saved[0]  # the default, left out of the file
+        # "Also what looks like it" off for the selected point: saved with the hint.
+        browser.find_element(By.ID, "alike").click()
+        wait.until(lambda b: json.loads((folder / "hints.json").read_text())["hints"][0].get(
+            "alike") is False)
+        wait.until(lambda b: b.find_element(By.ID, "status").text == "saved")
 
         browser.refresh()  # the hints survive a reload
         wait.until(lambda b: b.find_elements(By.ID, "shot-2"))

@@ -16,7 +16,7 @@ frame then anchors its shot (:mod:`vidcolor.render`).
                               "lab": [52.0, 38.5, 20.1]}, ...]}
 
 ``rgb`` (``"#rrggbb"``) may be given instead of ``lab``; only ``a, b`` are used (the luminance is
-the source's).
+the source's). ``"alike": false`` keeps a hint to what its spread reaches (default true).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ MIN_DISC = 4.5
 # +4.04, 1 +2.50 / +4.05; a position term (0.5 x the short side) +2.50 / +3.98. Each hint by its
 # disc: +2.60 / +4.00; a*b* 10 +2.59 / +3.94, 5 +2.57 / +4.03; L 14 +2.62 / +3.96; texture 3 /
 # 5 / 8 +2.56 / +4.06, +2.60 / +4.08, +2.63 / +4.08 (kept), 5 over 13 px +2.56 / +4.05.
-OFF_DISC = 0.999  # the most confidence a pixel off every hint's disc has
+OFF_DISC = 0.999  # the most confidence off the discs of hints that reach look-alike parts
 LOOK_L = 10.0
 LOOK_AB = 7.0
 LOOK_NONE = 0.3
@@ -94,12 +94,16 @@ class Hint:
     radius: float = DEFAULT_RADIUS
     shot: int = 0
     lightness: float = 50.0  # the L of the colour as chosen (shown on the page; not rendered)
+    alike: bool = True  # also colours the parts of the frame that look like its point
 
     def to_json(self) -> dict:
         """The hint as ``hints.json`` stores it."""
-        return {"shot": self.shot, "frame": self.frame, "x": round(self.x, 2),
-                "y": round(self.y, 2), "radius": round(self.radius, 2),
-                "lab": [round(self.lightness, 2), round(self.a, 3), round(self.b, 3)]}
+        out = {"shot": self.shot, "frame": self.frame, "x": round(self.x, 2),
+               "y": round(self.y, 2), "radius": round(self.radius, 2),
+               "lab": [round(self.lightness, 2), round(self.a, 3), round(self.b, 3)]}
+        if not self.alike:  # the default is left out: files and job plans stay as they were
+            out["alike"] = False
+        return out
 
 
 def _rgb_to_lab(text: str) -> tuple[float, float, float]:
@@ -130,9 +134,12 @@ def parse_hints(data: object) -> list[Hint]:
                 lightness, a, b = _rgb_to_lab(str(item["rgb"]))
             else:
                 raise ValueError("needs lab or rgb")
+            alike = item.get("alike", True)
+            if not isinstance(alike, bool):
+                raise ValueError("alike must be true or false")
             hint = Hint(frame=int(item["frame"]), x=float(item["x"]), y=float(item["y"]),
                         a=a, b=b, radius=float(item.get("radius", DEFAULT_RADIUS)),
-                        shot=int(item.get("shot", 0)), lightness=lightness)
+                        shot=int(item.get("shot", 0)), lightness=lightness, alike=alike)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"hint {k + 1}: {e}") from e
         values = (hint.x, hint.y, hint.a, hint.b, hint.radius, hint.lightness)
@@ -277,8 +284,9 @@ def hint_prior(hints: list[Hint], luma: np.ndarray, source_size: tuple[int, int]
     peak = np.array([spread[k][discs[k] > 0].mean() for k in range(len(hints))], np.float32)
     # Under 1 off the discs, so that a disc is where the confidence is 1 (see look_alike).
     conf_each = np.clip(spread / np.maximum(peak[:, None, None], 1e-12), 0.0, OFF_DISC)
-    for k in range(len(hints)):
-        conf_each[k][discs[k] > 0] = 1.0
+    for k, hint in enumerate(hints):
+        # 1 marks the disc of a hint that also colours what looks like it (see look_alike).
+        conf_each[k][discs[k] > 0] = 1.0 if hint.alike else OFF_DISC
     # Where hints meet, the more confident one dominates; on its own disc a hint is exact.
     weight = conf_each ** 2 + 1e-12
     weight /= weight.sum(axis=0)
@@ -307,8 +315,8 @@ def look_alike(prior: np.ndarray, lightness: np.ndarray, auto: np.ndarray) -> np
     against ``LOOK_NONE`` for "none of them").
 
     Args:
-        prior: a frame's hint prior (:func:`hint_prior`; a hint's disc is where the confidence
-            is 1, with the hint's exact colour).
+        prior: a frame's hint prior (:func:`hint_prior`; the disc of a hint with ``alike`` is
+            where the confidence is 1, with the hint's exact colour).
         lightness: the frame's L ``(h, w)``.
         auto: the network's chroma of the frame without any prior ``(1, 2, h, w)``.
     """

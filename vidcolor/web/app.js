@@ -4,7 +4,7 @@
 const $ = (id) => document.getElementById(id);
 let shots = [];
 let current = null; // the shot being edited
-let hints = []; // its hints: {x, y, radius, lab: [L, a, b]}
+let hints = []; // its hints: {x, y, radius, lab: [L, a, b], alike}
 let selected = -1;
 let version = 0;
 
@@ -59,7 +59,8 @@ async function loadShots() {
 
 function openShot(number) {
   current = shots.find((s) => s.shot === number);
-  hints = current.hints.map((h) => ({x: h.x, y: h.y, radius: h.radius, lab: h.lab}));
+  hints = current.hints.map((h) => ({x: h.x, y: h.y, radius: h.radius, lab: h.lab,
+                                    alike: h.alike !== false}));
   selected = -1;
   $("sheet").hidden = true;
   $("editor").hidden = false;
@@ -121,6 +122,7 @@ function select(i) {
   if (i >= 0) {
     $("color").value = labToHex(hints[i].lab);
     $("radius").value = Math.round(hints[i].radius);
+    $("alike").checked = hints[i].alike;
   }
   drawDots();
 }
@@ -146,7 +148,8 @@ function startDrag(e, i) {
 
 $("still").addEventListener("click", (e) => {
   const [x, y] = imagePoint(e);
-  hints.push({x, y, radius: Number($("radius").value), lab: hexToLab($("color").value)});
+  hints.push({x, y, radius: Number($("radius").value), lab: hexToLab($("color").value),
+              alike: $("alike").checked});
   select(hints.length - 1);
   save();
 });
@@ -160,6 +163,11 @@ $("color").addEventListener("change", () => { if (selected >= 0) save(); });
 $("radius").addEventListener("change", () => {
   if (selected < 0) return;
   hints[selected].radius = Number($("radius").value);
+  save();
+});
+$("alike").addEventListener("change", () => {
+  if (selected < 0) return;
+  hints[selected].alike = $("alike").checked;
   save();
 });
 $("gray").addEventListener("click", () => {
