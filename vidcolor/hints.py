@@ -330,6 +330,7 @@ def look_alike(prior: np.ndarray, lightness: np.ndarray, auto: np.ndarray) -> np
     _, label = cv2.connectedComponents(on_disc.astype(np.uint8), connectivity=8)
     keys = np.column_stack([label[on_disc], prior[0, :2][:, on_disc].T])
     keys, group = np.unique(keys, axis=0, return_inverse=True)
+    group = group.reshape(-1)  # numpy 2 keeps the axis's shape
     colours = keys[:, 1:].astype(np.float32)
     feats = [lightness / LOOK_L, auto[0, 0] / LOOK_AB, auto[0, 1] / LOOK_AB]
     # Texture: the lightness's spread around the pixel (a knit sweater is not a smooth fender).
@@ -341,7 +342,7 @@ def look_alike(prior: np.ndarray, lightness: np.ndarray, auto: np.ndarray) -> np
     at_disc = feats[:, on_disc]
     weight = np.zeros((len(colours), h, w), np.float32)
     for k in range(len(colours)):
-        centre = at_disc[:, group.reshape(-1) == k].mean(axis=1)
+        centre = at_disc[:, group == k].mean(axis=1)
         weight[k] = np.exp(-0.5 * ((feats - centre[:, None, None]) ** 2).sum(axis=0))
     total = weight.sum(axis=0)
     out[0, :2] = np.einsum("khw,kc->chw", weight, colours) / np.maximum(total, 1e-12)
