@@ -292,3 +292,29 @@ def test_colour_loss_prices_grey_where_l1_is_flat():
     # One-sided: too little colour costs as before, too much nothing.
     assert colour_loss(red / 2, red, under_only=True).item() == pytest.approx(20.0, rel=1e-3)
     assert colour_loss(red, red / 2, under_only=True).item() < 1e-3
+
+
+def test_squared_chroma_loss_is_least_at_the_mean_not_the_median():
+    from vidcolor.losses import L2_SCALE
+    from vidcolor.training import chroma_loss
+
+    # The same gray three times: twice grey, once red. L1's best single answer is the median
+    # (grey); the squared loss's is the mean (a third of the red), which PSNR rewards.
+    red = torch.zeros(1, 2, 16, 16)
+    red[:, 0] = 30.0
+    target = torch.cat([torch.zeros_like(red), torch.zeros_like(red), red])
+    ones = torch.ones(3, 1, 16, 16)
+
+    def best(norm: str) -> float:
+        costs = {a: chroma_loss(torch.cat([red * a / 30.0] * 3), target, ones, norm).item()
+                 for a in range(0, 31)}
+        return min(costs, key=costs.get)
+
+    assert best("l1") == 0
+    assert best("l2") == 10
+    # In Lab units: an error of L2_SCALE costs what L1 charges for it, halved.
+    off = torch.full((1, 2, 16, 16), L2_SCALE)
+    assert chroma_loss(off, torch.zeros_like(off), ones[:1], "l2").item() == pytest.approx(
+        chroma_loss(off, torch.zeros_like(off), ones[:1], "l1").item() / 2, rel=1e-4)
+    with pytest.raises(ValueError, match="chroma norm"):
+        chroma_loss(off, off, ones[:1], "l3")

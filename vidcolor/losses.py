@@ -59,16 +59,32 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
 
 
-def chroma_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Dahl's multi-scale blurred loss (here L1), rebalanced per pixel by ``weights``.
+L2_SCALE = 10.0  # Lab units: the squared loss's gradient equals L1's at an error this large
+CHROMA_NORMS = ("l1", "l2")
+
+
+def _error(diff: torch.Tensor, norm: str) -> torch.Tensor:
+    if norm == "l1":
+        return diff.abs()
+    return diff.square() / (2.0 * L2_SCALE)
+
+
+def chroma_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
+                norm: str = "l1") -> torch.Tensor:
+    """Dahl's multi-scale blurred loss, rebalanced per pixel by ``weights``.
 
     The raw error is averaged with the errors of Gaussian-blurred (sigma 1.5 and 3 px) outputs
-    and targets. Inputs are Lab ``ab`` ``(B, 2, H, W)``; the loss is in Lab units.
+    and targets. Inputs are Lab ``ab`` ``(B, 2, H, W)``; the loss is in Lab units. ``norm``
+    ``l1``: absolute errors, whose optimum is each channel's conditional median (grey, where
+    grey is the likeliest single answer); ``l2``: squared errors over ``2 * L2_SCALE``, whose
+    optimum is the (rebalanced) conditional mean, the output that PSNR rewards.
     """
-    loss = (weights * (pred - target).abs()).mean()
+    if norm not in CHROMA_NORMS:
+        raise ValueError(f"chroma norm must be one of {CHROMA_NORMS}, not {norm!r}")
+    loss = (weights * _error(pred - target, norm)).mean()
     for sigma in (1.5, 3.0):
         diff = _gaussian_blur(pred, sigma) - _gaussian_blur(target, sigma)
-        loss = loss + (weights * diff.abs()).mean()
+        loss = loss + (weights * _error(diff, norm)).mean()
     return loss / 3.0
 
 

@@ -18,6 +18,7 @@ import torch
 
 from vidcolor.colorspace import luma_to_l, merge_rgb, rgb_to_lab, rgb_to_luma
 from vidcolor.losses import (
+    CHROMA_NORMS,
     chroma_loss,
     class_bins_of,
     class_loss,
@@ -68,6 +69,7 @@ class TrainConfig:
     rebalance_lambda: float = 0.5
     rebalance_power: float = 0.35
     neutral_floor: float = 0.0  # least weight of the grey ab bins (|a|, |b| < 10); 0: none
+    chroma_norm: str = "l1"  # the chroma loss's errors: l1 (absolute) or l2 (squared)
     no_prior_fraction: float = 1 / 3
     hint_fraction: float = 0.0  # of the samples with a prior, those given colour hints' instead
     val_images: int = 48
@@ -208,6 +210,8 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
 
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) a training run; returns the path of the final checkpoint."""
+    if cfg.chroma_norm not in CHROMA_NORMS:
+        raise ValueError(f"chroma_norm must be one of {CHROMA_NORMS}, not {cfg.chroma_norm!r}")
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
     out = Path(cfg.out)
@@ -312,7 +316,7 @@ def train(cfg: TrainConfig) -> Path:
             prior = simulate_hints(prior, luma, ab, gen, cfg.hint_fraction)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             pred, logits = model.forward_with_logits(lum, prior)
-        loss = chroma_loss(pred.float(), ab, pixel_weights(ab, table))
+        loss = chroma_loss(pred.float(), ab, pixel_weights(ab, table), cfg.chroma_norm)
         record: dict[str, float] = {}
         if cfg.colour_weight > 0 or cfg.semantic_weight > 0 or class_table is not None:
             record["chroma"] = round(loss.item(), 4)
