@@ -63,6 +63,12 @@ L2_SCALE = 10.0  # Lab units: the squared loss's gradient equals L1's at an erro
 CHROMA_NORMS = ("l1", "l2")
 
 
+def check_chroma_norm(norm: str) -> None:
+    """Raise ``ValueError`` unless ``norm`` is one of :data:`CHROMA_NORMS`."""
+    if norm not in CHROMA_NORMS:
+        raise ValueError(f"chroma norm must be one of {CHROMA_NORMS}, not {norm!r}")
+
+
 def _error(diff: torch.Tensor, norm: str) -> torch.Tensor:
     if norm == "l1":
         return diff.abs()
@@ -79,8 +85,7 @@ def chroma_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
     grey is the likeliest single answer); ``l2``: squared errors over ``2 * L2_SCALE``, whose
     optimum is the (rebalanced) conditional mean, the output that PSNR rewards.
     """
-    if norm not in CHROMA_NORMS:
-        raise ValueError(f"chroma norm must be one of {CHROMA_NORMS}, not {norm!r}")
+    check_chroma_norm(norm)
     loss = (weights * _error(pred - target, norm)).mean()
     for sigma in (1.5, 3.0):
         diff = _gaussian_blur(pred, sigma) - _gaussian_blur(target, sigma)

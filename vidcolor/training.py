@@ -18,7 +18,7 @@ import torch
 
 from vidcolor.colorspace import luma_to_l, merge_rgb, rgb_to_lab, rgb_to_luma
 from vidcolor.losses import (
-    CHROMA_NORMS,
+    check_chroma_norm,
     chroma_loss,
     class_bins_of,
     class_loss,
@@ -210,8 +210,7 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
 
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) a training run; returns the path of the final checkpoint."""
-    if cfg.chroma_norm not in CHROMA_NORMS:
-        raise ValueError(f"chroma_norm must be one of {CHROMA_NORMS}, not {cfg.chroma_norm!r}")
+    check_chroma_norm(cfg.chroma_norm)  # before loading the photos, not at the first step
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
     out = Path(cfg.out)
