@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vidcolor.training import TrainConfig, train
+from vidcolor.training import SettingsError, TrainConfig, check_config, train
 
 
 def _yes_no(value: str) -> bool:
@@ -54,10 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.export:
         from vidcolor.weights import export_checkpoint
 
+        if not (Path(cfg.out) / "last.pt").is_file():
+            parser.error(f"--export: {Path(cfg.out) / 'last.pt'} does not exist (train first)")
         digest = export_checkpoint(Path(cfg.out) / "last.pt", args.export,
                                    args.export_class_mix, args.export_class_temperature)
         print(f"{args.export}  sha256 {digest}")
         return 0
+    try:
+        check_config(cfg)
+    except SettingsError as err:
+        parser.error(str(err))
     train(cfg)
     return 0
 

@@ -156,6 +156,37 @@ def test_training_step_checkpoint_resume_and_export(tmp_path):
     assert '"semantic"' in log and "val_top1_agree" in log
 
 
+def test_train_script_refuses_bad_settings_in_one_line_before_loading(tmp_path):
+    from vidcolor.training import SettingsError, check_config
+
+    _write_images(tmp_path / "train", 2)
+    _write_images(tmp_path / "val", 1, seed=1)
+    good = TrainConfig(data=str(tmp_path / "train"), val=str(tmp_path / "val"),
+                       out=str(tmp_path / "run"), crop=32, batch=2, images=4)
+    check_config(good)
+    from dataclasses import replace
+
+    for change, word in (({"crop": 8}, "--crop"), ({"images": 1}, "--images"),
+                         ({"ema": 1.0}, "--ema"), ({"chroma_norm": "l3"}, "--chroma-norm"),
+                         ({"data": str(tmp_path / "none")}, "--data"),
+                         ({"init": str(tmp_path / "none.pt")}, "--init"),
+                         ({"precision": "fp8"}, "--precision")):
+        with pytest.raises(SettingsError, match=word):
+            check_config(replace(good, **change))
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "--data", str(tmp_path / "none"),
+         "--out", str(tmp_path / "run"), "--hint-fraction", "2"],
+        capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr and "--hint-fraction must be in 0..1" in run.stderr
+    assert not (tmp_path / "run").exists()  # refused before it made the run folder
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "--out", str(tmp_path / "run"),
+         "--export", str(tmp_path / "w.safetensors")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "Traceback" not in run.stderr and "train first" in run.stderr
+    assert not (tmp_path / "w.safetensors").exists()
+
+
 def test_corrupted_weights_fail_sha256(tmp_path, random_weights):
     bad = tmp_path / "bad.safetensors"
     data = bytearray(random_weights.read_bytes())

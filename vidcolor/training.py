@@ -91,6 +91,35 @@ class TrainConfig:
     class_lr_scale: float = 10.0  # the head's learning rate over the decoder's (it starts new)
 
 
+class SettingsError(ValueError):
+    """A training setting that cannot work; ``str(err)`` names it and says why."""
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Raise :class:`SettingsError` for a setting that cannot work, before any photo is loaded."""
+    problems = [f"--{name.replace('_', '-')} {why}" for name, bad, why in (
+        ("crop", cfg.crop < 32, "must be at least 32"),
+        ("batch", cfg.batch < 1, "must be at least 1"),
+        ("images", cfg.images < cfg.batch, "must be at least one batch"),
+        ("lr", not cfg.lr > 0, "must be above 0"),
+        ("val_images", cfg.val_images < 1, "must be at least 1"),
+        ("no_prior_fraction", not 0 <= cfg.no_prior_fraction <= 1, "must be in 0..1"),
+        ("hint_fraction", not 0 <= cfg.hint_fraction <= 1, "must be in 0..1"),
+        ("ema", not 0 <= cfg.ema < 1, "must be in [0, 1)"),
+        ("precision", cfg.precision not in ("auto", "bf16", "fp32"), "must be auto, bf16 or fp32"),
+        ("init", bool(cfg.init) and not Path(cfg.init).is_file(), f"{cfg.init} is not a file"),
+    ) if bad]
+    try:
+        check_chroma_norm(cfg.chroma_norm)
+    except ValueError as err:
+        problems.append(f"--chroma-norm: {err}")
+    for name, folder in (("data", cfg.data), ("val", cfg.val)):
+        if not Path(folder).is_dir() or not list_images(Path(folder)):
+            problems.append(f"--{name} {folder} is not a folder of images")
+    if problems:
+        raise SettingsError("; ".join(problems))
+
+
 def frozen_classifier(device: torch.device) -> EfficientNetLite0:
     """The ImageNet Lite0 classifier, frozen, in eval mode (for the semantic loss and top-1)."""
     net = EfficientNetLite0()
@@ -210,7 +239,7 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
 
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) a training run; returns the path of the final checkpoint."""
-    check_chroma_norm(cfg.chroma_norm)  # before loading the photos, not at the first step
+    check_config(cfg)  # before loading the photos, not at the first step
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
     out = Path(cfg.out)
