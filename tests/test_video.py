@@ -212,6 +212,49 @@ def test_an_encoder_decode_timestamp_that_does_not_increase_is_moved_not_fatal(t
     assert pts == [k * step for k in range(6)]
 
 
+def test_a_first_decode_timestamp_after_its_presentation_time_is_moved_not_fatal(tmp_path, caplog):
+    # Seen from 10-bit libx265's flush into Matroska: the first packet's decode timestamp is
+    # uninitialised memory (~4.6e18), after its presentation time, and the muxer refused it
+    # (EINVAL) twice in a row, failing the job. The writer moves it before the presentation time.
+    import av
+
+    from vidcolor.config import EncodeConfig
+    from vidcolor.encode import VideoWriter, build_frame
+    from vidcolor.probe import read_media_info
+
+    src = tmp_path / "in.mkv"
+    make_video(src, 32, 24, 6)
+    info = read_media_info(src)
+    writer = VideoWriter(tmp_path / "out.mkv", info, EncodeConfig(codec="libx264"), "matroska")
+    first: list[int] = []
+
+    class Garbled:  # the stream, but the first packet's decode timestamp is garbage
+        def __init__(self, stream):
+            self.stream = stream
+
+        def encode(self, frame=None):
+            packets = self.stream.encode(frame)
+            for p in packets:
+                if not first:
+                    p.dts = 4585208278950084816
+                    first.append(p.pts)
+            return packets
+
+    writer.stream = Garbled(writer.stream)
+    step = round(1 / (24 * info.time_base))
+    for k in range(6):
+        y = np.full((24, 32), 60 + 20 * k, np.uint8)
+        c = np.full((12, 16), 128, np.uint8)
+        frame = build_frame(y, c, c, writer.plan, info.full_range, info.matrix)
+        frame.pts, frame.time_base = k * step, info.time_base
+        writer.write(frame)
+    writer.close()
+    assert first and any("after presentation time" in r.getMessage() for r in caplog.records)
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        pts = sorted(f.pts for f in c.decode(video=0))
+    assert pts == [k * step for k in range(6)]
+
+
 def test_deferred_planes_are_made_in_order_and_their_errors_reach_the_caller(tmp_path):
     # Frames whose chroma planes are made in the encoder thread (AsyncWriter.write_deferred)
     # come out in order, as written; a failure there is raised in the caller at close().

@@ -270,6 +270,7 @@ class VideoWriter:
         self.frames = 0
         self._last: tuple[int | None, int | None] = (None, None)
         self._last_dts: int | None = None
+        self._frame_ticks = max(1, round(1 / (Fraction(info.rate or 24) * stream.time_base)))
 
     def write(self, frame: av.VideoFrame) -> None:
         """Encode one frame (its pts in the source's time base)."""
@@ -288,9 +289,19 @@ class VideoWriter:
         An encoder's flush has been seen (rarely, 10-bit libx265 into Matroska) to end in a
         muxer refusal (EINVAL); a decode timestamp that does not increase is the muxer's usual
         reason. Such a timestamp is moved just past the previous one, as FFmpeg's own command
-        line does, with a warning; presentation timestamps are never changed.
+        line does, with a warning; presentation timestamps are never changed. One after its
+        presentation time, which no decoder can meet (the same libx265 flush has given the first
+        packet an uninitialised one, ~4.6e18), is moved past the previous packet's, or for the
+        first packet 16 frames before its presentation time (more than any encoder reorders).
         """
         self._last = (packet.pts, packet.dts)
+        if packet.dts is not None and packet.pts is not None and packet.dts > packet.pts:
+            fixed = (self._last_dts + 1 if self._last_dts is not None
+                     else packet.pts - 16 * self._frame_ticks)
+            if fixed <= packet.pts:
+                log.warning("%s: the encoder gave decode timestamp %d after presentation time "
+                            "%d; writing %d", self.path.name, packet.dts, packet.pts, fixed)
+                packet.dts = fixed
         if packet.dts is not None and self._last_dts is not None and packet.dts <= self._last_dts:
             fixed = self._last_dts + 1
             if packet.pts is None or packet.pts >= fixed:
