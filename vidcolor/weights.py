@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_NAME = "vidcolor-lite0.safetensors"
 # sha256 of the shipped weights; models/README.md states the same digest.
-WEIGHTS_SHA256 = "f00adcde9acc024d88cd256979dde44f03e3cc21fc86d4f1ba91f61435db8f3d"
+WEIGHTS_SHA256 = "f42a3ef80cc1f76f2f12ee7833e65aa272c73b616cd38fe665e960877426369d"
 
 
 def models_dir() -> Path:
