@@ -170,9 +170,9 @@ def test_ten_bit_source_to_an_eight_bit_encoder_says_so(tmp_path, random_weights
     assert any("the output is 8-bit" in r.getMessage() for r in caplog.records)
 
 
-def test_an_encoder_decode_timestamp_that_does_not_increase_is_moved_not_fatal(tmp_path, caplog):
-    # The muxer refuses a decode timestamp that does not increase (EINVAL); the writer moves it
-    # just past the previous one and warns, and every frame keeps its presentation time.
+def _write_six_frames(tmp_path, garble):
+    """Six frames through a libx264 Matroska writer whose packets ``garble(packets)`` edits
+    before the writer muxes them; the presentation times decoded back, and the frame step."""
     import av
 
     from vidcolor.config import EncodeConfig
@@ -183,61 +183,14 @@ def test_an_encoder_decode_timestamp_that_does_not_increase_is_moved_not_fatal(t
     make_video(src, 32, 24, 6)
     info = read_media_info(src)
     writer = VideoWriter(tmp_path / "out.mkv", info, EncodeConfig(codec="libx264"), "matroska")
-    seen: list[int] = []
 
-    class Stuttering:  # the stream, but the third packet goes back in decode time
+    class Garbled:  # the stream, its packets edited
         def __init__(self, stream):
             self.stream = stream
 
         def encode(self, frame=None):
             packets = self.stream.encode(frame)
-            for p in packets:
-                if len(seen) == 2:
-                    p.dts = seen[-1] - 1
-                seen.append(p.dts)
-            return packets
-
-    writer.stream = Stuttering(writer.stream)
-    step = round(1 / (24 * info.time_base))
-    for k in range(6):
-        y = np.full((24, 32), 60 + 20 * k, np.uint8)
-        c = np.full((12, 16), 128, np.uint8)
-        frame = build_frame(y, c, c, writer.plan, info.full_range, info.matrix)
-        frame.pts, frame.time_base = k * step, info.time_base
-        writer.write(frame)
-    writer.close()
-    assert any("decode timestamp" in r.getMessage() for r in caplog.records)
-    with av.open(str(tmp_path / "out.mkv")) as c:
-        pts = sorted(f.pts for f in c.decode(video=0))
-    assert pts == [k * step for k in range(6)]
-
-
-def test_a_first_decode_timestamp_after_its_presentation_time_is_moved_not_fatal(tmp_path, caplog):
-    # Seen from 10-bit libx265's flush into Matroska: the first packet's decode timestamp is
-    # uninitialised memory (~4.6e18), after its presentation time, and the muxer refused it
-    # (EINVAL) twice in a row, failing the job. The writer moves it before the presentation time.
-    import av
-
-    from vidcolor.config import EncodeConfig
-    from vidcolor.encode import VideoWriter, build_frame
-    from vidcolor.probe import read_media_info
-
-    src = tmp_path / "in.mkv"
-    make_video(src, 32, 24, 6)
-    info = read_media_info(src)
-    writer = VideoWriter(tmp_path / "out.mkv", info, EncodeConfig(codec="libx264"), "matroska")
-    first: list[int] = []
-
-    class Garbled:  # the stream, but the first packet's decode timestamp is garbage
-        def __init__(self, stream):
-            self.stream = stream
-
-        def encode(self, frame=None):
-            packets = self.stream.encode(frame)
-            for p in packets:
-                if not first:
-                    p.dts = 4585208278950084816
-                    first.append(p.pts)
+            garble(packets)
             return packets
 
     writer.stream = Garbled(writer.stream)
@@ -249,9 +202,40 @@ def test_a_first_decode_timestamp_after_its_presentation_time_is_moved_not_fatal
         frame.pts, frame.time_base = k * step, info.time_base
         writer.write(frame)
     writer.close()
-    assert first and any("after presentation time" in r.getMessage() for r in caplog.records)
     with av.open(str(tmp_path / "out.mkv")) as c:
-        pts = sorted(f.pts for f in c.decode(video=0))
+        return sorted(f.pts for f in c.decode(video=0)), step
+
+
+def test_an_encoder_decode_timestamp_that_does_not_increase_is_moved_not_fatal(tmp_path, caplog):
+    # The muxer refuses a decode timestamp that does not increase (EINVAL); the writer moves it
+    # just past the previous one and warns, and every frame keeps its presentation time.
+    seen: list[int] = []
+
+    def stutter(packets):  # the third packet goes back in decode time
+        for p in packets:
+            if len(seen) == 2:
+                p.dts = seen[-1] - 1
+            seen.append(p.dts)
+
+    pts, step = _write_six_frames(tmp_path, stutter)
+    assert any("decode timestamp" in r.getMessage() for r in caplog.records)
+    assert pts == [k * step for k in range(6)]
+
+
+def test_a_first_decode_timestamp_after_its_presentation_time_is_moved_not_fatal(tmp_path, caplog):
+    # Seen from 10-bit libx265's flush into Matroska: the first packet's decode timestamp is
+    # uninitialised memory (~4.6e18), after its presentation time, and the muxer refused it
+    # (EINVAL) twice in a row, failing the job. The writer moves it before the presentation time.
+    first: list[int] = []
+
+    def garbage_first(packets):
+        for p in packets:
+            if not first:
+                p.dts = 4585208278950084816
+                first.append(p.pts)
+
+    pts, step = _write_six_frames(tmp_path, garbage_first)
+    assert first and any("after presentation time" in r.getMessage() for r in caplog.records)
     assert pts == [k * step for k in range(6)]
 
 
