@@ -187,8 +187,8 @@ def plot(path: Path, series: dict[str, tuple[list[float], list[float]]]) -> None
             pts = [(pad + int(i * (w - pad - 10) / (len(ys) - 1)),
                     top + h - 30 - int(v / vmax * (h - 50))) for i, v in enumerate(ys)]
             cv2.polylines(canvas, [np.array(pts, np.int32)], False, colors[name], 2)
-            cv2.putText(canvas, name, (w - 200, top + 35 + 18 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                        colors[name], 2)
+            cv2.putText(canvas, name, (w - 200, top + 38 + 24 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
+                        colors[name], 1, cv2.LINE_AA)
     cv2.imwrite(str(path), canvas[:, :, ::-1])
 
 
