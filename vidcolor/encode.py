@@ -284,30 +284,27 @@ class VideoWriter:
         self.frames += 1
 
     def _mux(self, packet: av.Packet) -> None:
-        """Mux one packet, its decode timestamp kept increasing.
+        """Mux one packet, its decode timestamp kept after the previous one and by its own pts.
 
         An encoder's flush has been seen (rarely, 10-bit libx265 into Matroska) to end in a
-        muxer refusal (EINVAL); a decode timestamp that does not increase is the muxer's usual
-        reason. Such a timestamp is moved just past the previous one, as FFmpeg's own command
-        line does, with a warning; presentation timestamps are never changed. One after its
-        presentation time, which no decoder can meet (the same libx265 flush has given the first
-        packet an uninitialised one, ~4.6e18), is moved past the previous packet's, or for the
-        first packet 16 frames before its presentation time (more than any encoder reorders).
+        muxer refusal (EINVAL): a decode timestamp that does not increase, or (the same flush,
+        the first packet: uninitialised memory, ~4.6e18) one after its presentation time, which
+        no decoder can meet. Such a timestamp is moved just past the previous one, as FFmpeg's
+        own command line does, or for the first packet 16 frames before its presentation time
+        (more than any encoder reorders), with a warning; presentation timestamps are never
+        changed.
         """
         self._last = (packet.pts, packet.dts)
-        if packet.dts is not None and packet.pts is not None and packet.dts > packet.pts:
-            fixed = (self._last_dts + 1 if self._last_dts is not None
-                     else packet.pts - 16 * self._frame_ticks)
-            if fixed <= packet.pts:
-                log.warning("%s: the encoder gave decode timestamp %d after presentation time "
-                            "%d; writing %d", self.path.name, packet.dts, packet.pts, fixed)
-                packet.dts = fixed
-        if packet.dts is not None and self._last_dts is not None and packet.dts <= self._last_dts:
-            fixed = self._last_dts + 1
-            if packet.pts is None or packet.pts >= fixed:
-                log.warning("%s: the encoder gave decode timestamp %d after %d; writing %d",
-                            self.path.name, packet.dts, self._last_dts, fixed)
-                packet.dts = fixed
+        dts, pts, last = packet.dts, packet.pts, self._last_dts
+        if dts is not None:
+            late = pts is not None and dts > pts
+            if late or (last is not None and dts <= last):
+                fixed = last + 1 if last is not None else pts - 16 * self._frame_ticks
+                if pts is None or fixed <= pts:
+                    why = f"after presentation time {pts}" if late else f"after {last}"
+                    log.warning("%s: the encoder gave decode timestamp %d %s; writing %d",
+                                self.path.name, dts, why, fixed)
+                    packet.dts = fixed
         self.container.mux(packet)
         self._last_dts = packet.dts
 
