@@ -273,3 +273,15 @@ def test_deferred_planes_are_made_in_order_and_their_errors_reach_the_caller(tmp
     writer.write_deferred(y, broken, 0, Fraction(1, 24))
     with pytest.raises(ValueError, match="no planes"):
         writer.close()
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mov"])
+def test_every_frame_time_exact_after_the_anchor_split(tmp_path, random_weights, ext):
+    # 12 fps in 1/12288: a segment that starts at a shot's anchor (not at 0) was placed by an
+    # edit list counted in milliseconds, and it and every frame after it came out 4-8 ticks early.
+    src = make_video(tmp_path / f"in{ext}", 48, 32, frames=40, rate=Fraction(12),
+                     time_base=Fraction(1, 12288))
+    assert run(src, tmp_path / f"out{ext}", random_weights, "--segment-frames", "16") == 0
+    a, b = read_video(src), read_video(tmp_path / f"out{ext}")
+    assert len(b["pts"]) == 40
+    assert b["pts"] == a["pts"]

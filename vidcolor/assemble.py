@@ -13,6 +13,7 @@ from pathlib import Path
 
 import av
 
+from vidcolor.encode import container_options
 from vidcolor.errors import OutputError
 
 log = logging.getLogger(__name__)
@@ -143,8 +144,7 @@ def _assemble(
         # Matroska, WebM and AVI shift every stream when one starts below 0 (AAC and Opus
         # priming does), and frames lose their times. Matroska stores signed block times, AVI
         # only the order: neither needs the shift.
-        # bitexact: no random segment UID or date (Matroska), so one input gives one file.
-        options = {"fflags": "+bitexact"}
+        options = container_options(fmt, inputs[0].streams.video[0].time_base)
         if fmt in _NO_SHIFT_FORMATS:
             options["avoid_negative_ts"] = "disabled"
         out = av.open(str(dest), "w", format=fmt, options=options)

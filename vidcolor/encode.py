@@ -42,6 +42,19 @@ _NO_REORDER_FORMATS = frozenset({"avi"})
 _KNOWN_ENCODERS = ("libx265", "ffv1", "prores_ks", "libx264", "libvpx-vp9", "libsvtav1", "mpeg4")
 
 
+def container_options(fmt: str | None, time_base: Fraction | None) -> dict[str, str]:
+    """Muxer options: no random IDs or dates (one input, one file), exact start times in MP4/MOV.
+
+    MP4 and MOV place a stream that starts after 0 with an edit list counted in the movie
+    timescale (1000 by default): a segment starting at 17408/12288 s was moved to 1416/1000 s,
+    8 ticks early, and every frame after it with it. The source's own timescale keeps it exact.
+    """
+    options = {"fflags": "+bitexact"}
+    if fmt in ("mp4", "mov") and time_base:
+        options["movie_timescale"] = str(time_base.denominator)
+    return options
+
+
 def encoder_name(codec: str, fmt: str | None) -> str:
     """``codec``, or the default encoder of container ``fmt`` when it is empty."""
     return codec or DEFAULT_CODECS.get(fmt or "mp4", "libx264")
@@ -229,7 +242,7 @@ class VideoWriter:
         self.plan = writer_plan(info, cfg, fmt)
         try:
             self.container = av.open(str(path), "w", format=fmt,
-                                     options={"fflags": "+bitexact"})
+                                     options=container_options(fmt, info.time_base))
         except (av.FFmpegError, OSError) as e:
             raise OutputError(f"cannot write {path}: {e}") from e
         stream = self.container.add_stream(codec, rate=info.rate)
