@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 
 import cv2
@@ -107,6 +108,44 @@ def test_api_colorize_image_array_and_path(tmp_path, random_weights):
     assert out.shape == (34, 50, 3) and out.dtype == np.uint8
     cv2.imwrite(str(tmp_path / "g.png"), gray)
     np.testing.assert_array_equal(vidcolor.colorize_image(tmp_path / "g.png", cfg), out)
+
+
+@pytest.mark.parametrize("shape, dtype", [((0, 0), np.uint8), ((1, 40), np.uint8),
+                                           ((30, 40, 2), np.uint8), ((30, 40, 5), np.uint8),
+                                           ((3, 30, 40), np.uint16), ((2, 30, 40, 3), np.uint8),
+                                           ((30, 40), np.float32), ((30, 40, 3), np.int64)])
+def test_api_refuses_arrays_it_cannot_colorize_naming_the_shape(random_weights, shape, dtype):
+    cfg = JobConfig(weights=random_weights, tile=TileConfig(render_size=64))
+    with pytest.raises(vidcolor.InputError, match=re.escape(str(shape))):
+        vidcolor.colorize_image(np.zeros(shape, dtype), cfg)
+
+
+def test_api_takes_gray_with_a_channel_axis_and_rgba_keeping_alpha(tmp_path, random_weights):
+    cfg = JobConfig(weights=random_weights, tile=TileConfig(render_size=64))
+    gray = gray_pattern(50, 34, 2)
+    plain = vidcolor.colorize_image(gray, cfg)
+    np.testing.assert_array_equal(vidcolor.colorize_image(gray[:, :, None], cfg), plain)
+    alpha = np.tile(np.arange(50, dtype=np.uint8) * 5, (34, 1))
+    rgba = np.dstack([gray, gray, gray, alpha])
+    out = vidcolor.colorize_image(rgba, cfg)
+    assert out.shape == (34, 50, 4)
+    np.testing.assert_array_equal(out[:, :, 3], alpha)
+    np.testing.assert_array_equal(out[:, :, :3], plain)
+    # A PNG with alpha keeps it through the CLI too; a JPEG cannot hold it (dropped).
+    cv2.imwrite(str(tmp_path / "a.png"), rgba[:, :, [2, 1, 0, 3]])
+    for ext, channels in ((".png", 4), (".jpg", 3)):
+        dst = tmp_path / f"out{ext}"
+        assert main([str(tmp_path / "a.png"), "-o", str(dst), "--weights", str(random_weights),
+                     "--render-size", "64", "-q"]) == 0
+        back = cv2.imread(str(dst), cv2.IMREAD_UNCHANGED)
+        assert back.shape == (34, 50, channels)
+        if channels == 4:
+            np.testing.assert_array_equal(back[:, :, 3], alpha)
+
+
+def test_api_colorize_video_refuses_what_is_not_a_path(tmp_path):
+    with pytest.raises(vidcolor.InputError, match="src is a ndarray"):
+        vidcolor.colorize_video(np.zeros((4, 4), np.uint8), tmp_path / "o.mp4")
 
 
 def test_api_colorize_video(tmp_path, random_weights):

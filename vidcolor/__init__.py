@@ -37,22 +37,19 @@ __all__ = [
 
 
 def colorize_image(image: np.ndarray | str | Path, config: JobConfig | None = None) -> np.ndarray:
-    """Colorize a photo: a path, or a gray ``(H, W)`` / RGB ``(H, W, 3)`` uint8 or uint16 array.
+    """Colorize a photo: a path, or a uint8/uint16 array.
 
-    Returns an RGB ``(H, W, 3)`` array of the input's dtype whose luma is the input's.
+    Arrays: gray ``(H, W)`` or ``(H, W, 1)``, RGB ``(H, W, 3)`` or RGBA ``(H, W, 4)``. Returns
+    an RGB ``(H, W, 3)`` array (RGBA in, RGBA out: alpha kept) of the input's dtype whose luma
+    is the input's. Any other array is an :class:`InputError` naming its shape.
     """
-    import numpy as np
-
-    from vidcolor.image import colorize_array, read_image
+    from vidcolor.image import check_pixels, colorize_array, read_image
     from vidcolor.pipeline import make_colorizer
 
     if isinstance(image, (str, Path)):
-        pixels, peak = read_image(Path(image))
+        pixels, peak = read_image(Path(image), alpha=True)
     else:
-        pixels = np.asarray(image)
-        if pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim not in (2, 3):
-            raise InputError("colorize_image takes a uint8/uint16 (H, W) or (H, W, 3) array")
-        peak = 255 if pixels.dtype == np.uint8 else 65535
+        pixels, peak = check_pixels(image)
     return colorize_array(make_colorizer(config or JobConfig()), pixels, peak)
 
 
@@ -64,6 +61,9 @@ def colorize_video(src: str | Path, dst: str | Path, **options: Any) -> None:
     """
     from vidcolor.pipeline import run_job
 
+    for name, value in (("src", src), ("dst", dst)):
+        if not isinstance(value, (str, Path)):
+            raise InputError(f"colorize_video takes file paths: {name} is a {type(value).__name__}")
     job = {f.name for f in dataclasses.fields(JobConfig)}
     enc = {f.name for f in dataclasses.fields(EncodeConfig)}
     tile = {f.name for f in dataclasses.fields(TileConfig)}

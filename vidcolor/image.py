@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 MAX_IMAGE_PIXELS = 64_000_000  # beyond this, memory would grow past a few GB: refuse up front
 MIN_SIDE = 2
 _8BIT_ONLY = frozenset({".jpg", ".jpeg", ".webp", ".bmp"})
+_ALPHA = frozenset({".png", ".webp", ".tif", ".tiff"})
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -39,8 +40,10 @@ def image_size(path: Path) -> tuple[int, int]:
     raise InputError(f"not an image vidcolor can read: {path}")
 
 
-def read_image(path: Path) -> tuple[np.ndarray, int]:
+def read_image(path: Path, alpha: bool = False) -> tuple[np.ndarray, int]:
     """Decode an image as RGB or gray with EXIF orientation applied; returns (pixels, max value).
+
+    With ``alpha``, an image with an alpha channel comes back RGBA ``(H, W, 4)``.
 
     Raises:
         InputError: unreadable, too small or too large.
@@ -54,9 +57,16 @@ def read_image(path: Path) -> tuple[np.ndarray, int]:
         )
     if min(width, height) < MIN_SIDE:
         raise InputError(f"{path} is {width}x{height}: too small to colorize")
-    pixels = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+    pixels = cv2.imread(str(path), flags)
     if pixels is None:
         raise InputError(f"not an image vidcolor can read: {path}")
+    if alpha:  # read again with the alpha channel (IMREAD_UNCHANGED skips EXIF orientation)
+        full = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if full is not None and full.ndim == 3 and full.shape[2] == 4 \
+                and full.shape[:2] == pixels.shape[:2] and full.dtype == pixels.dtype:
+            colour = pixels if pixels.ndim == 3 else cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+            pixels = np.dstack([colour, full[:, :, 3]])
     if pixels.dtype == np.uint8:
         peak = 255
     elif pixels.dtype == np.uint16:
@@ -64,8 +74,35 @@ def read_image(path: Path) -> tuple[np.ndarray, int]:
     else:
         raise InputError(f"{path}: {pixels.dtype} images are not supported (8- or 16-bit only)")
     if pixels.ndim == 3:
-        pixels = np.ascontiguousarray(pixels[:, :, ::-1])
+        order = [2, 1, 0, 3][:pixels.shape[2]]
+        pixels = np.ascontiguousarray(pixels[:, :, order])
     return pixels, peak
+
+
+def check_pixels(pixels: object) -> tuple[np.ndarray, int]:
+    """An array the API takes, as ``(pixels, max value)``.
+
+    Gray ``(H, W)`` or ``(H, W, 1)``, RGB ``(H, W, 3)`` or RGBA ``(H, W, 4)``; uint8 or uint16;
+    each side at least 2 pixels.
+
+    Raises:
+        InputError: anything else, naming its shape and type.
+    """
+    a = np.asarray(pixels)
+    what = f"a {a.dtype} array of shape {a.shape}"
+    if a.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"{what}: vidcolor takes uint8 or uint16 pixels")
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (1, 3, 4))):
+        raise InputError(f"{what}: vidcolor takes gray (H, W) or (H, W, 1), RGB (H, W, 3) or "
+                         f"RGBA (H, W, 4)")
+    height, width = a.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise InputError(f"{what}: too small to colorize (each side at least {MIN_SIDE})")
+    if height * width > MAX_IMAGE_PIXELS:
+        raise InputError(f"{what}: larger than {MAX_IMAGE_PIXELS / 1e6:.0f} MP")
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    return a, 255 if a.dtype == np.uint8 else 65535
 
 
 def image_luma(pixels: np.ndarray, peak: int) -> np.ndarray:
@@ -77,13 +114,17 @@ def image_luma(pixels: np.ndarray, peak: int) -> np.ndarray:
 
 
 def colorize_array(colorizer: FrameColorizer, pixels: np.ndarray, peak: int = 255) -> np.ndarray:
-    """Colorize gray or RGB pixels; returns RGB of the same dtype and size."""
-    rgb = colorizer.colorize_luma(image_luma(pixels, peak))[0].transpose(1, 2, 0)
-    return (rgb * peak + 0.5).astype(pixels.dtype)
+    """Colorize gray, RGB or RGBA pixels; returns RGB (RGBA: alpha kept) of the same dtype."""
+    colour = pixels[:, :, :3] if pixels.ndim == 3 else pixels
+    rgb = colorizer.colorize_luma(image_luma(colour, peak))[0].transpose(1, 2, 0)
+    out = (rgb * peak + 0.5).astype(pixels.dtype)
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        out = np.dstack([out, pixels[:, :, 3]])
+    return out
 
 
 def write_image(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
-    """Write RGB atomically (temporary file beside ``path``, then rename); 16-bit where allowed."""
+    """Write RGB or RGBA atomically (a temporary file, then rename); 16-bit where allowed."""
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
         raise InputError(
@@ -94,9 +135,13 @@ def write_image(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
         raise OutputError(f"{path} exists; pass -y/--overwrite to replace it")
     if rgb.dtype == np.uint16 and suffix in _8BIT_ONLY:
         rgb = (rgb.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+    if rgb.shape[2] == 4 and suffix not in _ALPHA:
+        log.warning("%s cannot hold transparency: alpha dropped", path.name)
+        rgb = rgb[:, :, :3]
+    order = [2, 1, 0, 3][:rgb.shape[2]]
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
-        ok = cv2.imwrite(str(tmp), np.ascontiguousarray(rgb[:, :, ::-1]))
+        ok = cv2.imwrite(str(tmp), np.ascontiguousarray(rgb[:, :, order]))
         if not ok:
             raise OutputError(f"cannot write {path}")
         os.replace(tmp, path)
@@ -108,5 +153,5 @@ def write_image(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
 
 def colorize_image_file(colorizer: FrameColorizer, src: Path, dst: Path, overwrite: bool) -> None:
     """Colorize one image file into ``dst`` (format from its extension)."""
-    pixels, peak = read_image(src)
+    pixels, peak = read_image(src, alpha=True)
     write_image(dst, colorize_array(colorizer, pixels, peak), overwrite)
