@@ -34,6 +34,7 @@ def make_video(
     codec: str = "libx264",
     shots: int = 1,
     sar: Fraction | None = None,
+    gop: int | None = None,
 ) -> Path:
     """Write a small grey clip (chroma 128) and return its path.
 
@@ -54,6 +55,8 @@ def make_video(
         stream.codec_context.options = {"x265-params": "log-level=error"}
     if sar:
         stream.codec_context.sample_aspect_ratio = sar
+    if gop:
+        stream.codec_context.gop_size = gop
     astream = None
     if audio:
         astream = container.add_stream("aac", rate=48000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 from fractions import Fraction
@@ -75,6 +76,40 @@ def test_truncated_mkv_colorizes_what_decodes(tmp_path, random_weights, caplog):
     assert main([str(src), "-o", str(dst), "--weights", str(random_weights), "--render-size",
                  "64", "-q"]) == 0
     assert len(read_video(dst)["y"]) == decodable
+
+
+def _zeroed_first_keyframe(path: Path) -> int:
+    """Zero the first packet (a keyframe) of ``path``; returns the frames that still decode."""
+    with av.open(str(path)) as c:
+        first = next(p for p in c.demux(video=0) if p.size)
+        start, size = first.pos, first.size
+    data = bytearray(path.read_bytes())
+    data[start:start + size] = bytes(size)
+    path.write_bytes(bytes(data))
+    decoded = 0
+    with av.open(str(path)) as c:
+        for packet in c.demux(video=0):
+            with contextlib.suppress(av.InvalidDataError):  # as FFmpeg's command line does
+                decoded += len(packet.decode())
+    return decoded
+
+
+def test_a_damaged_first_packet_is_a_loss_not_a_refusal(tmp_path, random_weights, caplog):
+    # The probe decoded the first frame without the passes' tolerance: a rejected first packet
+    # refused the whole film ("cannot decode the video in ...") although 30 of 40 frames decode.
+    src = make_video(tmp_path / "in.mp4", 96, 64, frames=40, gop=10)
+    decodable = _zeroed_first_keyframe(src)
+    assert 0 < decodable < 40
+    before = src.read_bytes()
+    dst = tmp_path / "o.mp4"
+    assert main([str(src), "-o", str(dst), "--weights", str(random_weights), "--render-size",
+                 "64", "-q"]) == 0
+    assert len(read_video(dst)["y"]) == decodable
+    assert any("damaged" in r.getMessage() for r in caplog.records)
+    assert main([str(src), "--preview", str(tmp_path / "p"), "--weights", str(random_weights),
+                 "--render-size", "64", "-q"]) == 0
+    assert list((tmp_path / "p").glob("shot-*.png"))
+    assert src.read_bytes() == before
 
 
 def test_audio_only_file(tmp_path, capsys, monkeypatch, random_weights):

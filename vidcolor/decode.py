@@ -15,7 +15,6 @@ import av
 
 from vidcolor.errors import InputError
 from vidcolor.faults import jitter
-from vidcolor.probe import video_stream
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ def iter_frames(
     def decode() -> Iterator[av.VideoFrame]:
         with av.open(str(path)) as container:
             stream = _decoding_stream(container, stream_index)
-            yield from presentation_order(_decoded(container, stream, stats),
+            yield from presentation_order(decoded_frames(container, stream, stats),
                                           _half_frame(stream), stats)
 
     for frame in in_background(decode, path, queue_size):
@@ -146,8 +145,17 @@ def in_background(produce: Callable[[], Iterator[T]], path: Path,
         worker.join()
 
 
-def _decoded(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-             stats: DecodeStats) -> Iterator[av.VideoFrame]:
+def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The first video stream that is a real video, not cover art (an attached picture)."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return None
+
+
+def decoded_frames(container: av.container.InputContainer,
+                   stream: av.video.stream.VideoStream,
+                   stats: DecodeStats) -> Iterator[av.VideoFrame]:
     """Frames as the decoder gives them; corrupt packets skipped and counted (bounded)."""
     for packet in container.demux(stream):
         try:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import av
 
+from vidcolor.decode import DecodeStats, decoded_frames, video_stream
 from vidcolor.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -68,14 +69,6 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
-    """The first video stream that is a real video, not cover art (an attached picture)."""
-    for stream in container.streams.video:
-        if not stream.disposition & av.stream.Disposition.attached_pic:
-            return stream
-    return None
-
-
 def read_media_info(path: Path) -> MediaInfo:
     """Probe a video file; decodes its first frame to learn rotation and colour range.
 
@@ -93,14 +86,17 @@ def read_media_info(path: Path) -> MediaInfo:
             kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
             raise InputError(f"no video stream in {path} (it has {kinds})")
         first = None
-        try:
-            for frame in container.decode(stream):
+        stats = DecodeStats()
+        try:  # a damaged first packet is skipped here as in every pass (colorized as far as
+            # the film decodes), not a refusal of the whole film
+            for frame in decoded_frames(container, stream, stats):
                 first = frame
                 break
         except av.FFmpegError as e:
             raise InputError(f"cannot decode the video in {path}: {e}") from e
         if first is None:
-            raise InputError(f"the video in {path} has no frames")
+            lost = f" that decode ({stats.bad_packets} damaged)" if stats.bad_packets else ""
+            raise InputError(f"the video in {path} has no frames{lost}")
         ctx = stream.codec_context
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
         fmt = first.format.name
