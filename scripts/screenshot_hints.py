@@ -73,12 +73,12 @@ def main() -> int:
 
         h, w = cv2.imread(str(folder / shot["image"])).shape[:2]
         body = [{"x": fx * w, "y": fy * h, "rgb": rgb, "radius": 6} for fx, fy, rgb in POINTS]
-        req = urllib.request.Request(f"{url}/api/hints/1", data=json.dumps(body).encode(),
-                                     method="PUT")
+        req = urllib.request.Request(f"{url}/api/hints/1?token={server.token}",
+                                     data=json.dumps(body).encode(), method="PUT")
         urllib.request.urlopen(req).read()
         browser = _browser(tmp, "900,620")
         try:
-            browser.get(url + "/")
+            browser.get(server.url)  # the printed URL: the token becomes the page's cookie
             wait = WebDriverWait(browser, 30)
             wait.until(lambda b: b.find_elements(By.ID, "shot-1"))
             browser.find_element(By.ID, "shot-1").click()

@@ -1,16 +1,20 @@
 """The hints page, as a person uses it: in a real browser (Debian's Chromium, via Selenium).
 
-Skipped with the reason when Chromium, its driver or Selenium is not installed (``.ci/run``
-installs them).
+The browser test is skipped with the reason when Chromium, its driver or Selenium is not
+installed (``.ci/run`` installs them). The server's guards (Host, token, Origin, timeouts) are
+tested with raw requests, as an attacker's page or a stalled client would make them.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import re
+import select
 import shutil
+import socket
 import threading
-import urllib.error
-import urllib.request
+import time
 from pathlib import Path
 
 import cv2
@@ -35,7 +39,7 @@ def page(tmp_path, random_weights):
     assert main([str(src), "--preview", str(folder), "--weights", str(random_weights),
                  "--render-size", "64", "-q"]) == 0
     colorizer = make_colorizer(JobConfig(weights=random_weights, tile=TileConfig(render_size=64)))
-    server = make_server(HintsSession(folder, colorizer))
+    server = make_server(HintsSession(folder, colorizer), client_timeout=2)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield folder, f"http://127.0.0.1:{server.server_address[1]}", server
@@ -43,23 +47,156 @@ def page(tmp_path, random_weights):
     server.server_close()
 
 
+def _ask(server, path: str, *, method: str = "GET", token: bool = True,
+         headers: dict[str, str] | None = None, body: bytes | None = None):
+    """``(status, headers, body)`` of one request to ``server`` (``token``: add ``?token=``)."""
+    port = server.server_address[1]
+    if token:
+        path += ("&" if "?" in path else "?") + "token=" + server.token
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=body,
+                     headers={"Host": f"127.0.0.1:{port}", **(headers or {})})
+        res = conn.getresponse()
+        return res.status, res.headers, res.read()
+    finally:
+        conn.close()
+
+
+def _routes(folder: Path) -> list[tuple[str, str, bytes | None]]:
+    image = json.loads((folder / "shots.json").read_text())["shots"][0]["image"]
+    return [("GET", "/", None), ("GET", "/app.js", None), ("GET", "/api/shots", None),
+            ("GET", "/api/still/1.png", None), ("GET", f"/files/{image}", None),
+            ("PUT", "/api/hints/1", b"[]")]
+
+
 def test_server_listens_on_loopback_and_serves_nothing_outside_the_folder(page, tmp_path):
-    folder, url, server = page
+    folder, _, server = page
     assert server.server_address[0] == "127.0.0.1"
     (tmp_path / "secret.png").write_bytes(b"x")
     for path in ("/files/../secret.png", "/files/%2e%2e/secret.png", "/files/shots.json",
                  "/../secret.png", "/files/nothing.png"):
-        with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(url + path)
-        assert err.value.code == 404, path
-    shots = json.loads(urllib.request.urlopen(url + "/api/shots").read())["shots"]
-    assert urllib.request.urlopen(f"{url}/files/{shots[0]['image']}").status == 200
-    bad = urllib.request.Request(f"{url}/api/hints/1", method="PUT",
-                                 data=b'[{"x": 9999, "y": 1, "lab": [50, 1, 1]}]')
-    with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(bad)
-    assert err.value.code == 400
+        assert _ask(server, path)[0] == 404, path
+    shots = json.loads(_ask(server, "/api/shots")[2])["shots"]
+    assert _ask(server, f"/files/{shots[0]['image']}")[0] == 200
+    bad = b'[{"x": 9999, "y": 1, "lab": [50, 1, 1]}]'
+    assert _ask(server, "/api/hints/1", method="PUT", body=bad)[0] == 400
+    for size in (str(2 << 20), "0", "-1", "many"):  # the 1 MB limit, without reading a byte
+        status = _ask(server, "/api/hints/1", method="PUT", headers={"Content-Length": size})[0]
+        assert status == 413, size
     assert not (folder / "hints.json").exists()
+
+
+def test_only_its_own_host_names_are_answered(page):
+    # DNS rebinding: another site's page re-points its own name at 127.0.0.1 and asks.
+    folder, _, server = page
+    port = server.server_address[1]
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}",
+                 "127.0.0.1", f"127.0.0.1:{port + 1}", ""):
+        for method, path, body in _routes(folder):
+            status = _ask(server, path, method=method, body=body, headers={"Host": host})[0]
+            assert status == 403, (host, path)
+    assert not (folder / "hints.json").exists()
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"LocalHost:{port}"):
+        assert _ask(server, "/api/shots", headers={"Host": host})[0] == 200, host
+    assert _ask(server, "http://evil.example/api/shots")[0] == 403  # an absolute URL
+
+
+def test_every_request_needs_the_token_of_this_start(page):
+    from vidcolor.server import make_server
+
+    folder, url, server = page
+    port = server.server_address[1]
+    assert server.url == f"{url}/?token={server.token}" and len(server.token) >= 32
+    for method, path, body in _routes(folder):
+        for headers in ({}, {"Cookie": f"vidcolor-hints-{port}=wrong"},
+                        {"Cookie": f"vidcolor-hints-{port + 1}={server.token}"}):
+            status = _ask(server, path, method=method, body=body, token=False, headers=headers)
+            assert status[0] == 403, (path, headers)
+        wrong = path + "?token=" + "x" * len(server.token)
+        assert _ask(server, wrong, method=method, body=body, token=False)[0] == 403, path
+    assert not (folder / "hints.json").exists()
+    status, _, page_403 = _ask(server, "/", token=False)
+    assert b"?token=" in page_403  # says which address to open
+    # The printed URL: a cookie for the page and its images, and the token out of the address.
+    status, headers, _ = _ask(server, "/")
+    assert status == 303 and headers["Location"] == "/"
+    cookie = headers["Set-Cookie"]
+    assert {"HttpOnly", "SameSite=Strict"} <= {c.strip() for c in cookie.split(";")}
+    assert cookie.startswith(f"vidcolor-hints-{port}={server.token};")
+    for method, path, body in _routes(folder):
+        status = _ask(server, path, method=method, body=body, token=False,
+                      headers={"Cookie": "other=1; " + cookie.split(";")[0]})[0]
+        assert status == 200, path
+    another = make_server(server.session)  # a new start, a new token
+    try:
+        assert another.token != server.token
+    finally:
+        another.server_close()
+
+
+def test_a_change_must_come_from_the_page_itself(page):
+    folder, url, server = page
+    port = server.server_address[1]
+    body = json.dumps([{"x": 10, "y": 10, "lab": [50, 30, 10]}]).encode()
+    for origin in (f"http://evil.example:{port}", "null", f"http://localhost:{port}",
+                   f"https://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}", ""):
+        status = _ask(server, "/api/hints/1", method="PUT", body=body,
+                      headers={"Origin": origin})[0]
+        assert status == 403, origin
+    assert not (folder / "hints.json").exists()
+    assert _ask(server, "/api/hints/1", method="PUT", body=body, headers={"Origin": url})[0] == 200
+    assert _ask(server, "/api/hints/1", method="PUT", body=body)[0] == 200  # a script: no Origin
+    assert len(json.loads((folder / "hints.json").read_text())["hints"]) == 1
+
+
+def test_a_stalled_client_holds_only_itself_and_not_for_long(page):
+    _, _, server = page  # client_timeout=2
+    port = server.server_address[1]
+    host = f"Host: 127.0.0.1:{port}\r\n".encode()
+    stalled = socket.create_connection(("127.0.0.1", port), timeout=10)
+    stalled.sendall(b"GET /api/shots HTTP/1.1\r\n" + host)  # and then nothing
+    start = time.monotonic()
+    assert _ask(server, "/api/shots")[0] == 200  # others are answered meanwhile
+    assert time.monotonic() - start < 1.5
+    assert stalled.recv(100) == b""  # and the stalled one is dropped
+    assert time.monotonic() - start < 6
+    stalled.close()
+
+    # A body that trickles in, a byte at a time, is cut off too.
+    trickle = socket.create_connection(("127.0.0.1", port), timeout=10)
+    trickle.sendall(f"PUT /api/hints/1?token={server.token} HTTP/1.1\r\n".encode() + host
+                    + b"Content-Length: 1000\r\n\r\n[")
+    start, answer = time.monotonic(), b""
+    while not answer and time.monotonic() - start < 10:
+        if select.select([trickle], [], [], 0.25)[0]:
+            answer = trickle.recv(100)
+        else:
+            trickle.sendall(b" ")
+    trickle.close()
+    assert answer.startswith(b"HTTP/1.0 408"), answer
+    assert time.monotonic() - start < 6
+
+
+def test_the_command_prints_and_opens_one_url_with_the_token(page, random_weights, monkeypatch,
+                                                              capsys):
+    import webbrowser
+
+    from vidcolor.server import HintsServer
+
+    folder, _, _ = page
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", opened.append)
+
+    def serve_forever(self, *args):
+        raise KeyboardInterrupt  # Ctrl-C at once
+
+    monkeypatch.setattr(HintsServer, "serve_forever", serve_forever)
+    assert main(["hints", str(folder), "--open", "--weights", str(random_weights),
+                 "--render-size", "64"]) == 0
+    printed = re.search(r"vidcolor hints: (\S+) \(Ctrl-C to stop\)", capsys.readouterr().out)
+    assert printed and re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[\w-]{32,}", printed[1])
+    assert opened == [printed[1]]
 
 
 @pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="Debian's chromium and chromium-driver "
@@ -69,7 +206,7 @@ def test_click_a_point_pick_a_colour_and_the_still_follows(page, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    folder, url, _ = page
+    folder, url, server = page
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -81,8 +218,11 @@ def test_click_a_point_pick_a_colour_and_the_still_follows(page, tmp_path):
                                options=options)
     wait = WebDriverWait(browser, 30)
     try:
-        browser.get(url + "/")
+        browser.get(url + "/")  # without the token: refused, and told what to open
+        assert "?token=" in browser.find_element(By.TAG_NAME, "body").text
+        browser.get(server.url)  # the printed URL
         wait.until(lambda b: b.find_elements(By.ID, "shot-2"))
+        assert browser.current_url == url + "/"  # the token is kept, not shown
         browser.find_element(By.ID, "shot-2").click()
         wait.until(lambda b: b.find_element(By.ID, "status").text == "saved")
         color = browser.find_element(By.ID, "color")
@@ -104,7 +244,7 @@ def test_click_a_point_pick_a_colour_and_the_still_follows(page, tmp_path):
             48, abs=4)
         assert saved[0]["lab"][1] > 50  # red
         # The still on the page, re-colorized: red where the point is.
-        png = urllib.request.urlopen(f"{url}/api/still/2.png").read()
+        png = _ask(server, "/api/still/2.png")[2]
         rgb = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
         r, g, b = (int(v) for v in rgb[48, 120])
         assert r > g + 20 and r > b + 20, (r, g, b)

@@ -240,7 +240,8 @@ def hints_main(argv: list[str]) -> int:
                     "saved to DIR/hints.json; render with --hints DIR/hints.json).")
     p.add_argument("preview", type=Path, metavar="DIR", help="a folder made by --preview")
     p.add_argument("--port", type=_int_in(0, 65535), default=0, help="0: a free port")
-    p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.add_argument("--open", action="store_true",
+                   help="open the page (its address, with the token) in the default browser")
     p.add_argument("--weights", type=Path, help="other safetensors weights (as for the render)")
     p.add_argument("--render-size", type=_int_in(32, 4096), default=TileConfig().render_size)
     p.add_argument("--saturation", type=_float_in(0, 4), default=TileConfig().saturation)
@@ -262,12 +263,11 @@ def hints_main(argv: list[str]) -> int:
     except VidcolorError as e:
         print(f"vidcolor: error: {e}", file=sys.stderr)
         return 1
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    print(f"vidcolor hints: {url} (Ctrl-C to stop)", flush=True)
+    print(f"vidcolor hints: {server.url} (Ctrl-C to stop)", flush=True)
     if args.open:
         import webbrowser
 
-        webbrowser.open(url)
+        webbrowser.open(server.url)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -36,6 +36,10 @@ function labToHex(lab) {
 async function loadShots() {
   const res = await fetch("/api/shots");
   const data = await res.json();
+  if (!res.ok) { // e.g. the server was restarted: its token, and so the address, changed
+    $("title").textContent = data.error;
+    return;
+  }
   shots = data.shots;
   $("title").textContent = `${data.source || "preview"}: ${shots.length} shots`;
   const sheet = $("sheet");
