@@ -276,6 +276,74 @@ def campaign(cases: int, seed: int, weights: Path | None, timeout: float = 60.0,
     return results
 
 
+def array_cases(cases: int, seed: int, weights: Path | None) -> list[Case]:
+    """The Python API with arrays of random shape and type.
+
+    Each gives a colorized array or an InputError naming the shape; never another exception.
+    """
+    import vidcolor
+
+    cfg = vidcolor.JobConfig(weights=weights, tile=vidcolor.TileConfig(render_size=32)) \
+        if weights is not None else vidcolor.JobConfig(tile=vidcolor.TileConfig(render_size=32))
+    results = []
+    for index in range(cases):
+        rng = random.Random(f"array:{seed}:{index}")
+        shape = tuple(rng.choice([0, 1, 2, 3, 4, 5, 17]) for _ in range(rng.randint(0, 4)))
+        dtype = rng.choice([np.uint8, np.uint16, np.float32, np.int16, np.bool_])
+        case = Case(index, "array", f"{np.dtype(dtype).name} {shape}")
+        pixels = np.asarray(np.random.default_rng(index).integers(0, 255, shape)).astype(dtype)
+        try:
+            out = vidcolor.colorize_image(pixels, cfg)
+        except vidcolor.InputError as e:
+            if str(shape) not in str(e):
+                case.ok, case.why = False, f"InputError without the shape: {e}"
+        except Exception as e:  # the point: any other exception is a failure
+            case.ok, case.why = False, f"{type(e).__name__}: {e}"
+        else:
+            colour = 4 if len(shape) == 3 and shape[2] == 4 else 3
+            if out.shape != (*shape[:2], colour) or out.dtype != pixels.dtype:
+                case.ok, case.why = False, f"returned {out.dtype} {out.shape}"
+        results.append(case)
+    return results
+
+
+def full_disk_case(weights: Path | None, size_kb: int, timeout: float = 120.0) -> Case | None:
+    """A 640x360 three-shot film colorized onto a tmpfs of ``size_kb`` (a real full disk).
+
+    Passes when the CLI exits 0 with every frame, or 1 with one line that names the free space
+    and no traceback (a disk filling under a memory map was a SIGBUS, exit 135), with nothing at
+    the output path but the job folder kept for a re-run. ``None`` where no tmpfs can be
+    mounted here (not root, no privilege).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        small = Path(tmp) / "small"
+        small.mkdir()
+        mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs",
+                                str(small)], capture_output=True)
+        if mount.returncode != 0:
+            return None
+        try:
+            src = make_video(Path(tmp) / "three.mp4", 640, 360, frames=96, shots=3)
+            dst = small / "out.mp4"
+            case = Case(size_kb, "three.mp4", f"full disk ({size_kb} kB tmpfs)")
+            cmd = [sys.executable, "-m", "vidcolor", str(src), "-o", str(dst), "-q", "-y"]
+            cmd += ["--weights", str(weights)] if weights is not None else []
+            env = {k: v for k, v in os.environ.items() if k != "VIDCOLOR_DEBUG"}
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+            err = proc.stderr.strip().splitlines()
+            partial = [p.name for p in small.iterdir() if "partial" in p.name]
+            if proc.returncode == 0:
+                if decoded_frames(dst) != decoded_frames(src):
+                    case.ok, case.why = False, "frames out != frames in"
+            elif proc.returncode != 1 or "Traceback" in proc.stderr or len(err) != 1:
+                case.ok, case.why = False, f"exit {proc.returncode}: {err[-1:] or 'no message'}"
+            elif "free" not in err[0] or dst.exists() or partial:
+                case.ok, case.why = False, f"{err[0]} (output {dst.exists()}, {partial})"
+            return case
+        finally:
+            subprocess.run(["umount", "-l", str(small)], capture_output=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--cases", type=int, default=100)
@@ -283,9 +351,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first", type=int, default=0, help="index of the first case")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds before a case hangs")
     p.add_argument("--weights", type=Path, help="weights (default: the shipped ones)")
+    p.add_argument("--arrays", type=int, default=100, help="Python API cases with odd arrays")
+    p.add_argument("--full-disk", type=int, nargs="*", default=[1200, 6000, 20000],
+                   metavar="KB", help="tmpfs sizes for the full-disk cases (root only)")
     args = p.parse_args(argv)
     t0 = time.monotonic()
     results = campaign(args.cases, args.seed, args.weights, args.timeout, args.first)
+    results += array_cases(args.arrays, args.seed, args.weights)
+    for size in args.full_disk:
+        case = full_disk_case(args.weights, size)
+        if case is None:
+            print("full-disk cases skipped: no tmpfs can be mounted here (needs root)")
+            break
+        results.append(case)
+    for case in results[args.cases:]:
+        if not case.ok:
+            print(f"FAIL {case.base}, {case.mutation}: {case.why}", flush=True)
     failed = [c for c in results if not c.ok]
     kinds: dict[str, int] = {}
     for c in results:

@@ -135,6 +135,64 @@ def test_disk_full_is_a_clear_error_and_the_job_resumes(tmp_path, clip, random_w
     assert _decoded(dst) == (ref_pts, ref_frames)
 
 
+def _main(src: Path, dst: Path, weights: Path) -> int:
+    from vidcolor.cli import main
+
+    return main([str(src), "-o", str(dst), "--weights", str(weights), "--render-size", "64",
+                 "--segment-frames", str(SEGMENT), "-q"])
+
+
+def test_a_disk_that_fills_under_the_scratch_arrays_is_one_line_not_a_bus_error(
+        tmp_path, clip, random_weights, monkeypatch, capsys):
+    # The backward segments' scratch arrays were memory maps of sparse files: a page the disk
+    # could not back killed the process with SIGBUS (exit 135, no message). Their blocks are
+    # now allocated before mapping, so a full disk is ENOSPC there: one line, the job kept.
+    import errno
+
+    import vidcolor.space
+
+    src, (ref_pts, ref_frames), _ = clip
+    dst = tmp_path / "out.mp4"
+    monkeypatch.delenv("VIDCOLOR_DEBUG", raising=False)
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(vidcolor.space.os, "posix_fallocate", full)
+    assert _main(src, dst, random_weights) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "No space left on device" in lines[0] and "MB free" in lines[0], lines[0]
+    assert "needs about" in lines[0] and "re-run" in lines[0]
+    assert not dst.exists() and (tmp_path / "out.mp4.vidcolor-job" / "manifest.json").exists()
+    assert not list((tmp_path / "out.mp4.vidcolor-job").glob("**/*.npy.partial"))
+    monkeypatch.undo()
+    monkeypatch.delenv("VIDCOLOR_DEBUG", raising=False)
+    assert _main(src, dst, random_weights) == 0
+    assert _decoded(dst) == (ref_pts, ref_frames)
+
+
+def test_a_job_larger_than_the_free_space_is_refused_before_rendering_naming_both(
+        tmp_path, clip, random_weights, monkeypatch, capsys):
+    import vidcolor.space
+
+    src, (ref_pts, ref_frames), _ = clip
+    dst = tmp_path / "out.mp4"
+    monkeypatch.delenv("VIDCOLOR_DEBUG", raising=False)
+    monkeypatch.setattr(vidcolor.space, "free_bytes", lambda folder: 3 << 10)
+    assert _main(src, dst, random_weights) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "not enough free space" in lines[0], lines
+    assert "0.0 MB free" in lines[0] and "needs about" in lines[0]
+    job = tmp_path / "out.mp4.vidcolor-job"
+    assert not dst.exists() and not list(job.glob("seg-*"))
+    assert (job / "manifest.json").exists()  # the plan (first pass) is kept for the re-run
+    monkeypatch.undo()
+    monkeypatch.delenv("VIDCOLOR_DEBUG", raising=False)
+    assert _main(src, dst, random_weights) == 0
+    assert _decoded(dst) == (ref_pts, ref_frames)
+
+
 def test_changed_input_or_settings_are_refused(tmp_path, random_weights):
     mine = make_video(tmp_path / "in.mp4", 96, 64, frames=FRAMES, shots=2, audio=True)
     dst = tmp_path / "out.mp4"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import shutil
@@ -29,7 +30,7 @@ from vidcolor.probe import (
     read_media_info,
 )
 from vidcolor.progress import NullProgress, Progress
-from vidcolor.render import Segment, Timeline, check_keyframes, render_segment
+from vidcolor.render import Segment, Timeline, check_keyframes, job_need, render_segment
 from vidcolor.scan import ScanResult, scan_video
 from vidcolor.segments import (
     Job,
@@ -40,6 +41,7 @@ from vidcolor.segments import (
     render_order,
 )
 from vidcolor.shots import read_cut_list
+from vidcolor.space import check_free_space, full_disk_error
 from vidcolor.weights import Weights, verify_weights
 
 log = logging.getLogger(__name__)
@@ -187,6 +189,7 @@ def _run_locked(src: Path, dst: Path, cfg: JobConfig, info: MediaInfo,
     job = Job.open(work, identity)
     fresh = job is None
     tmp = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
+    need = 0
     try:
         if job is None:
             job, timeline = _plan_job(src, info, cfg, work, identity, segment_frames, keyed)
@@ -194,6 +197,8 @@ def _run_locked(src: Path, dst: Path, cfg: JobConfig, info: MediaInfo,
             done = job.verify(dst.suffix)
             log.info("resuming: %d of %d segments done", done, len(job.segments))
             timeline = Timeline(np.load(work / "pts.npy"), job.manifest["seekable"])
+        need = job_need(src, info, cfg, [s for s in job.segments if not s["done"]])
+        check_free_space(work, need)
         if cfg.uses_ray:
             from vidcolor.cluster import render_on_ray
 
@@ -206,11 +211,17 @@ def _run_locked(src: Path, dst: Path, cfg: JobConfig, info: MediaInfo,
         assemble([job.segment_path(s, dst.suffix) for s in job.segments], src, tmp, fmt,
                  info.rotation)
         os.replace(tmp, dst)
-    except BaseException:
-        if fresh and (job is None or not any(s["done"] for s in job.segments)):
+    except BaseException as e:
+        # A planned job is worth keeping after a full disk or an interruption (the first pass
+        # need not run again); after any other failure before a segment is done, it is not.
+        kept = job is not None and (isinstance(e, (OSError, KeyboardInterrupt))
+                                    or any(s["done"] for s in job.segments))
+        if fresh and not kept:
             shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming
         elif job is not None:
-            log.info("finished segments are kept in %s: re-run the same command to resume", work)
+            log.info("the job is kept in %s: re-run the same command to resume", work)
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            raise full_disk_error(e, work, need) from e
         raise
     finally:
         progress.close()

@@ -37,7 +37,9 @@ from vidcolor.keyframes import keyframe_chroma
 from vidcolor.planes import plane_to_luma
 from vidcolor.probe import MediaInfo
 from vidcolor.progress import NullProgress, Progress
+from vidcolor.space import scratch_array
 from vidcolor.temporal import ShotState
+from vidcolor.tiling import working_size
 
 log = logging.getLogger(__name__)
 
@@ -313,15 +315,31 @@ def _backward_chroma(src: Path, info: MediaInfo, colorizer: FrameColorizer, seg:
         small = colorizer.working_luma(plane_to_luma(luma_plane(frame, depth), info.full_range,
                                                      depth))
         if lumas is None:
-            lumas = np.lib.format.open_memmap(scratch / f"{seg.file}.luma.npy", "w+",
-                                              np.float32, (seg.frames, *small.shape[-2:]))
+            lumas = scratch_array(scratch / f"{seg.file}.luma.npy", np.float32,
+                                  (seg.frames, *small.shape[-2:]))
         lumas[index - seg.start] = small[0, 0]
     assert lumas is not None
-    chroma = np.lib.format.open_memmap(scratch / f"{seg.file}.chroma.npy", "w+", np.float16,
-                                       (seg.frames, 2, *lumas.shape[1:]))
+    chroma = scratch_array(scratch / f"{seg.file}.chroma.npy", np.float16,
+                           (seg.frames, 2, *lumas.shape[1:]))
     for j in range(seg.frames - 1, -1, -1):
         chroma[j] = colorizer.predict_working(np.asarray(lumas[j])[None, None])[0]
     return chroma
+
+
+def job_need(src: Path, info: MediaInfo, cfg: JobConfig, segments: list[dict]) -> int:
+    """Bytes of disk the remaining ``segments`` need, estimated.
+
+    The largest backward segment's scratch arrays (luma float32 + chroma 2 x float16 per working
+    pixel) and, for the encoded segments and the assembled output, twice the source's size in
+    proportion to the frames left.
+    """
+    if not segments:
+        return 0
+    h, w = working_size(info.height, info.width, cfg.tile.render_size)
+    longest = max((s["end"] - s["start"] + 1 for s in segments if s["backward"]), default=0)
+    left = sum(s["end"] - s["start"] + 1 for s in segments)
+    total = max(1, info.frames or left)
+    return longest * h * w * 8 + int(2 * src.stat().st_size * min(1.0, left / total))
 
 
 def check_keyframes(src: Path, info: MediaInfo, timeline: Timeline,
