@@ -77,3 +77,19 @@ def test_frame_times_jumping_ahead_back_and_repeated(tmp_path, random_weights):
                  "32", "-q"]) == 0
     pts = read_video(dst)["pts"]
     assert len(pts) == 16 and all(a < b for a, b in itertools.pairwise(pts))
+
+
+def test_api_array_cases(random_weights):
+    results = _fuzz().array_cases(40, seed=5, weights=random_weights)
+    failed = [f"{c.mutation}: {c.why}" for c in results if not c.ok]
+    assert len(results) == 40 and not failed, failed
+
+
+@pytest.mark.parametrize("size_kb", [1200, 6000])
+def test_a_real_full_disk_is_one_line(random_weights, size_kb):
+    # A tmpfs too small for the job (mounting needs root: skipped elsewhere). Before the scratch
+    # arrays were allocated up front, 6 MB killed the process with SIGBUS (exit 135).
+    case = _fuzz().full_disk_case(random_weights, size_kb)
+    if case is None:
+        pytest.skip("no tmpfs can be mounted here (needs root)")
+    assert case.ok, case.why
