@@ -36,12 +36,15 @@ __all__ = [
 ]
 
 
-def colorize_image(image: np.ndarray | str | Path, config: JobConfig | None = None) -> np.ndarray:
+def colorize_image(image: np.ndarray | str | Path, config: JobConfig | None = None,
+                   model: str | None = None) -> np.ndarray:
     """Colorize a photo: a path, or a uint8/uint16 array.
 
     Arrays: gray ``(H, W)`` or ``(H, W, 1)``, RGB ``(H, W, 3)`` or RGBA ``(H, W, 4)``. Returns
     an RGB ``(H, W, 3)`` array (RGBA in, RGBA out: alpha kept) of the input's dtype whose luma
     is the input's. Any other array is an :class:`InputError` naming its shape.
+
+    ``model``: ``photo`` or ``animation`` (drawn pictures), instead of ``config``'s.
     """
     from vidcolor.image import check_pixels, colorize_array, read_image
     from vidcolor.pipeline import make_colorizer
@@ -50,13 +53,16 @@ def colorize_image(image: np.ndarray | str | Path, config: JobConfig | None = No
         pixels, peak = read_image(Path(image), alpha=True)
     else:
         pixels, peak = check_pixels(image)
-    return colorize_array(make_colorizer(config or JobConfig()), pixels, peak)
+    config = config or JobConfig()
+    if model is not None:
+        config = dataclasses.replace(config, model=model)
+    return colorize_array(make_colorizer(config), pixels, peak)
 
 
 def colorize_video(src: str | Path, dst: str | Path, **options: Any) -> None:
     """Colorize the video ``src`` into ``dst``.
 
-    ``options`` are :class:`JobConfig` fields (``device``, ``weights``, ``overwrite``, ...) or
+    ``options`` are :class:`JobConfig` fields (``model``, ``device``, ``weights``, ...) or
     :class:`EncodeConfig` / :class:`TileConfig` fields (``crf``, ``codec``, ``render_size``, ...).
     """
     from vidcolor.pipeline import run_job

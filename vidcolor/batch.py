@@ -147,7 +147,7 @@ def run_batch(src: Path, dst: Path, cfg: JobConfig, recursive: bool = False,
     if not media:
         raise InputError(f"no images or videos found in {src}")
     dst.mkdir(parents=True, exist_ok=True)
-    weights = verify_weights(cfg.weights).digest
+    weights = verify_weights(cfg.weights, cfg.model).digest
     summary_path = dst / SUMMARY
     before = _load_summary(summary_path)
     items = [BatchItem(str(p.relative_to(src)), str(output_name(p.relative_to(src), video_ext)),

@@ -19,6 +19,7 @@ from vidcolor.config import (
 )
 from vidcolor.errors import VidcolorError
 from vidcolor.probe import is_image_path
+from vidcolor.weights import MODEL_NAMES
 
 log = logging.getLogger("vidcolor")
 
@@ -89,7 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=PRECISIONS, default=JobConfig().precision,
                    help="the network's arithmetic (auto: the int8 model with ONNX Runtime on "
                         "the CPU, fp32 elsewhere)")
-    p.add_argument("--weights", type=Path, help="safetensors weights (default: shipped model)")
+    p.add_argument("--model", choices=MODEL_NAMES, default=JobConfig().model,
+                   help="the shipped model: photo (photographs, live-action film) or animation "
+                        "(cartoons, clip art, animated film)")
+    p.add_argument("--weights", type=Path,
+                   help="safetensors weights, instead of the --model's shipped ones")
     p.add_argument("--crf", type=int, default=enc.crf, help=f"quality, lower is better ({enc.crf})")
     p.add_argument("--preset", default=enc.preset, help=f"encoder preset ({enc.preset})")
     p.add_argument("--codec", default=enc.codec,
@@ -202,6 +207,11 @@ def version_report() -> str:
         lines.append(f"weights: {digest[:12]} ({default_weights_path()})")
     except ModelError as e:
         lines.append(f"weights: {e}")
+    try:
+        anim = verify_weights(model="animation").digest
+        lines.append(f"animation weights: {anim[:12]} ({default_weights_path('animation')})")
+    except ModelError as e:
+        lines.append(f"animation weights: {e}")
     if importlib.util.find_spec("onnxruntime") is not None:
         import onnxruntime
 
@@ -318,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         backend=args.backend,
         precision=args.precision,
+        model=args.model,
         weights=args.weights,
         overwrite=args.overwrite,
         threads=args.threads,

@@ -16,6 +16,7 @@ from vidcolor.config import TemporalConfig, TileConfig
 from vidcolor.hints import look_alike
 from vidcolor.metrics import predict_padded
 from vidcolor.planes import plane_to_luma
+from vidcolor.regions import flatten_regions
 from vidcolor.resample import pool2, resize_area, resize_bilinear, shrink_area
 from vidcolor.temporal import ShotState, TemporalPrior, chroma_stats, hold_stats
 from vidcolor.tiling import (
@@ -145,10 +146,13 @@ class FrameColorizer:
         return chroma_stats(self._predict_small(small, None, 1.0))
 
     def upsample(self, ab: np.ndarray, luma: np.ndarray) -> np.ndarray:
-        """Working-size ``ab`` to the size of ``luma`` (edge-aware unless turned off)."""
-        if self.tile.edge_aware:
-            return guided_upsample(ab, luma)
-        return resize_bilinear(ab, luma.shape[-2:])
+        """Working-size ``ab`` to the size of ``luma`` (edge-aware unless turned off).
+
+        With ``flat_regions``, then one chroma per line-bounded region (drawn frames).
+        """
+        ab = guided_upsample(ab, luma) if self.tile.edge_aware else resize_bilinear(
+            ab, luma.shape[-2:])
+        return flatten_regions(ab, luma) if self.tile.flat_regions else ab
 
     def predict_frame_ab(self, luma: np.ndarray) -> np.ndarray:
         """Like :meth:`predict_ab` for the next frame of a video, with the temporal prior."""

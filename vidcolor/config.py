@@ -24,6 +24,9 @@ class TileConfig:
             out where a confident prior sets the colours). 1.15 measured on the val set with the
             shipped weights: colourfulness above 0.8 x the truth's, PSNR +1.5 dB over gray and
             classifier agreement +10 points over gray (see models/README.md).
+        flat_regions: one chroma per line-bounded region of the frame (drawn pictures; see
+            :mod:`vidcolor.regions`). ``--model animation`` turns it on where that model's
+            entry says so (:data:`vidcolor.weights.SHIPPED_MODELS`).
     """
 
     render_size: int = 224
@@ -33,6 +36,7 @@ class TileConfig:
     windows: bool = True
     edge_aware: bool = True
     saturation: float = 1.15
+    flat_regions: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,9 @@ class JobConfig:
 
     Attributes:
         device: ``auto``, ``cpu`` or ``cuda``.
-        weights: a safetensors file; ``None`` uses the shipped weights.
+        model: the shipped model: ``photo`` (photographs, film) or ``animation`` (cartoons,
+            clip art, animated film); part of a job's identity.
+        weights: a safetensors file; ``None`` uses the shipped weights of ``model``.
         overwrite: replace an existing output.
         threads: CPU threads for inference (0: the runtime's default).
         backend: ``auto`` (ONNX Runtime on CPU, torch on CUDA), ``torch`` or ``onnx``.
@@ -132,6 +138,7 @@ class JobConfig:
     device: str = "auto"
     backend: str = "auto"
     precision: str = "auto"
+    model: str = "photo"
     weights: Path | None = None
     overwrite: bool = False
     threads: int = 0

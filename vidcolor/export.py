@@ -117,28 +117,38 @@ def _matching_session(path: Path, weights_digest: str,
     return session
 
 
-def _shipped_int8() -> Path:
-    """Where the int8 model is.
+def _shipped_int8(weights_digest: str = "") -> Path:
+    """Where the int8 model of the shipped weights with ``weights_digest`` is.
 
     It is only ever shipped (``scripts/quantize_int8.py`` makes it, from calibration photos),
-    never built at run time, so other weights have none.
+    never built at run time, so other weights have none (their digest names the photo model's
+    file, which its recorded digest then refuses).
     """
-    from vidcolor.quantize import SHIPPED_INT8
-    from vidcolor.weights import models_dir
+    from vidcolor.weights import models_dir, shipped_model_of
 
-    return models_dir() / SHIPPED_INT8
+    return models_dir() / shipped_model_of(weights_digest).int8_name
+
+
+def _shipped_onnx(weights_digest: str) -> Path:
+    """Where the fp32 ONNX file of the shipped weights with ``weights_digest`` is."""
+    from vidcolor.weights import models_dir, shipped_model_of
+
+    return models_dir() / shipped_model_of(weights_digest).onnx_name
 
 
 def open_int8(weights_digest: str, open_session: Callable[[Path], Any]) -> tuple[Any, Path] | None:
     """The session of the shipped int8 model and its file, if it was made from these weights."""
-    path = _shipped_int8()
+    path = _shipped_int8(weights_digest)
     session = _matching_session(path, weights_digest, open_session)
     return None if session is None else (session, path)
 
 
-def int8_digest() -> str:
-    """The ``weights_sha256`` of the shipped int8 model ('' when there is none)."""
-    path = _shipped_int8()
+def int8_digest(weights_digest: str = "") -> str:
+    """The ``weights_sha256`` of the shipped int8 model that would serve ``weights_digest``.
+
+    '' when there is none; the photo model's file for weights that are not shipped.
+    """
+    path = _shipped_int8(weights_digest)
     return onnx_digest(path) if path.exists() else ""
 
 
@@ -155,10 +165,8 @@ def open_onnx(weights_digest: str, load_model: Callable[[], torch.nn.Module],
     Raises:
         ExportUnavailable: it must be built and the ``onnx`` package is missing.
     """
-    from vidcolor.weights import models_dir
-
     cached = cached_onnx_path(weights_digest)
-    for path in (models_dir() / SHIPPED_ONNX, cached):
+    for path in (_shipped_onnx(weights_digest), cached):
         session = _matching_session(path, weights_digest, open_session)
         if session is not None:
             return session, path

@@ -42,7 +42,7 @@ from vidcolor.segments import (
 )
 from vidcolor.shots import read_cut_list
 from vidcolor.space import check_free_space, full_disk_error
-from vidcolor.weights import Weights, verify_weights
+from vidcolor.weights import Weights, shipped_model, verify_weights
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +56,14 @@ def make_colorizer(cfg: JobConfig, weights: Weights | None = None) -> FrameColor
     The torch network is built only if the backend needs it (see
     :func:`vidcolor.backends.create_backend`).
     """
-    weights = weights or verify_weights(cfg.weights)
+    weights = weights or verify_weights(cfg.weights, cfg.model)
     backend = create_backend(cfg.backend, weights.load, cfg.device, weights.digest, cfg.threads,
                              cfg.precision)
     log.debug("backend: %s (%s)", backend.name, backend.precision)
-    return FrameColorizer(backend, cfg.tile, cfg.temporal)
+    tile = cfg.tile
+    if shipped_model(cfg.model).flat_regions:
+        tile = dataclasses.replace(tile, flat_regions=True)
+    return FrameColorizer(backend, tile, cfg.temporal)
 
 
 def first_pass(src: Path, info: MediaInfo, cfg: ShotConfig, stats: bool = False,
@@ -157,7 +160,7 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> int:
             raise InputError("hints are carried through their shot by the temporal prior: "
                              "drop --no-temporal")
         read_hints(cfg.hints)  # a bad file fails before any work
-    weights = verify_weights(cfg.weights)
+    weights = verify_weights(cfg.weights, cfg.model)
     # On Ray the workers colorize; the driver needs no network of its own. Either way the job
     # records the precision that runs (``auto`` resolved here), so that every worker and any
     # resume computes with the same network.

@@ -143,6 +143,7 @@ def output_settings(cfg: JobConfig, segment_frames: int) -> dict[str, Any]:
     hints = _file_digest(cfg.hints)
     return {
         "vidcolor": __version__,
+        "model": cfg.model,
         "tile": dataclasses.asdict(cfg.tile),
         "encode": dataclasses.asdict(cfg.encode),
         "temporal": dataclasses.asdict(cfg.temporal),

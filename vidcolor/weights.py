@@ -23,6 +23,66 @@ log = logging.getLogger(__name__)
 WEIGHTS_NAME = "vidcolor-lite0.safetensors"
 # sha256 of the shipped weights; models/README.md states the same digest.
 WEIGHTS_SHA256 = "f42a3ef80cc1f76f2f12ee7833e65aa272c73b616cd38fe665e960877426369d"
+ANIMATION_WEIGHTS_NAME = "vidcolor-anim0.safetensors"
+# sha256 of the animation model's weights (``--model animation``; models/README.md).
+ANIMATION_WEIGHTS_SHA256 = ""
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """One shipped model: its weights file (package data), their sha256, how it renders.
+
+    Its ONNX files are named after the weights: ``<stem>.onnx`` and ``<stem>.int8.onnx``.
+    """
+
+    name: str
+    weights_name: str
+    sha256: str
+    flat_regions: bool = False  # render with one chroma per line-bounded region
+
+    @property
+    def onnx_name(self) -> str:
+        """The fp32 ONNX file's name."""
+        return self.weights_name.removesuffix(".safetensors") + ".onnx"
+
+    @property
+    def int8_name(self) -> str:
+        """The int8 ONNX file's name."""
+        return self.weights_name.removesuffix(".safetensors") + ".int8.onnx"
+
+
+# ``--model``'s choices; the first is the default.
+SHIPPED_MODELS: dict[str, ShippedModel] = {
+    "photo": ShippedModel("photo", WEIGHTS_NAME, WEIGHTS_SHA256),
+    "animation": ShippedModel("animation", ANIMATION_WEIGHTS_NAME, ANIMATION_WEIGHTS_SHA256),
+}
+MODEL_NAMES = tuple(SHIPPED_MODELS)
+
+
+def shipped_model(name: str) -> ShippedModel:
+    """The shipped model called ``name`` (``photo`` or ``animation``).
+
+    Raises:
+        ModelError: no model has that name.
+    """
+    try:
+        return SHIPPED_MODELS[name]
+    except KeyError:
+        raise ModelError(
+            f"unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}"
+        ) from None
+
+
+def shipped_model_of(digest: str) -> ShippedModel:
+    """The shipped model whose weights have ``digest``; the photo model for any other digest.
+
+    (Other weights have no shipped ONNX files; the photo model's are then tried and refused
+    by their recorded digest, as before there were two models.)
+    """
+    for model in SHIPPED_MODELS.values():
+        if model.sha256 and model.sha256 == digest:
+            return model
+    return SHIPPED_MODELS["photo"]
 
 
 def models_dir() -> Path:
@@ -34,9 +94,9 @@ def models_dir() -> Path:
     return Path(str(resources.files("vidcolor") / "model_files"))
 
 
-def default_weights_path() -> Path:
-    """Path of the shipped weights file."""
-    return models_dir() / WEIGHTS_NAME
+def default_weights_path(model: str = "photo") -> Path:
+    """Path of a shipped model's weights file (``model``: ``photo`` or ``animation``)."""
+    return models_dir() / shipped_model(model).weights_name
 
 
 def sha256_of(path: Path) -> str:
@@ -53,8 +113,9 @@ def _expected_digest(path: Path) -> str | None:
     side = path.with_name(path.name + ".sha256")
     if side.exists():
         return side.read_text().split()[0].strip()
-    if path.resolve() == default_weights_path().resolve() and WEIGHTS_SHA256:
-        return WEIGHTS_SHA256
+    for model in SHIPPED_MODELS.values():
+        if model.sha256 and path.resolve() == (models_dir() / model.weights_name).resolve():
+            return model.sha256
     return None
 
 
@@ -91,25 +152,27 @@ class Weights:
         return model.eval()
 
 
-def verify_weights(path: Path | None = None) -> Weights:
+def verify_weights(path: Path | None = None, model: str = "photo") -> Weights:
     """Find the weights and check their sha256, without building the network.
 
     There is no fallback: an untrained network colours nothing, and a tool that reports success
     with it delivers nothing. (The tests build their tiny networks themselves.)
 
     Args:
-        path: a safetensors file; ``None`` means the shipped weights.
+        path: a safetensors file; ``None`` means the shipped weights of ``model``.
+        model: the shipped model (``photo`` or ``animation``) when ``path`` is ``None``.
 
     Raises:
-        ModelError: the file is missing or fails its sha256 check.
+        ModelError: the file is missing or fails its sha256 check, or no model is called
+            ``model``.
     """
     explicit = path is not None
-    path = Path(path) if explicit else default_weights_path()
+    path = Path(path) if explicit else default_weights_path(model)
     if not path.exists():
         if explicit:
             raise ModelError(f"weights not found: {path}")
         raise ModelError(
-            f"the shipped weights are missing: no {WEIGHTS_NAME} in {path.parent}; reinstall "
+            f"the shipped weights are missing: no {path.name} in {path.parent}; reinstall "
             "vidcolor (pip install --force-reinstall vidcolor) or pass --weights FILE"
         )
     actual = sha256_of(path)

@@ -137,7 +137,8 @@ def resolve_precision(name: str, device: str, weights_digest: str, precision: st
     from vidcolor.backends.onnx_backend import cpu_int8_exact
     from vidcolor.export import int8_digest
 
-    return "int8" if cpu_int8_exact() and int8_digest() == weights_digest else "fp32"
+    exact = cpu_int8_exact()
+    return "int8" if exact and int8_digest(weights_digest) == weights_digest else "fp32"
 
 
 def create_backend(
