@@ -3,7 +3,8 @@ r"""Average networks in weight space and write the result as weights (fp16 safet
 Each input is a training checkpoint (``last.pt``: its moving average where it kept one) or a
 weights file (``.safetensors``); all must be points of one training chain (the same network,
 fine-tuned from one another), where a straight line between them stays a good network
-(Wortsman et al. 2022, WiSE-FT). The weights shipped in session 11 were made so::
+(Wortsman et al. 2022, WiSE-FT). The weights shipped on 2026-12-02 (½ stage 6 + ½ stage 11) were
+made so::
 
     git show 258ceb8~1:vidcolor/model_files/vidcolor-lite0.safetensors > stage6.safetensors
     python scripts/average_weights.py stage6.safetensors runs/s12/last.pt --shares 0.5 0.5 \

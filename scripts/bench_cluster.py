@@ -157,7 +157,7 @@ def plan(spf: float, overhead: float, plot: Path | None) -> int:
         if anchor_task:
             curves[seconds] = spans
         name = f"{seconds} s" + ("" if anchor_task else ", backward chain after the anchor's "
-                                 "segment (before session 8's anchor task)")
+                                 "segment (before the anchor task of 2026-12-01)")
         print(f"| {name} | {len(segs)} | {longest:.2f} | "
               + " | ".join(f"{v:.2f}" for v in spans) + " |")
     if plot:
