@@ -1,4 +1,4 @@
-"""Every output container the README lists: any number of segments, with and without audio.
+"""Every output container docs/formats.md lists: any number of segments, with and without audio.
 
 Segments are joined by packet copy; Matroska and AVI store no decode times and AVI no times at
 all, which broke every multi-segment render into them. Each case checks the frame count, every

@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crf", type=int, default=enc.crf, help=f"quality, lower is better ({enc.crf})")
     p.add_argument("--preset", default=enc.preset, help=f"encoder preset ({enc.preset})")
     p.add_argument("--codec", default=enc.codec,
-                   help="video encoder (default: the output container's, see the README)")
+                   help="video encoder (default: the output container's, see docs/formats.md)")
     p.add_argument("--render-size", type=_int_in(32, 4320), default=tile.render_size,
                    help=f"short side of the network's working resolution ({tile.render_size})")
     p.add_argument("--tile-overlap", type=_int_in(0, 112), default=tile.overlap,
