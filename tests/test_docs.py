@@ -112,3 +112,25 @@ def test_readme_is_short():
 def test_measurements_are_dated_not_named_by_session(page):
     found = re.findall(r".{0,30}\bsessions?\b.{0,30}", page.read_text(), re.I)
     assert not found, f"{page.relative_to(ROOT)} says 'session' (give the date): {found}"
+
+
+def _options_section() -> str:
+    match = re.search(r"^## Options\n(.*?)(?=^## )", README.read_text(), re.S | re.M)
+    assert match, "README.md has no '## Options' section"
+    return match.group(1)
+
+
+def _named(option: str, text: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text) is not None
+
+
+def test_options_table_names_every_option_of_the_cli(capsys):
+    from vidcolor.cli import build_parser, hints_main
+
+    render = {s for a in build_parser()._actions for s in a.option_strings if s.startswith("--")}
+    assert hints_main(["--help"]) == 0
+    hints = set(re.findall(r"^\s+(?:-\w, )?(--[a-z][\w-]*)", capsys.readouterr().out, re.M))
+    assert "--port" in hints
+    section = _options_section()
+    missing = sorted(o for o in (render | hints) - {"--help"} if not _named(o, section))
+    assert not missing, f"options missing from README's Options: {missing}"
