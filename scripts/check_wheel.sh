@@ -12,7 +12,11 @@ wheel=$(ls "$work"/dist/vidcolor-*.whl)
 python - "$wheel" <<'PY' || { echo "check_wheel: the wheel holds no weights" >&2; exit 1; }
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
-sys.exit(0 if "vidcolor/model_files/vidcolor-lite0.safetensors" in names else 1)
+need = [f"vidcolor/model_files/{stem}{ext}" for stem in ("vidcolor-lite0", "vidcolor-anim0")
+        for ext in (".safetensors", ".safetensors.sha256", ".onnx", ".int8.onnx")]
+missing = [n for n in need if n not in names]
+print(*missing, file=sys.stderr)
+sys.exit(1 if missing else 0)
 PY
 vidcolor samples/photo.png -o "$work/photo_checkout.png" -y -q
 vidcolor samples/film.mp4 -o "$work/film_checkout.mp4" -y -q

@@ -3,6 +3,7 @@
 Example::
 
     python scripts/export_onnx.py     # shipped weights -> vidcolor/model_files/vidcolor-lite0.onnx
+    python scripts/export_onnx.py --model animation   # -> vidcolor/model_files/vidcolor-anim0.onnx
     python scripts/export_onnx.py --weights w.safetensors --out w.onnx
 
 Needs the ``export`` extra (``pip install -e ".[export]"``).
@@ -16,18 +17,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vidcolor.export import SHIPPED_ONNX, export_onnx
-from vidcolor.weights import models_dir, sha256_of, verify_weights
+from vidcolor.export import export_onnx
+from vidcolor.weights import MODEL_NAMES, models_dir, sha256_of, shipped_model, verify_weights
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--weights", type=Path, help="safetensors weights (default: shipped)")
-    p.add_argument("--out", type=Path, default=models_dir() / SHIPPED_ONNX)
+    p.add_argument("--model", choices=MODEL_NAMES, default="photo",
+                   help="the shipped model whose weights (and ONNX file name) to use")
+    p.add_argument("--weights", type=Path, help="safetensors weights (default: the model's)")
+    p.add_argument("--out", type=Path, help="default: the model's shipped ONNX file")
     args = p.parse_args(argv)
-    weights = verify_weights(args.weights)
-    export_onnx(weights.load(), args.out, weights.digest)
-    print(f"{args.out}  sha256 {sha256_of(args.out)}")
+    weights = verify_weights(args.weights, args.model)
+    out = args.out or models_dir() / shipped_model(args.model).onnx_name
+    export_onnx(weights.load(), out, weights.digest)
+    print(f"{out}  sha256 {sha256_of(out)}")
     return 0
 
 

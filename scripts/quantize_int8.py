@@ -29,10 +29,9 @@ import numpy as np
 from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import TileConfig
-from vidcolor.export import SHIPPED_ONNX
-from vidcolor.quantize import FLOAT_PREFIXES, SHIPPED_INT8, Recorder, photo_lumas, quantize_int8
+from vidcolor.quantize import FLOAT_PREFIXES, Recorder, photo_lumas, quantize_int8
 from vidcolor.training_data import list_images
-from vidcolor.weights import models_dir, sha256_of, verify_weights
+from vidcolor.weights import MODEL_NAMES, models_dir, sha256_of, shipped_model, verify_weights
 
 DEFAULT_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
 
@@ -78,15 +77,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=DEFAULT_TRAIN, help="calibration photos")
     p.add_argument("--calibration", type=int, default=32, help="photos to calibrate on (32)")
     p.add_argument("--held-out", type=int, default=40, help="other photos to compare on (40)")
-    p.add_argument("--out", type=Path, default=models_dir() / SHIPPED_INT8)
+    p.add_argument("--model", choices=MODEL_NAMES, default="photo",
+                   help="the shipped model to quantize (animation: calibrate with --data "
+                        "runs/anim/train)")
+    p.add_argument("--out", type=Path, help="default: the model's shipped int8 file")
     p.add_argument("--float-layers", nargs="*", default=list(FLOAT_PREFIXES), metavar="PREFIX",
                    help="node-name prefixes of the convolutions to keep in float")
     p.add_argument("--time-also", type=Path, nargs="*", default=[], metavar="ONNX",
                    help="other ONNX files (an earlier int8 model, say) timed in the same run")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    weights = verify_weights(None)
-    fp32 = models_dir() / SHIPPED_ONNX
+    weights = verify_weights(None, args.model)
+    fp32 = models_dir() / shipped_model(args.model).onnx_name
+    args.out = args.out or models_dir() / shipped_model(args.model).int8_name
     reference = create_backend("onnx", weights.load, "cpu", weights.digest, precision="fp32")
     if reference.path != fp32:
         raise SystemExit(f"{fp32} does not match the shipped weights: run scripts/export_onnx.py")
