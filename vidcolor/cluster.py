@@ -77,7 +77,7 @@ def _colorizer(cfg: JobConfig) -> Any:
     """The worker's colorizer for ``cfg`` (built once per worker process and settings)."""
     from vidcolor.pipeline import make_colorizer
 
-    key = (cfg.weights, cfg.backend, cfg.precision, cfg.device, cfg.threads, cfg.tile,
+    key = (cfg.model, cfg.weights, cfg.backend, cfg.precision, cfg.device, cfg.threads, cfg.tile,
            cfg.temporal)
     if key not in _COLORIZERS:
         _COLORIZERS.clear()
