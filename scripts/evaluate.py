@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --checkpoint: the head's annealed-mean temperature")
     p.add_argument("--hints", type=int, nargs="+", metavar="K",
                    help="colour hints: K points taken from the truth (e.g. 1 3 10)")
+    p.add_argument("--hint-rule", choices=["largest", "worst", "both"], default="both",
+                   help="with --hints: points at the largest regions of one true colour, where "
+                        "the automatic result is most wrong (as a user places them), or both")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
@@ -94,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.hints:
         tile = TileConfig(render_size=args.render_size, saturation=args.saturation[0])
         print(f"## colour hints ({source})\n")
-        print(evaluate_hints(FrameColorizer(backend, tile), args.folder, args.hints, args.limit))
+        rules = ("largest", "worst") if args.hint_rule == "both" else (args.hint_rule,)
+        print(evaluate_hints(FrameColorizer(backend, tile), args.folder, args.hints, args.limit,
+                             rules))
         return 0
     for gain in args.saturation:
         tile = TileConfig(render_size=args.render_size, saturation=gain)

@@ -68,11 +68,14 @@ def anchor_of(ys: list[np.ndarray]) -> int:
 
 def colorize(colorizer: FrameColorizer, ys: list[np.ndarray], full: bool, matrix: str,
              key: tuple[int, np.ndarray] | None = None,
-             hinted: tuple[int, np.ndarray, int] | None = None) -> list[np.ndarray]:
+             hinted: tuple[int, np.ndarray, int, np.ndarray | None] | None = None,
+             ) -> list[np.ndarray]:
     """A one-shot clip colorized as the render does it (anchored, when temporal), as RGB.
 
     ``key``: a keyframe (frame index, RGB image) to anchor the shot at instead; ``hinted``:
-    (frame index, its true RGB, K): K hints taken from that frame's truth anchor it.
+    (frame index, its true RGB, K, the automatic RGB of that frame or None): K hints taken from
+    that frame's truth anchor it, where the automatic result is most wrong when it is given
+    (as a user places them), else at the largest regions of one true colour.
     """
     h, w = ys[0].shape
     plan = plan_pixels("libx264", w, h)
@@ -83,7 +86,8 @@ def colorize(colorizer: FrameColorizer, ys: list[np.ndarray], full: bool, matrix
         if hinted is not None:
             anchor = hinted[0]
             small = colorizer.working_luma(lumas[anchor])
-            prior = hint_prior(sample_hints(hinted[1], hinted[2]), small[0, 0], ys[0].shape)
+            hints = sample_hints(hinted[1], hinted[2], auto=hinted[3])
+            prior = hint_prior(hints, small[0, 0], ys[0].shape)
         if key is not None:
             anchor = key[0]
             small = colorizer.working_luma(lumas[anchor])
@@ -95,6 +99,15 @@ def colorize(colorizer: FrameColorizer, ys: list[np.ndarray], full: bool, matrix
         cb, cr = colorizer.chroma_planes(y, full, matrix, plan.subsample, ab)
         out.append(build_frame(y, cb, cr, plan, full, matrix).to_ndarray(format="rgb24"))
     return out
+
+
+def hinted_study(clip: str, rule: str, hinted: list[np.ndarray], auto: list[np.ndarray],
+                 truth: list[np.ndarray], at: int, rows: list) -> None:
+    """One row: the hinted render's PSNR over the automatic one (whole clip, anchor, worst)."""
+    gain = [psnr(h, t) - psnr(a, t) for h, a, t in zip(hinted, auto, truth, strict=True)]
+    whole = np.mean([psnr(h, t) for h, t in zip(hinted, truth, strict=True)]) - np.mean(
+        [psnr(a, t) for a, t in zip(auto, truth, strict=True)])
+    rows.append((clip, rule, float(whole), gain[at], min(gain)))
 
 
 def pan_clip(frames: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -172,7 +185,8 @@ def plot(path: Path, series: dict[str, tuple[list[float], list[float]]]) -> None
     w, h, pad = 900, 260, 50
     canvas = np.full((2 * h + 40, w, 3), 255, np.uint8)
     colors = {"independent": (200, 60, 40), "temporal": (40, 140, 40), "truth": (90, 90, 90),
-              "keyframe": (40, 60, 200), "hints": (200, 140, 0)}
+              "keyframe": (40, 60, 200), "hints-worst": (200, 140, 0),
+              "hints-largest": (160, 40, 160)}
     for row, (title, idx) in enumerate((("colourfulness per frame", 0), ("warp error x1000", 1))):
         top = row * (h + 20) + 10
         values = [v for s in series.values() for v in s[idx]]
@@ -270,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keyframes", action="store_true",
                    help="also colorize each clip with its true middle frame as the keyframe")
     p.add_argument("--hints", type=int, metavar="K",
-                   help="also: K hints taken from the truth of each clip's anchor frame")
+                   help="also: K hints taken from the truth of each clip's anchor frame, by "
+                        "both rules: where the automatic result is most wrong (as a user "
+                        "places them) and at the largest regions of one true colour")
     p.add_argument("--preview-agreement", action="store_true",
                    help="only: each clip turned gray (and samples/film.mp4), previewed and "
                         "rendered with the CLI's defaults; preview still vs rendered frame")
@@ -297,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| clip | method | warp error x1000 | CDC x1000 | PSNR dB | CF end/start |")
     print("| --- | --- | --- | --- | --- | --- |")
     totals: dict[str, list[list[float]]] = {}
+    hint_rows: list[tuple[str, str, float, float, float]] = []
     plotted = False
     thumbs: list[list[np.ndarray]] = []
     gray_warp: list[float] = []  # the gray input's own warp error: what luminance alone gives
@@ -310,8 +327,12 @@ def main(argv: list[str] | None = None) -> int:
             runs["keyframe"] = colorize(make(True), ys, full, matrix, key=(key, truth[key]))
         if args.hints:
             at = anchor_of(ys)
-            runs["hints"] = colorize(make(True), ys, full, matrix,
-                                     hinted=(at, truth[at], args.hints))
+            for rule in ("worst", "largest"):
+                auto = runs["temporal"][at] if rule == "worst" else None
+                runs[f"hints-{rule}"] = colorize(make(True), ys, full, matrix,
+                                                 hinted=(at, truth[at], args.hints, auto))
+                hinted_study(clip.stem, rule, runs[f"hints-{rule}"], runs["temporal"], truth,
+                             at, hint_rows)
         runs["truth"] = truth
         gray_warp.append(1000 * float(np.mean(warp_errors(
             [np.repeat(y[:, :, None], 3, axis=2) for y in ys], ys))))
@@ -334,10 +355,17 @@ def main(argv: list[str] | None = None) -> int:
         psnr_txt = "—" if name == "truth" else f"{m[2]:.2f}"
         print(f"| **mean** | {name} | {m[0]:.3f} | {m[1]:.3f} | {psnr_txt} | {m[3]:.3f} |")
     ind, tem, tru = (np.mean(totals[k], axis=0) for k in ("independent", "temporal", "truth"))
-    if "hints" in totals:
-        hin = np.mean(totals["hints"], axis=0)
-        print(f"\n{args.hints} hints on each clip's anchor frame (from its truth) vs temporal: "
-              f"whole-clip PSNR {hin[2] - np.mean(totals['temporal'], axis=0)[2]:+.2f} dB")
+    if hint_rows:
+        print(f"\n{args.hints} hints on each clip's anchor frame (from its truth), PSNR over "
+              f"the automatic render (temporal), dB:\n\n| clip | placement | whole clip | "
+              f"anchor frame | worst frame |\n| --- | --- | ---: | ---: | ---: |")
+        for row in hint_rows:
+            print(f"| {row[0]} | {row[1]} | {row[2]:+.2f} | {row[3]:+.2f} | {row[4]:+.2f} |")
+        for rule in ("worst", "largest"):
+            mine = np.array([r[2:] for r in hint_rows if r[1] == rule])
+            print(f"| **mean** | {rule} | {mine[:, 0].mean():+.2f} | {mine[:, 1].mean():+.2f} | "
+                  f"{mine[:, 2].mean():+.2f} |\n| **worst clip** | {rule} | "
+                  f"{mine[:, 0].min():+.2f} | {mine[:, 1].min():+.2f} | {mine[:, 2].min():+.2f} |")
     if "keyframe" in totals:
         key = np.mean(totals["keyframe"], axis=0)
         print(f"\nkeyframe (true middle frame) vs temporal: PSNR {key[2] - tem[2]:+.2f} dB, "

@@ -135,15 +135,15 @@ class FrameColorizer:
                    else resize_area(prior, (gh, gw)))
         return resize_bilinear(predict_padded(self.backend.predict, lum_g, prior_g), (h, w))
 
-    def own_stats(self, small: np.ndarray) -> np.ndarray:
+    def own_stats(self, small: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
         """:func:`chroma_stats` of a working-size luma colorized on its own (gain 1).
 
         Windows are given the global pass's statistics, so where there are windows the
-        global pass alone tells them, at a fraction of the cost.
+        global pass alone tells them, at a fraction of the cost. ``weight``: see chroma_stats.
         """
         if self.uses_windows(*small.shape[-2:]):
-            return chroma_stats(self._global_pass(luma_to_l(small), None))
-        return chroma_stats(self._predict_small(small, None, 1.0))
+            return chroma_stats(self._global_pass(luma_to_l(small), None), weight)
+        return chroma_stats(self._predict_small(small, None, 1.0), weight)
 
     def upsample(self, ab: np.ndarray, luma: np.ndarray) -> np.ndarray:
         """Working-size ``ab`` to the size of ``luma`` (edge-aware unless turned off).
@@ -165,7 +165,7 @@ class FrameColorizer:
             return None
         return ShotState(luma=previous[0], ab=previous[1], anchor=self._anchor.copy(),
                          keyed=self._keyed, since=self._since,
-                         goal=self._goal.copy())
+                         goal=self._goal.copy(), hinted=self.temporal.hinted)
 
     def restore(self, state: ShotState) -> None:
         """Continue a shot from :meth:`state` (as if its frame had just been colorized).
@@ -179,11 +179,19 @@ class FrameColorizer:
         self._since = state.since
         self._goal = np.asarray(state.goal, np.float64).reshape(4).copy()
         if self.temporal is not None:
-            self.temporal.restore(state.luma, state.ab)
+            self.temporal.restore(state.luma, state.ab, state.hinted)
 
     def guided(self, small: np.ndarray, keyframe: np.ndarray | None,
                hints: np.ndarray | None) -> np.ndarray:
+        """Chroma of a working-size luma steered by a keyframe and/or hints (see steered)."""
+        return self.steered(small, keyframe, hints)[0]
+
+    def steered(self, small: np.ndarray, keyframe: np.ndarray | None,
+                hints: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
         """Chroma of a working-size luma steered by a keyframe and/or hints (see new_shot).
+
+        Also returns the hints' share of each pixel's chroma ``(h, w)`` (``None`` without
+        hints, or with a keyframe): what the shot carries along as the hints' own.
 
         Where the hints are not confident, the saturation gain applies as to the network's
         own colours; a keyframe's colours are taken as given. The network, trained on dense
@@ -207,6 +215,7 @@ class FrameColorizer:
             prior[:, :2] = c * h[:, :2] + (1.0 - c) * prior[:, :2]
             prior[:, 2:3] = np.maximum(prior[:, 2:3], c)
         ab = self._follow(self._predict_small(small, prior, 1.0), prior, keyframe is None, h)
+        share = None
         if hints is not None and keyframe is None:
             # A second look: the first result, hints followed, as a dense prior of low
             # confidence, so the network carries the hints' colours on into the regions
@@ -216,10 +225,22 @@ class FrameColorizer:
                                                   1.0), prior, True, h)
             # Where the spread does not reach, the parts that look like a hint's point take its
             # colour (hints.look_alike; +0.44 / +0.47 dB with 3 / 10 hints, see LOOK_L there).
-            alike = look_alike(h, luma_to_l(small)[0, 0], self._predict_small(small, None, 1.0))
-            share = alike[:, 2:3] * (1.0 - np.clip(h[:, 2:3], 0.0, 1.0))
-            ab = np.clip(share * alike[:, :2] + (1.0 - share) * ab, -110.0, 110.0)
-        return ab
+            own = self._predict_small(small, None, 1.0)
+            alike = look_alike(h, luma_to_l(small)[0, 0], own)
+            taken = alike[:, 2:3] * (1.0 - np.clip(h[:, 2:3], 0.0, 1.0))
+            ab = np.clip(taken * alike[:, :2] + (1.0 - taken) * ab, -110.0, 110.0)
+            followed = self._follow_share(h[:, 2:3])
+            share = (followed + (1.0 - followed) * taken)[0, 0].astype(np.float32)
+            # What the hints did not reach keeps the network's own colours: the second look
+            # may carry a hint's colour onto look-alike parts the user never touched.
+            auto = np.clip(own * self.tile.saturation, -110.0, 110.0)
+            ab = share[None, None] * ab + (1.0 - share[None, None]) * auto
+        return ab, share
+
+    @staticmethod
+    def _follow_share(confidence: np.ndarray) -> np.ndarray:
+        """How much the output follows hints spread at ``confidence`` (see guided)."""
+        return np.sqrt(np.clip((confidence - FOLLOW_FROM) / (1.0 - FOLLOW_FROM), 0.0, 1.0))
 
     def _follow(self, ab: np.ndarray, prior: np.ndarray, gain: bool,
                 hints: np.ndarray | None) -> np.ndarray:
@@ -230,26 +251,36 @@ class FrameColorizer:
         if gain:
             ab = ab * (1.0 + (self.tile.saturation - 1.0) * (1.0 - prior[:, 2:3]))
         if hints is not None:
-            c = hints[:, 2:3]
-            follow = np.sqrt(np.clip((c - FOLLOW_FROM) / (1.0 - FOLLOW_FROM), 0.0, 1.0))
+            follow = self._follow_share(hints[:, 2:3])
             ab = follow * hints[:, :2] + (1.0 - follow) * ab
         return np.clip(ab, -110.0, 110.0)
 
     def _anchor_frame(self, small: np.ndarray, small_u8: np.ndarray) -> np.ndarray:
         """The shot's anchor frame: colorized on its own (or from the user's keyframe)."""
         assert self.temporal is not None
+        hinted = None
         if self._keyframe is not None or self._hints is not None:
-            ab = self.guided(small, self._keyframe, self._hints)
-            self._keyframe, self._hints, self._keyed = None, None, True
+            ab, hinted = self.steered(small, self._keyframe, self._hints)
+            # A keyframe's colours are the user's everywhere; hints' only where they reach.
+            self._keyed = self._keyframe is not None
+            self._keyframe, self._hints = None, None
+            if hinted is not None:  # the loop holds gain-1 chroma (see predict_working)
+                ab = ab / self._gain_map(hinted)
         else:
             # Exactly the still of the preview: the frame on its own, no prior.
             ab = self._predict_small(small, None, 1.0)
             self._keyed = False
-        self._anchor = chroma_stats(ab)
+        # The drift guard holds the shot to the anchor's colours where no hint is: a hint's
+        # colour statistics are not spread over the frame.
+        self._anchor = chroma_stats(ab, None if hinted is None else 1.0 - hinted)
         self._goal = self._anchor.copy()
         self._since = 0
-        self.temporal.update(small_u8, ab)
+        self.temporal.update(small_u8, ab, hinted)
         return ab
+
+    def _gain_map(self, hinted: np.ndarray) -> np.ndarray:
+        """The saturation gain of a hinted frame: none where a hint's colour is."""
+        return 1.0 + (self.tile.saturation - 1.0) * (1.0 - hinted[None, None])
 
     def predict_working(self, small: np.ndarray) -> np.ndarray:
         """Chroma of the next frame of a shot from its working-size luma ``(1, 1, h, w)``.
@@ -270,7 +301,10 @@ class FrameColorizer:
             prior = self.temporal.prior(small_u8, cfg.confidence if self._keyed else None)
         if prior is None:
             ab = self._anchor_frame(small, small_u8)
+            carried = self.temporal.hinted
         else:
+            carried = self.temporal.carried
+            rest = None if carried is None else 1.0 - carried
             ab = self._predict_small(small, prior, 1.0)
             blend = cfg.keyframe_blend if self._keyed else cfg.blend
             if blend > 0:
@@ -279,18 +313,23 @@ class FrameColorizer:
                 w = blend * prior[:, 2:3]
                 ab = w * prior[:, :2] + (1.0 - w) * ab
             self._since += 1
-            if cfg.reanchor_every and not self._keyed:
+            if cfg.reanchor_every and not self._keyed and carried is None:
                 # The guard's target follows what the shot comes to show (its own colours,
                 # seen afresh every few frames), gliding, so the loop cannot drift but the
                 # content may change, and no frame jumps.
                 if self._since % cfg.reanchor_every == 0:
-                    self._goal = self.own_stats(small)
+                    self._goal = self.own_stats(small, rest)
                 self._anchor = self._anchor + cfg.reanchor_rate * (self._goal - self._anchor)
             # Drift guard: the shot's colour distribution stays within a tolerance of its
             # anchor's, however far from it the frame is.
-            ab = hold_stats(ab, self._anchor, cfg.drift_tolerance)
-            self.temporal.update(small_u8, ab)
+            ab = hold_stats(ab, self._anchor, cfg.drift_tolerance, rest)
+            if carried is not None:
+                # A hint's colour rides along the flow, as the user gave it.
+                ab = carried[None, None] * prior[:, :2] + (1.0 - carried[None, None]) * ab
+            self.temporal.update(small_u8, ab, carried)
         gain = 1.0 if self._keyed else self.tile.saturation
+        if carried is not None:
+            gain = self._gain_map(carried)
         return np.clip(ab * gain, -110.0, 110.0)
 
     def shot_chroma(self, lumas: list[np.ndarray], anchor: int,

@@ -80,6 +80,7 @@ LOOK_AB = 7.0
 LOOK_NONE = 0.3
 LOOK_TEXTURE = 8.0
 LOOK_TEXTURE_SIZE = 0.03
+LOOK_REACH = 0.3  # x the short side: how far from its point a hint claims look-alike parts
 
 
 @dataclass(frozen=True)
@@ -341,9 +342,17 @@ def look_alike(prior: np.ndarray, lightness: np.ndarray, auto: np.ndarray) -> np
     feats = np.stack([*feats, spread / LOOK_TEXTURE])
     at_disc = feats[:, on_disc]
     weight = np.zeros((len(colours), h, w), np.float32)
+    reach = LOOK_REACH * min(h, w)
+    where = np.zeros((h, w), np.int32)
+    where[on_disc] = group + 1
     for k in range(len(colours)):
         centre = at_disc[:, group == k].mean(axis=1)
         weight[k] = np.exp(-0.5 * ((feats - centre[:, None, None]) ** 2).sum(axis=0))
+        if reach > 0:
+            # Resemblance alone reaches the grey road from the grey cart: a hint claims
+            # only the look-alike parts within reach of its point.
+            far = cv2.distanceTransform((where != k + 1).astype(np.uint8), cv2.DIST_L2, 5)
+            weight[k] *= np.exp(-0.5 * (far / reach) ** 2)
     total = weight.sum(axis=0)
     out[0, :2] = np.einsum("khw,kc->chw", weight, colours) / np.maximum(total, 1e-12)
     out[0, 2] = total / (total + LOOK_NONE)
@@ -355,12 +364,10 @@ def _capacity(lightness: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(lightness * (100.0 - lightness), 0.0, None)) + 5.0
 
 
-def sample_hints(rgb: np.ndarray, count: int, frame: int = 0) -> list[Hint]:
-    """``count`` hints taken from a true colour image ``(H, W, 3)`` uint8, by a fixed rule.
+def _true_colour_regions(rgb: np.ndarray) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+    """Lab of a true colour image and its regions of one colour: ``(value, mask)`` each.
 
-    The true ``a, b`` are quantized to a 12-unit grid; the largest connected regions of one
-    bin get a hint each, at their most interior pixel, with the region's mean true colour and a
-    radius of 1 % of the short side.
+    The true ``a, b`` are quantized to a 12-unit grid; a region is a 4-connected run of one bin.
     """
     lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     bins = np.floor((lab[..., 1:] + 128.0) / 12.0).astype(np.int32)
@@ -368,17 +375,35 @@ def sample_hints(rgb: np.ndarray, count: int, frame: int = 0) -> list[Hint]:
     regions = []
     for value in np.unique(label):
         mask = (label == value).astype(np.uint8)
-        n, comp, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
-        for c in range(1, n):
-            regions.append((int(stats[c, cv2.CC_STAT_AREA]), int(value), c, comp))
-    regions.sort(key=lambda r: (-r[0], r[1], r[2]))
+        n, comp = cv2.connectedComponents(mask, connectivity=4)
+        regions.extend((int(value), (comp == c).astype(np.uint8)) for c in range(1, n))
+    return lab, regions
+
+
+def _hint_in(lab: np.ndarray, mask: np.ndarray, frame: int, radius: float) -> Hint:
+    """A hint at the most interior pixel of ``mask`` with the region's mean true colour."""
+    inner = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
+    y, x = np.unravel_index(int(np.argmax(inner)), inner.shape)
+    a, b = lab[..., 1][mask > 0].mean(), lab[..., 2][mask > 0].mean()
+    return Hint(frame=frame, x=float(x), y=float(y), a=float(a), b=float(b), radius=radius)
+
+
+def sample_hints(rgb: np.ndarray, count: int, frame: int = 0,
+                 auto: np.ndarray | None = None) -> list[Hint]:
+    """``count`` hints taken from a true colour image ``(H, W, 3)`` uint8, by a fixed rule.
+
+    Regions of one true colour (a*b* on a 12-unit grid, connected) get a hint each, at their
+    most interior pixel, with the region's mean true colour and a radius of 1 % of the short
+    side. Without ``auto``, the largest regions; with ``auto`` (the automatic result, RGB), the
+    regions a user would fix first: area x mean a*b* error of the automatic colours there.
+    """
+    lab, regions = _true_colour_regions(rgb)
+    if auto is None:
+        score = [float(m.sum()) for _, m in regions]
+    else:
+        auto_ab = cv2.cvtColor(auto.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)[..., 1:]
+        error = np.linalg.norm(auto_ab - lab[..., 1:], axis=2)
+        score = [float(error[m > 0].sum()) for _, m in regions]
+    order = sorted(range(len(regions)), key=lambda i: (-score[i], regions[i][0], i))
     radius = max(1.0, 0.01 * min(rgb.shape[:2]))
-    hints = []
-    for _, _, c, comp in regions[:count]:
-        mask = (comp == c).astype(np.uint8)
-        inner = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
-        y, x = np.unravel_index(int(np.argmax(inner)), inner.shape)
-        a, b = lab[..., 1][mask > 0].mean(), lab[..., 2][mask > 0].mean()
-        hints.append(Hint(frame=frame, x=float(x), y=float(y), a=float(a), b=float(b),
-                          radius=radius))
-    return hints
+    return [_hint_in(lab, regions[i][1], frame, radius) for i in order[:count]]

@@ -19,6 +19,8 @@ from vidcolor.config import TemporalConfig
 
 log = logging.getLogger(__name__)
 
+HINT_KEPT = 0.5  # of a hint's share, where the flow check fails, each frame
+
 
 def _dis() -> cv2.DISOpticalFlow:
     # ULTRAFAST rather than FAST: 1.1 instead of 2.3 ms of CPU per flow at 398x224, two flows
@@ -108,6 +110,8 @@ class ShotState:
         since: frames colorized after the anchor in this direction (when to re-anchor, see
             ``TemporalConfig.reanchor_every``).
         goal: float64 ``(4,)``: the statistics ``anchor`` glides to (``None`` given: ``anchor``).
+        hinted: float32 ``(h, w)``: how much of each pixel's chroma is a colour hint's, carried
+            with it along the flow (``None``: a shot without hints).
     """
 
     luma: np.ndarray
@@ -116,6 +120,7 @@ class ShotState:
     keyed: bool = False
     since: int = 0
     goal: np.ndarray | None = None
+    hinted: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.goal is None:  # not gliding anywhere (and states saved before re-anchoring)
@@ -123,9 +128,11 @@ class ShotState:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The state as named arrays (for ``np.savez``)."""
-        return {"luma": self.luma, "ab": self.ab, "anchor": self.anchor,
-                "keyed": np.bool_(self.keyed), "since": np.int64(self.since),
-                "goal": self.goal}
+        out = {"luma": self.luma, "ab": self.ab, "anchor": self.anchor,
+               "keyed": np.bool_(self.keyed), "since": np.int64(self.since), "goal": self.goal}
+        if self.hinted is not None:
+            out["hinted"] = self.hinted
+        return out
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ShotState:
@@ -136,7 +143,9 @@ class ShotState:
                    keyed=bool(arrays["keyed"]),
                    since=int(arrays["since"]) if "since" in arrays else 0,
                    goal=(np.asarray(arrays["goal"], np.float64).reshape(4)
-                         if "goal" in arrays else None))
+                         if "goal" in arrays else None),
+                   hinted=(np.asarray(arrays["hinted"], np.float32)
+                           if "hinted" in arrays else None))
 
 
 class TemporalPrior:
@@ -147,10 +156,12 @@ class TemporalPrior:
         self._dis = _dis()
         self._luma: np.ndarray | None = None
         self._ab: np.ndarray | None = None
+        self._hinted: np.ndarray | None = None
+        self.carried: np.ndarray | None = None  # the hint share the last prior() carried
 
     def reset(self) -> None:
         """Forget the previous frame (a cut)."""
-        self._luma, self._ab = None, None
+        self._luma, self._ab, self._hinted, self.carried = None, None, None, None
 
     def prior(self, luma: np.ndarray, uncertain: float | None = None) -> np.ndarray | None:
         """Prior ``(1, 3, h, w)`` for a frame whose working-size uint8 luma is ``luma``.
@@ -170,6 +181,16 @@ class TemporalPrior:
         ok = _round_trip_ok(backward, forward, target) & within  # consistent(), sharing within
         conf = np.where(ok, np.float32(self.cfg.confidence), np.float32(uncertain))
         conf[~within] = 0.0
+        self.carried = None
+        if self._hinted is not None:
+            # A hint's colour stays on what the flow follows; where the check fails it may have
+            # landed on something else (an occlusion, fast motion, a new object): there its
+            # share fades (HINT_KEPT a frame: a flow that fails once does not blink it), and
+            # what fades is not offered to the network either.
+            moved = np.clip(_sample(self._hinted, target), 0.0, 1.0) * within
+            lost = np.where(ok, np.float32(0.0), np.float32(1.0 - HINT_KEPT)) * moved
+            self.carried = (moved - lost).astype(np.float32)
+            conf = conf * (1.0 - lost)
         prior = np.concatenate((ab * (conf[..., None] > 0), conf[..., None]), axis=2)
         return np.ascontiguousarray(prior.transpose(2, 0, 1))[None]
 
@@ -180,25 +201,42 @@ class TemporalPrior:
             return None
         return self._luma, self._ab
 
-    def restore(self, luma: np.ndarray, ab: np.ndarray) -> None:
-        """Continue from a previous frame's luma and chroma (see :attr:`previous`)."""
+    @property
+    def hinted(self) -> np.ndarray | None:
+        """The previous frame's hint share ``(h, w)`` (``None``: no hints in this shot)."""
+        return self._hinted
+
+    def restore(self, luma: np.ndarray, ab: np.ndarray,
+                hinted: np.ndarray | None = None) -> None:
+        """Continue from a previous frame's luma, chroma and hint share (see :attr:`previous`)."""
         self._luma = np.asarray(luma, np.uint8)
         self._ab = np.asarray(ab, np.float32)
+        self._hinted = None if hinted is None else np.asarray(hinted, np.float32)
 
-    def update(self, luma: np.ndarray, ab: np.ndarray) -> None:
-        """Remember this frame: uint8 luma ``(h, w)`` and its chroma ``(1, 2, h, w)``."""
+    def update(self, luma: np.ndarray, ab: np.ndarray, hinted: np.ndarray | None = None) -> None:
+        """Remember this frame: uint8 luma ``(h, w)``, chroma ``(1, 2, h, w)``, hint share."""
         self._luma = luma
         self._ab = np.ascontiguousarray(ab[0].transpose(1, 2, 0), dtype=np.float32)
+        self._hinted = hinted
 
 
-def chroma_stats(ab: np.ndarray) -> np.ndarray:
-    """Mean and standard deviation of ``a`` and of ``b`` of ``(1, 2, h, w)`` chroma."""
+def chroma_stats(ab: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """Mean and standard deviation of ``a`` and of ``b`` of ``(1, 2, h, w)`` chroma.
+
+    ``weight`` ``(h, w)``: each pixel's share (a shot's hinted pixels are left out this way).
+    """
     flat = ab[0].reshape(2, -1).astype(np.float64)
-    mean, std = flat.mean(axis=1), flat.std(axis=1)
+    if weight is None or float(weight.sum()) < 1.0:
+        mean, std = flat.mean(axis=1), flat.std(axis=1)
+    else:
+        w = weight.reshape(-1).astype(np.float64)
+        mean = flat @ w / w.sum()
+        std = np.sqrt(np.clip(((flat - mean[:, None]) ** 2) @ w / w.sum(), 0.0, None))
     return np.array([mean[0], std[0], mean[1], std[1]])
 
 
-def hold_stats(ab: np.ndarray, target: np.ndarray, tolerance: float) -> np.ndarray:
+def hold_stats(ab: np.ndarray, target: np.ndarray, tolerance: float,
+               weight: np.ndarray | None = None) -> np.ndarray:
     """``ab`` with each channel's spread and mean brought within ``tolerance`` of ``target``.
 
     Per channel, a spread beyond ``(1 +- tolerance)`` times the target's is scaled back to that
@@ -207,9 +245,9 @@ def hold_stats(ab: np.ndarray, target: np.ndarray, tolerance: float) -> np.ndarr
     agreement along the motion is kept while the shot cannot drift in saturation or hue.
     Within the tolerance nothing changes. The spread is scaled about neutral (0), not about the
     mean: scaling about a bluish mean would tint a grey road blue; the mean moves only where it
-    must.
+    must. ``weight``: as for :func:`chroma_stats`.
     """
-    stats = chroma_stats(ab)
+    stats = chroma_stats(ab, weight)
     out = ab.copy()
     for c in range(2):
         mean, std = stats[2 * c], stats[2 * c + 1]
