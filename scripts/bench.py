@@ -87,7 +87,8 @@ def io_floor(src: Path, dst: Path) -> None:
     from vidcolor.assemble import assemble
     from vidcolor.config import EncodeConfig
     from vidcolor.decode import iter_frames
-    from vidcolor.encode import VideoWriter, build_frame, luma_plane
+    from vidcolor.encode import VideoWriter, build_frame
+    from vidcolor.planes import luma_plane
     from vidcolor.probe import read_media_info
 
     info = read_media_info(src)

@@ -32,10 +32,10 @@ from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.colorspace import rgb_to_lab
 from vidcolor.config import PRECISIONS, TemporalConfig, TileConfig
-from vidcolor.encode import build_frame, luma_plane, plan_pixels
+from vidcolor.encode import build_frame, plan_pixels
 from vidcolor.hints import hint_prior, sample_hints
 from vidcolor.metrics import colorfulness, psnr
-from vidcolor.planes import plane_to_luma
+from vidcolor.planes import luma_plane, plane_to_luma
 from vidcolor.resample import resize_area
 from vidcolor.scan import ScanResult, frame_stats, representative_frame
 from vidcolor.shots import ShotDetector, thumbnail

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vidcolor.encode import luma_plane
+from vidcolor.planes import luma_plane
 from vidcolor.tiling import WindowGrid, working_size
 
 ROOT = Path(__file__).resolve().parents[1]

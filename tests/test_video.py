@@ -130,7 +130,8 @@ def _planes(path: Path) -> tuple[str, list[np.ndarray]]:
     """The decoded pixel format and every frame's Y plane at its own depth."""
     import av
 
-    from vidcolor.encode import luma_plane, source_depth
+    from vidcolor.encode import source_depth
+    from vidcolor.planes import luma_plane
 
     with av.open(str(path)) as c:
         stream = c.streams.video[0]

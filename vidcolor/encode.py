@@ -26,9 +26,6 @@ _CRF_CODECS = frozenset({"libx264", "libx265", "libsvtav1", "libvpx-vp9", "libao
 _PRESET_CODECS = frozenset({"libx264", "libx265"})
 # Encoder colorspace tags: AVCOL_SPC_BT709 = 1, AVCOL_SPC_SMPTE170M = 6.
 _SPACE_TAG = {"bt709": 1, "bt601": 6}
-_PLANAR_8BIT = frozenset(
-    {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuv411p"}
-)
 
 
 # Output container (FFmpeg format name) -> default encoder. WebM takes only VP8/VP9/AV1:
@@ -185,25 +182,6 @@ def plan_pixels(codec: str, width: int, height: int, source: str = "yuv420p") ->
         if fmt.startswith("yuv4") and (even or not fmt.startswith(("yuv420", "yuv422"))):
             return PixelPlan("yuv444p", fmt)
     raise OutputError(f"encoder {codec!r} takes no pixel format that keeps {width}x{height}")
-
-
-def luma_plane(frame: av.VideoFrame, depth: int = 8) -> np.ndarray:
-    """The frame's ``Y'`` plane ``(H, W)``: 8-bit, or at ``depth`` bits (uint16) when > 8.
-
-    Wider or packed formats are converted first; a planar source of that depth is read as is,
-    so its samples stay bit-exact.
-    """
-    name = frame.format.name
-    if depth <= 8:
-        dtype, readable, target = np.uint8, name in _PLANAR_8BIT or name == "gray", "yuv444p"
-    else:
-        dtype, target = np.uint16, f"yuv444p{depth}le"
-        readable = name.startswith("yuv4") and name.endswith(f"p{depth}le")
-    if not readable:
-        frame = frame.reformat(format=target)
-    plane = frame.planes[0]
-    buf = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype().itemsize)
-    return buf[:, : plane.width].copy()
 
 
 def build_frame(

@@ -1,4 +1,4 @@
-"""A frame's ``Y'`` plane as the luma the network reads, and planes back to RGB.
+"""A frame's ``Y'`` plane read out, as the luma the network reads, and planes back to RGB.
 
 Every video frame's plane is converted twice (for the network, and for the colour conversion of
 its output), so the conversion goes through a table of every code's value.
@@ -6,10 +6,38 @@ its output), so the conversion goes through a table of every code's value.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 
 from vidcolor.colorspace import ycbcr_to_rgb
+
+if TYPE_CHECKING:
+    import av
+
+_PLANAR_8BIT = frozenset(
+    {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuv411p"}
+)
+
+
+def luma_plane(frame: av.VideoFrame, depth: int = 8) -> np.ndarray:
+    """The frame's ``Y'`` plane ``(H, W)``: 8-bit, or at ``depth`` bits (uint16) when > 8.
+
+    Wider or packed formats are converted first; a planar source of that depth is read as is,
+    so its samples stay bit-exact.
+    """
+    name = frame.format.name
+    if depth <= 8:
+        dtype, readable, target = np.uint8, name in _PLANAR_8BIT or name == "gray", "yuv444p"
+    else:
+        dtype, target = np.uint16, f"yuv444p{depth}le"
+        readable = name.startswith("yuv4") and name.endswith(f"p{depth}le")
+    if not readable:
+        frame = frame.reformat(format=target)
+    plane = frame.planes[0]
+    buf = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype().itemsize)
+    return buf[:, : plane.width].copy()
 
 
 def plane_to_luma(y_plane: np.ndarray, full_range: bool, depth: int = 8) -> np.ndarray:

@@ -24,11 +24,11 @@ import numpy as np
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig
 from vidcolor.decode import frames_at, iter_frames
-from vidcolor.encode import VideoWriter, build_frame, luma_plane, plan_pixels
+from vidcolor.encode import VideoWriter, build_frame, plan_pixels
 from vidcolor.errors import InputError, OutputError
 from vidcolor.image import write_image
 from vidcolor.keyframes import pixel_digest
-from vidcolor.planes import plane_to_luma, planes_to_rgb
+from vidcolor.planes import luma_plane, plane_to_luma, planes_to_rgb
 from vidcolor.probe import (
     MediaInfo,
     check_input_file,

@@ -29,12 +29,12 @@ import numpy as np
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig
 from vidcolor.decode import DecodeStats, frames_at, in_background, iter_frames
-from vidcolor.encode import AsyncWriter, VideoWriter, luma_plane, writer_plan
+from vidcolor.encode import AsyncWriter, VideoWriter, writer_plan
 from vidcolor.errors import InputError, OutputError
 from vidcolor.faults import fault_point, jitter
 from vidcolor.hints import Hint, hint_prior, parse_hints
 from vidcolor.keyframes import keyframe_chroma
-from vidcolor.planes import plane_to_luma
+from vidcolor.planes import luma_plane, plane_to_luma
 from vidcolor.probe import MediaInfo
 from vidcolor.progress import NullProgress, Progress
 from vidcolor.space import scratch_array

@@ -10,7 +10,7 @@ import numpy as np
 
 from vidcolor.config import ShotConfig
 from vidcolor.decode import DecodeStats, iter_frames
-from vidcolor.encode import luma_plane
+from vidcolor.planes import luma_plane
 from vidcolor.probe import MediaInfo
 from vidcolor.shots import ShotDetector, thumbnail
 
