@@ -224,6 +224,40 @@ def frames_at(path: Path, wanted: list[int], stream_index: int = -1,
         raise InputError(f"cannot decode {path}: {e}") from e
 
 
+
+def frames_by_index(path: Path, pts: dict[int, int | None], stream_index: int = -1,
+                    seek_after: int = 0) -> Iterator[tuple[int, av.VideoFrame]]:
+    """Yield ``(index, frame)`` for the frames at the keys of ``pts``, in any order.
+
+    Where every wanted frame has its own pts (``pts`` maps a frame's index to it) they are
+    reached by seeking (:func:`frames_at`); any the seeks miss, and all of them where a pts is
+    missing or shared, are decoded in order from the start. A frame past the end is not
+    yielded (the caller sees which came back).
+
+    Raises:
+        InputError: the input cannot be opened or decoded in order.
+    """
+    missing = set(pts)
+    by_pts = {p: i for i, p in pts.items() if p is not None}
+    if missing and len(by_pts) == len(missing):
+        try:
+            for p, frame in frames_at(path, list(by_pts), stream_index, seek_after):
+                missing.discard(by_pts[p])
+                yield by_pts[p], frame
+        except InputError as e:
+            log.debug("seeking failed (%s); decoding in order", e)
+        if missing:
+            log.debug("seeking missed frames %s; decoding in order", sorted(missing))
+    if not missing:
+        return
+    last = max(missing)
+    for index, frame in enumerate(iter_frames(path, stream_index=stream_index)):
+        if index in missing:
+            yield index, frame
+        if index >= last:
+            break
+
+
 def _timed_frames(container: av.container.InputContainer,
                   stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
     """Frames with a pts decoded from the demuxer's position on; corrupt packets skipped."""

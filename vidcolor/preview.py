@@ -23,7 +23,7 @@ import numpy as np
 
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig
-from vidcolor.decode import frames_at, iter_frames
+from vidcolor.decode import frames_by_index, iter_frames
 from vidcolor.encode import VideoWriter, build_frame, plan_pixels
 from vidcolor.errors import InputError, OutputError
 from vidcolor.image import write_image
@@ -126,28 +126,15 @@ def _still_lumas(src: Path, info: MediaInfo, scan: ScanResult,
     GOP each, not the whole film in between); any the seeks miss, and files without
     timestamps, are decoded in order as a fallback.
     """
-    missing = set(indices)
+    rest = [i for i in indices if i not in scan.lumas]
     for index in indices:
         if index in scan.lumas:
-            missing.remove(index)
             yield index, scan.lumas[index]
-    by_pts = {scan.pts[i]: i for i in missing if i < len(scan.pts) and scan.pts[i] is not None}
-    if missing and len(by_pts) == len(missing) and info.time_base:
-        gap = max(1, round(SEEK_SECONDS / float(info.time_base)))
-        for pts, frame in frames_at(src, list(by_pts), info.stream_index, seek_after=gap):
-            index = by_pts[pts]
-            missing.remove(index)
-            yield index, luma_plane(frame)
-        if missing:
-            log.debug("seeking missed frames %s; decoding in order", sorted(missing))
-    if not missing:
-        return
-    last = max(missing)
-    for index, frame in enumerate(iter_frames(src, stream_index=info.stream_index)):
-        if index in missing:
-            yield index, luma_plane(frame)
-        if index >= last:
-            break
+    timed = bool(info.time_base)
+    pts = {i: scan.pts[i] if timed and i < len(scan.pts) else None for i in rest}
+    gap = max(1, round(SEEK_SECONDS / float(info.time_base))) if timed else 0
+    for index, frame in frames_by_index(src, pts, info.stream_index, seek_after=gap):
+        yield index, luma_plane(frame)
 
 
 def _write_stills(src: Path, info: MediaInfo, scan: ScanResult, colorizer: FrameColorizer,

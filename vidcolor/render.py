@@ -28,7 +28,7 @@ import numpy as np
 
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig
-from vidcolor.decode import DecodeStats, frames_at, in_background, iter_frames
+from vidcolor.decode import DecodeStats, frames_at, frames_by_index, in_background, iter_frames
 from vidcolor.encode import AsyncWriter, VideoWriter, writer_plan
 from vidcolor.errors import InputError, OutputError
 from vidcolor.faults import fault_point, jitter
@@ -165,14 +165,12 @@ def read_frame(src: Path, info: MediaInfo, timeline: Timeline, index: int) -> av
     Raises:
         InputError: the input ends before it or cannot be decoded.
     """
-    try:
-        for _, frame in segment_frames(src, info, timeline, index, index):
-            return frame
-    except SeekMissed:
-        pass
-    for _, frame in segment_frames(src, info, timeline, index, index, seek=False):
+    pts = int(timeline.pts[index]) if timeline.seekable and 0 < index < len(timeline.pts) else None
+    for _, frame in frames_by_index(src, {index: pts}, info.stream_index):
         return frame
-    raise InputError(f"{src} has no frame {index}")  # segment_frames raises first
+    raise InputError(
+        f"{src} has no frame {index}, found when the job started: the input changed or is "
+        "damaged")
 
 
 def _checked(src: Path, info: MediaInfo, frame: av.VideoFrame) -> av.VideoFrame:
