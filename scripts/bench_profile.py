@@ -20,7 +20,7 @@ STAGES = (
     ("Y' to L, resizing to working size", ("plane_to_luma", "luma_to_l", "pool2", "reduceat",
                                            "resample.py", "srgb_to_linear")),
     ("prior (warp, blend, drift guard)", ("temporal.py", "remap")),
-    ("chroma upsampling (guided filter)", ("guided_upsample", "tiling.py", "<resize>",
+    ("chroma upsampling (guided filter)", ("guided_upsample", "guided.py", "<resize>",
                                            "<blur>", "<multiply>", "<add>", "<merge>")),
     ("colour conversion (Lab to Cb/Cr)", ("lab_to_rgb", "<cvtColor>", "rgb_to_chroma",
                                           "merge_chroma", "linear_to_srgb", "rgb_to_luma",

@@ -62,7 +62,7 @@ def test_a_hint_keeps_its_colour_at_its_point_through_the_upsampling():
     # Two hints of opposite colour close together on a flat frame four times the working size:
     # after the chroma is upsampled to the source, each point still has its hint's colour
     # (with discs of 0.75 working px, as before, both points were 34 a*b* units off).
-    from vidcolor.tiling import guided_upsample
+    from vidcolor.guided import guided_upsample
 
     hints = [Hint(0, 100.0, 112.0, 40.0, 20.0, 2), Hint(0, 140.0, 112.0, -30.0, 10.0, 2)]
     prior = hint_prior(hints, np.full((56, 56), 0.5, np.float32), (224, 224))

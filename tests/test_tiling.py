@@ -8,11 +8,11 @@ from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.colorspace import rgb_to_luma
 from vidcolor.config import TileConfig
+from vidcolor.guided import guided_upsample
 from vidcolor.resample import resize_area, resize_bilinear
 from vidcolor.tiling import (
     WINDOW,
     WindowGrid,
-    guided_upsample,
     seam_score,
     window_starts,
     working_size,

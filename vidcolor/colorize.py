@@ -13,8 +13,8 @@ import numpy as np
 from vidcolor.backends import Backend
 from vidcolor.colorspace import luma_to_l, merge_chroma, ycbcr_to_rgb
 from vidcolor.config import TemporalConfig, TileConfig
+from vidcolor.guided import guided_upsample
 from vidcolor.hints import look_alike
-from vidcolor.metrics import predict_padded
 from vidcolor.planes import plane_to_luma
 from vidcolor.regions import flatten_regions
 from vidcolor.resample import pool2, resize_area, resize_bilinear, shrink_area
@@ -23,7 +23,7 @@ from vidcolor.tiling import (
     GLOBAL_SIZE,
     WindowGrid,
     combine_priors,
-    guided_upsample,
+    predict_padded,
     working_size,
 )
 

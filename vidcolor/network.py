@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidcolor.colorspace import l_to_luma
-from vidcolor.metrics import STRIDE as STRIDE  # inputs: multiples of it (defined torch-free)
+from vidcolor.tiling import STRIDE as STRIDE  # inputs: multiples of it (defined torch-free)
 
 AB_SCALE = 100.0  # a, b are divided by this inside the network
 CLASS_STRIDE = 8  # the colour-distribution head reads the decoder's stride-8 state

@@ -1,4 +1,4 @@
-"""Sliding windows over the working frame, blended without seams, and edge-aware upsampling.
+"""Sliding windows over the working frame, blended without seams; padding to the network's stride.
 
 A frame is colorized in two passes. The *global* pass sees the whole frame at
 ``GLOBAL_SIZE`` on its short side, so every object is seen with its context. When the working
@@ -8,21 +8,25 @@ that overlap by ``overlap`` pixels; each window gets the global pass's chroma as
 part of an object still agree on its colour. Window outputs are blended with raised-cosine
 ramps across each overlap, which sum to 1 at every pixel.
 
-The chroma, predicted at the working resolution, is brought to the source resolution with a
-fast guided filter (He & Sun 2015) whose guide is the source luminance, so colours follow
-the source's edges instead of bleeding across them.
+A frame or window whose sides are not multiples of the network's ``STRIDE`` is padded to it and
+the output cropped back (:func:`predict_padded`). The chroma is brought to the source resolution
+by :mod:`vidcolor.guided`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
-from vidcolor.metrics import STRIDE
-from vidcolor.resample import resize_bilinear
+from vidcolor.colorspace import Array
+
+if TYPE_CHECKING:
+    import torch
+
+STRIDE = 32  # the network's input sides must be multiples of this (vidcolor.network uses it)
 
 WINDOW = 224
 GLOBAL_SIZE = 224
@@ -171,46 +175,6 @@ def combine_priors(temporal: np.ndarray | None, global_ab: np.ndarray,
     return np.concatenate([ab, conf_t + (1.0 - conf_t) * conf_g], 1)
 
 
-def _box(x: np.ndarray, radius: int) -> np.ndarray:
-    """Mean over a ``(2 radius + 1)^2`` box of an ``(h, w[, c])`` float32 array (edges mirrored)."""
-    k = 2 * radius + 1
-    return cv2.blur(x, (k, k), borderType=cv2.BORDER_REFLECT)
-
-
-def guided_upsample(ab: np.ndarray, guide: np.ndarray, radius: int = 2,
-                    eps: float = 1e-3) -> np.ndarray:
-    """Upsample ``ab`` ``(1, 2, h, w)`` to the size of ``guide`` ``(1, 1, H, W)``, edge-aware.
-
-    Fast guided filter (He & Sun 2015): the linear coefficients that express the chroma as a
-    local affine function of the luminance are fitted at the low resolution (``radius`` and
-    ``eps`` there, luminance in 0..1), upsampled bilinearly, and applied to the full-resolution
-    guide, so chroma edges snap to the source's luminance edges. OpenCV's box filters and
-    resizes do the work (an order of magnitude faster than torch's pooling on a CPU).
-    """
-    size = guide.shape[-2:]
-    if ab.shape[-2:] == size:
-        return ab
-    h, w = ab.shape[-2:]
-    big_h, big_w = size
-    radius = max(1, min(radius, (min(h, w) - 1) // 2)) if min(h, w) > 2 else 0
-    if radius == 0:
-        return resize_bilinear(ab, size)
-    big = np.ascontiguousarray(guide[0, 0], dtype=np.float32)
-    p = np.ascontiguousarray(ab[0].transpose(1, 2, 0), dtype=np.float32)  # (h, w, 2)
-    small = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)[..., None]
-    mean_i = _box(small, radius)[..., None]
-    mean_p = _box(p, radius)
-    cov = _box(small * p, radius) - mean_i * mean_p
-    var = _box(small * small, radius)[..., None] - mean_i * mean_i
-    a = cov / (var + eps)
-    b = mean_p - a * mean_i
-    a = cv2.resize(_box(a, radius), (big_w, big_h), interpolation=cv2.INTER_LINEAR)
-    b = cv2.resize(_box(b, radius), (big_w, big_h), interpolation=cv2.INTER_LINEAR)
-    out = cv2.add(cv2.multiply(a, cv2.merge((big, big))), b)
-    np.clip(out, -110.0, 110.0, out=out)
-    return np.ascontiguousarray(out.transpose(2, 0, 1))[None]
-
-
 def seam_score(ab: np.ndarray, border: np.ndarray) -> float:
     """Mean chroma gradient on window-border pixels over the mean elsewhere (1 = no seams).
 
@@ -227,3 +191,43 @@ def seam_score(ab: np.ndarray, border: np.ndarray) -> float:
         return 1.0
     inside = float(grad[~border].mean())
     return float(grad[border].mean()) / max(inside, 1e-6)
+
+
+def pad_to_stride(x: Array, stride: int = STRIDE) -> tuple[Array, tuple[int, int]]:
+    """Pad ``(B, C, H, W)`` so H and W are multiples of ``stride``; returns it and the pad.
+
+    Reflected where the side allows it, else replicated. ``x`` is a numpy array or a torch
+    tensor, and so is the result.
+    """
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % stride, (-w) % stride
+    if ph or pw:
+        reflect = ph < h and pw < w
+        if isinstance(x, np.ndarray):
+            pad = ((0, 0),) * (x.ndim - 2) + ((0, ph), (0, pw))
+            x = np.pad(x, pad, mode="reflect" if reflect else "edge")
+        else:
+            import torch.nn.functional as F
+
+            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if reflect else "replicate")
+    return x, (ph, pw)
+
+
+def predict_padded(predict: Callable[[Array, Array], Array], lum: Array, prior: Array) -> Array:
+    """``predict(lum, prior)`` over a whole ``(B, 1, H, W)`` L image of any size.
+
+    The inputs are padded to the network's stride and the output cropped back. Works the same
+    on torch tensors with a torch ``predict`` (see :func:`predict_whole`).
+    """
+    h, w = lum.shape[-2:]
+    lum_p, _ = pad_to_stride(lum)
+    prior_p, _ = pad_to_stride(prior)
+    return predict(lum_p, prior_p)[..., :h, :w]
+
+
+def predict_whole(model: torch.nn.Module, lum: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """One network pass over a whole ``(B, 1, H, W)`` L tensor of any size (padded internally)."""
+    import torch
+
+    with torch.no_grad():
+        return predict_padded(model, lum, prior)

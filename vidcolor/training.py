@@ -27,7 +27,7 @@ from vidcolor.losses import (
     rebalance_weights,
     semantic_loss,
 )
-from vidcolor.metrics import colorfulness, predict_whole, psnr
+from vidcolor.metrics import colorfulness, psnr
 from vidcolor.network import (
     Colorizer,
     EfficientNetLite0,
@@ -36,6 +36,7 @@ from vidcolor.network import (
     load_pretrained_encoder,
     normalize_rgb,
 )
+from vidcolor.tiling import predict_whole
 from vidcolor.training_data import (
     CropSampler,
     ab_histogram,
