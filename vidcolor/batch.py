@@ -14,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vidcolor.atomic import write_atomic
 from vidcolor.config import JobConfig
 from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.probe import IMAGE_SUFFIXES, is_image_path
@@ -114,9 +114,8 @@ def _load_summary(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _write_summary(path: Path, items: list[BatchItem]) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps({"files": [dataclasses.asdict(i) for i in items]}, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps({"files": [dataclasses.asdict(i) for i in items]}, indent=1)
+                 + "\n")
 
 
 def run_batch(src: Path, dst: Path, cfg: JobConfig, recursive: bool = False,

@@ -31,12 +31,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vidcolor.atomic import write_atomic
 from vidcolor.config import JobConfig
 from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.probe import MediaInfo
 from vidcolor.progress import Progress
 from vidcolor.render import Segment, Timeline, anchor_state, render_segment
-from vidcolor.segments import Job, render_order, write_atomic
+from vidcolor.segments import Job, render_order
 from vidcolor.temporal import ShotState
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vidcolor.atomic import atomic_path
+
 if TYPE_CHECKING:
     import torch
 
@@ -47,9 +49,8 @@ def export_onnx(model: torch.nn.Module, path: Path, weights_digest: str = "") ->
     lum = torch.rand(2, 1, 64, 96) * 100
     prior = torch.zeros(2, 3, 64, 96)
     axes = {0: "batch", 2: "height", 3: "width"}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
+    with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer chatter about Python-side shape arithmetic
         torch.onnx.export(
             model,
@@ -61,11 +62,10 @@ def export_onnx(model: torch.nn.Module, path: Path, weights_digest: str = "") ->
             output_names=["ab"],
             dynamic_axes={"lum": axes, "prior": axes, "ab": axes},
         )
-    proto = onnx.load(str(tmp))
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = "weights_sha256", weights_digest
-    onnx.save(proto, str(tmp))
-    tmp.replace(path)
+        proto = onnx.load(str(tmp))
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "weights_sha256", weights_digest
+        onnx.save(proto, str(tmp))
 
 
 def cache_dir() -> Path:

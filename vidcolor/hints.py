@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidcolor.atomic import write_atomic
 from vidcolor.colorspace import luma_to_l
 from vidcolor.errors import InputError
 from vidcolor.probe import MediaInfo, quarter_turns
@@ -172,10 +173,8 @@ def read_hints(path: Path) -> list[Hint]:
 
 def write_hints(path: Path, hints: list[Hint]) -> None:
     """Write ``hints.json`` atomically (a temporary file beside it, then a rename)."""
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps({"version": VERSION, "hints": [h.to_json() for h in hints]},
-                              indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps({"version": VERSION, "hints": [h.to_json() for h in hints]},
+                                  indent=1) + "\n")
 
 
 def by_frame(hints: list[Hint], info: MediaInfo, frames: int) -> dict[int, list[Hint]]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 
+from vidcolor.atomic import atomic_path
 from vidcolor.colorize import FrameColorizer
 from vidcolor.colorspace import rgb_to_luma
 from vidcolor.errors import InputError, OutputError
@@ -139,16 +139,12 @@ def write_image(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
         log.warning("%s cannot hold transparency: alpha dropped", path.name)
         rgb = rgb[:, :, :3]
     order = [2, 1, 0, 3][:rgb.shape[2]]
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
-        ok = cv2.imwrite(str(tmp), np.ascontiguousarray(rgb[:, :, order]))
-        if not ok:
-            raise OutputError(f"cannot write {path}")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:  # the temporary name keeps the extension imwrite reads
+            if not cv2.imwrite(str(tmp), np.ascontiguousarray(rgb[:, :, order])):
+                raise OutputError(f"cannot write {path}")
     except cv2.error as e:
         raise OutputError(f"cannot write {path}: {e}") from e
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def colorize_image_file(colorizer: FrameColorizer, src: Path, dst: Path, overwrite: bool) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import os
 import urllib.parse
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidcolor.atomic import write_atomic
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig
 from vidcolor.decode import frames_by_index, iter_frames
@@ -110,10 +110,10 @@ def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 
     if clip_seconds > 0:
         _write_clips(src, info, colorizer, shots, out_dir, clip_seconds, cfg)
     # The hints page re-colorizes stills from their gray images: it needs how they were made.
-    _write_atomic(out_dir / "shots.json", json.dumps(
+    write_atomic(out_dir / "shots.json", json.dumps(
         {"source": src.name, "frames": scan.frames, "rotation": info.rotation,
          "matrix": info.matrix, "shots": shots}, indent=2) + "\n")
-    _write_atomic(out_dir / "index.html", contact_sheet(src.name, shots))
+    write_atomic(out_dir / "index.html", contact_sheet(src.name, shots))
     log.info("preview of %d shots in %s", len(shots), out_dir)
     return shots
 
@@ -204,12 +204,6 @@ def _write_clips(src: Path, info: MediaInfo, colorizer: FrameColorizer, shots: l
     finally:
         if writer is not None:
             writer.abort()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def contact_sheet(title: str, shots: list[dict]) -> str:

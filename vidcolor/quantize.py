@@ -25,12 +25,13 @@ Activations that follow a convolution take the range of the activation after it 
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+
+from vidcolor.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +159,7 @@ def quantize_int8(fp32: Path, out: Path, inputs: list[tuple[np.ndarray, np.ndarr
         for key, value in sorted(meta.items()):
             entry = quantized.metadata_props.add()
             entry.key, entry.value = key, value
-        staged = out.with_name(f".{out.name}.{os.getpid()}.partial")
-        onnx.save(quantized, str(staged))
-        staged.replace(out)
+        with atomic_path(out) as staged:
+            onnx.save(quantized, str(staged))
     log.info("int8 model: %d of its nodes quantized", len(nodes))
     return nodes

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from vidcolor._version import __version__
+from vidcolor.atomic import atomic_path, write_atomic
 from vidcolor.config import JobConfig
 from vidcolor.errors import OutputError, ResumeError
 from vidcolor.faults import fault_point
@@ -224,26 +225,6 @@ def render_order(segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(segments, key=key)
 
 
-def fsync_dir(folder: Path) -> None:
-    """Make a rename inside ``folder`` durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temporary file, fsync, rename, fsync of the folder."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
 class Job:
     """The job folder of one render."""
 
@@ -380,11 +361,8 @@ class Job:
             if value is None:
                 raise RuntimeError(f"segment {seg['index']} has no state to hand on")
             target = self.state_path(seg, is_anchor)
-            buf = target.with_name(f".{target.stem}.tmp.npz")
-            np.savez(buf, **value.arrays())
-            with buf.open("rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(buf, target)
+            with atomic_path(target) as buf:
+                np.savez(buf, **value.arrays())
         seg.update(done=True, size=path.stat().st_size, sha256=sha256_of(path))
         self.save()
 

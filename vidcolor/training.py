@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidcolor.atomic import atomic_path
 from vidcolor.colorspace import luma_to_l, merge_rgb, rgb_to_lab, rgb_to_luma
 from vidcolor.losses import (
     check_chroma_norm,
@@ -300,21 +301,20 @@ def train(cfg: TrainConfig) -> Path:
     ema = WeightAverage(model, cfg.ema, saved_ema) if cfg.ema > 0 else None
 
     def save(path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "opt": opt.state_dict(),
-                "step": step,
-                "elapsed": elapsed,
-                "np_rng": sampler.rng.bit_generator.state,
-                "torch_rng": gen.get_state(),
-                "config": asdict(cfg),
-                **({"ema": ema.state} if ema is not None else {}),
-            },
-            tmp,
-        )
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "step": step,
+                    "elapsed": elapsed,
+                    "np_rng": sampler.rng.bit_generator.state,
+                    "torch_rng": gen.get_state(),
+                    "config": asdict(cfg),
+                    **({"ema": ema.state} if ema is not None else {}),
+                },
+                tmp,
+            )
 
     use_amp = use_bf16(cfg.precision, device)
     if cfg.channels_last:
