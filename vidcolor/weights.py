@@ -25,7 +25,7 @@ WEIGHTS_NAME = "vidcolor-lite0.safetensors"
 WEIGHTS_SHA256 = "f42a3ef80cc1f76f2f12ee7833e65aa272c73b616cd38fe665e960877426369d"
 ANIMATION_WEIGHTS_NAME = "vidcolor-anim0.safetensors"
 # sha256 of the animation model's weights (``--model animation``; models/README.md).
-ANIMATION_WEIGHTS_SHA256 = ""
+ANIMATION_WEIGHTS_SHA256 = "1bf1dc24d204c4d65ece8c2e027a4b31afc9daea309ab1ce05e5f83e1cffd4c5"
 
 
 @dataclass(frozen=True)
