@@ -17,6 +17,7 @@ Example::
 
     python scripts/evaluate_animation.py
     python scripts/evaluate_animation.py --animation-weights w.safetensors --limit 60
+    python scripts/evaluate_animation.py --saturation 1.3 --clip-frames 0 --photo-limit 0
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def make_colorizers(args: argparse.Namespace) -> dict[str, FrameColorizer]:
                                  args.threads, args.precision)
         for flat in (False, True):
             name = f"{model}{' + flat' if flat else ''}"
-            out[name] = FrameColorizer(backend, TileConfig(flat_regions=flat), TemporalConfig())
+            tile = TileConfig(flat_regions=flat, saturation=args.saturation)
+            out[name] = FrameColorizer(backend, tile, TemporalConfig())
     return out
 
 
@@ -180,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", default="auto")
     p.add_argument("--precision", default="auto")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--saturation", type=float, default=TileConfig().saturation,
+                   help="the gain on the network's colours (default: the CLI's)")
     p.add_argument("--clip-frames", type=int, default=24, help="0: no clip")
     p.add_argument("--clips", type=int, default=3, help="held-out drawings panned over")
     p.add_argument("--photos", type=Path, default=Path("../shared/data/val"))
