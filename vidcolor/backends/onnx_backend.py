@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcolor.backends import ModelLoader, register
+from vidcolor.backends.base import ModelLoader, register
 from vidcolor.errors import ModelError
 from vidcolor.export import open_int8, open_onnx
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidcolor.backends import ModelLoader, register
+from vidcolor.backends.base import ModelLoader, register
 from vidcolor.errors import ModelError
 
 if TYPE_CHECKING:
