@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vidcolor.cli import main as cli
 from vidcolor.config import JobConfig
-from vidcolor.pipeline import make_colorizer
+from vidcolor.runner import make_colorizer
 from vidcolor.server import HintsSession, make_server
 
 ROOT = Path(__file__).resolve().parents[1]

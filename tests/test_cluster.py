@@ -127,7 +127,7 @@ def test_a_cluster_that_does_not_answer(film, tmp_path, random_weights):
 
 
 class _FakeRay:
-    """What render_on_ray asks of Ray, recorded."""
+    """What ray_executor asks of Ray, recorded."""
 
     def __init__(self, initialized: bool):
         self.initialized, self.calls = initialized, []
@@ -158,14 +158,14 @@ def test_tasks_left_when_one_fails_end_with_our_ray_not_by_cancelling(monkeypatc
     monkeypatch.setitem(sys.modules, "ray", fake)
     monkeypatch.setattr(cluster, "check_available", lambda cfg: None)
 
-    def failing_run(ray, *args):
-        args[-1].update({"ref-1": {}, "ref-2": {}})
-        raise OSError(28, "No space left on device")
+    class TasksOut:
+        def __init__(self, *args):
+            self.pending = {"ref-1": {}, "ref-2": {}}
 
-    monkeypatch.setattr(cluster, "_run", failing_run)
-    with pytest.raises(OSError):
-        cluster.render_on_ray(Path("in.mp4"), None, JobConfig(workers=2), None, None, ".mkv",
-                              "matroska", None)
+    monkeypatch.setattr(cluster, "RayExecutor", TasksOut)
+    with pytest.raises(OSError), cluster.ray_executor(Path("in.mp4"), None, JobConfig(workers=2),
+                                                       None, None, ".mkv", "matroska", None):
+        raise OSError(28, "No space left on device")
     if caller_started_ray:
         assert fake.calls == [("cancel", "ref-1", False), ("cancel", "ref-2", False)]
     else:

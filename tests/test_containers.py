@@ -17,7 +17,7 @@ from media import make_video, read_video
 
 from vidcolor.cli import main
 from vidcolor.encode import DEFAULT_CODECS
-from vidcolor.pipeline import VIDEO_FORMATS
+from vidcolor.outputs import VIDEO_FORMATS
 
 FRAMES = 18
 RATE = Fraction(24)

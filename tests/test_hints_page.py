@@ -31,7 +31,7 @@ CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 def page(tmp_path, random_weights):
     """A preview of a 2-shot clip, its hints server on 127.0.0.1, and its address."""
     from vidcolor.config import JobConfig, TileConfig
-    from vidcolor.pipeline import make_colorizer
+    from vidcolor.runner import make_colorizer
     from vidcolor.server import HintsSession, make_server
 
     src = make_video(tmp_path / "two.mp4", 160, 96, frames=24, shots=2)

@@ -12,6 +12,7 @@ import pytest
 from media import gray_pattern, make_video, read_video
 
 import vidcolor.pipeline as pipeline
+import vidcolor.runner as runner
 from vidcolor.cli import main
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig
@@ -37,6 +38,7 @@ def follow(monkeypatch):
         return FrameColorizer(FollowPrior(), cfg.tile, cfg.temporal)
 
     monkeypatch.setattr(pipeline, "make_colorizer", make)
+    monkeypatch.setattr(runner, "make_colorizer", make)
 
 
 def test_timecodes_round_trip():

@@ -47,7 +47,7 @@ def colorize_image(image: np.ndarray | str | Path, config: JobConfig | None = No
     ``model``: ``photo`` or ``animation`` (drawn pictures), instead of ``config``'s.
     """
     from vidcolor.image import check_pixels, colorize_array, read_image
-    from vidcolor.pipeline import make_colorizer
+    from vidcolor.runner import make_colorizer
 
     if isinstance(image, (str, Path)):
         pixels, peak = read_image(Path(image), alpha=True)
@@ -92,5 +92,6 @@ def colorize_folder(src: str | Path, dst: str | Path, config: JobConfig | None =
     (``result``: ``done``, ``skipped`` or ``failed: ...``); a failure does not raise.
     """
     from vidcolor.batch import run_batch
+    from vidcolor.pipeline import run_job
 
-    return run_batch(Path(src), Path(dst), config or JobConfig(), recursive, video_ext)
+    return run_batch(Path(src), Path(dst), config or JobConfig(), run_job, recursive, video_ext)

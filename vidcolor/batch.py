@@ -23,18 +23,21 @@ from typing import Any
 from vidcolor.atomic import write_atomic
 from vidcolor.config import JobConfig
 from vidcolor.errors import InputError, OutputError, VidcolorError
+from vidcolor.outputs import VIDEO_FORMATS, check_output
 from vidcolor.probe import IMAGE_SUFFIXES, is_image_path
 from vidcolor.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
 
 SUMMARY = "vidcolor-batch.json"
-# Inputs taken as films; the outputs vidcolor writes (pipeline.VIDEO_FORMATS) keep their
+# Inputs taken as films; the outputs vidcolor writes (outputs.VIDEO_FORMATS) keep their
 # container, the others go to Matroska, which holds any codec.
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg",
                             ".ts", ".m2ts", ".mts", ".wmv", ".flv", ".ogv", ".3gp", ".mxf",
                             ".dv", ".vob"})
 FALLBACK_VIDEO_EXT = ".mkv"
+# Colorizes one file: (input, output, settings, progress) -> frames (None for an image).
+RenderFile = Callable[[Path, Path, JobConfig, "Progress | None"], "int | None"]
 
 
 @dataclass
@@ -83,8 +86,6 @@ def find_media(folder: Path, recursive: bool) -> list[Path]:
 
 def output_name(rel: Path, video_ext: str | None) -> Path:
     """Where ``rel`` (relative to the batch folder) goes, relative to the output folder."""
-    from vidcolor.pipeline import VIDEO_FORMATS
-
     if is_image_path(rel):
         return rel
     ext = video_ext or rel.suffix.lower()
@@ -99,10 +100,9 @@ def file_identity(path: Path, cfg: JobConfig, weights_digest: str) -> dict[str, 
     The same fingerprint and settings a video's job folder is identified by
     (:mod:`vidcolor.segments`), as plain JSON values.
     """
-    from vidcolor.segments import file_fingerprint, output_settings
+    from vidcolor.segments import file_fingerprint, job_identity
 
-    identity = {"input": file_fingerprint(path),
-                "settings": output_settings(cfg, cfg.segment_frames), "weights": weights_digest}
+    identity = job_identity(file_fingerprint(path), cfg, cfg.segment_frames, weights_digest)
     return json.loads(json.dumps(identity, default=str))
 
 
@@ -118,19 +118,21 @@ def _write_summary(path: Path, items: list[BatchItem]) -> None:
                  + "\n")
 
 
-def run_batch(src: Path, dst: Path, cfg: JobConfig, recursive: bool = False,
+def run_batch(src: Path, dst: Path, cfg: JobConfig, render: RenderFile, recursive: bool = False,
               video_ext: str | None = None, progress: Progress | None = None,
               file_progress: Callable[[], Progress] | None = None) -> list[BatchItem]:
     """Colorize every image and video of ``src`` into ``dst``; returns what became of each.
 
-    ``progress`` counts files; ``file_progress`` makes the bar of the film being rendered.
+    ``render`` colorizes one film (:func:`vidcolor.pipeline.run_job`: the batch runs below the
+    pipeline and is handed it). ``progress`` counts files; ``file_progress`` makes the bar of
+    the film being rendered.
 
     Raises:
         InputError: ``src`` holds no image or video.
         OutputError: ``dst`` cannot be the output folder.
     """
     from vidcolor.image import colorize_image_file
-    from vidcolor.pipeline import VIDEO_FORMATS, check_output, make_colorizer, run_job
+    from vidcolor.runner import make_colorizer
     from vidcolor.weights import verify_weights
 
     image_colorizer = None  # one network for all the photos
@@ -173,8 +175,8 @@ def run_batch(src: Path, dst: Path, cfg: JobConfig, recursive: bool = False,
                     image_colorizer = image_colorizer or make_colorizer(cfg)
                     colorize_image_file(image_colorizer, path, out, file_cfg.overwrite)
                 else:
-                    item.frames = run_job(path, out, file_cfg,
-                                          file_progress() if file_progress else None)
+                    item.frames = render(path, out, file_cfg,
+                                         file_progress() if file_progress else None)
                 item.result = "done"
             except VidcolorError as e:
                 item.result = f"failed: {e}"

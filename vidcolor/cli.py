@@ -177,13 +177,14 @@ def run_folder(args: argparse.Namespace, cfg: JobConfig) -> int:
     printed at the end (and kept in the output folder).
     """
     from vidcolor.batch import SUMMARY, run_batch, summary_table
+    from vidcolor.pipeline import run_job
 
     ext = args.video_ext
     if ext and not ext.startswith("."):
         ext = "." + ext
     files = TqdmProgress(enabled=not args.quiet, position=0)
-    items = run_batch(args.input, args.output, cfg, recursive=args.recursive, video_ext=ext,
-                      progress=files,
+    items = run_batch(args.input, args.output, cfg, run_job, recursive=args.recursive,
+                      video_ext=ext, progress=files,
                       file_progress=lambda: TqdmProgress(enabled=not args.quiet, position=1))
     failed = sum(i.failed for i in items)
     if not args.quiet:
@@ -262,7 +263,7 @@ def hints_main(argv: list[str]) -> int:
         return int(e.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="vidcolor: %(message)s", stream=sys.stderr)
-    from vidcolor.pipeline import make_colorizer
+    from vidcolor.runner import make_colorizer
     from vidcolor.server import HintsSession, make_server
 
     cfg = JobConfig(weights=args.weights,
@@ -310,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.output is not None:
         from vidcolor.encode import check_encoder_options, resolve_codec
         from vidcolor.errors import OutputError
-        from vidcolor.pipeline import VIDEO_FORMATS
+        from vidcolor.outputs import VIDEO_FORMATS
 
         fmt = VIDEO_FORMATS.get(args.output.suffix.lower())
         try:

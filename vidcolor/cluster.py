@@ -37,7 +37,7 @@ from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.probe import MediaInfo
 from vidcolor.progress import Progress
 from vidcolor.render import Segment, Timeline, anchor_state, render_segment
-from vidcolor.segments import Job, render_order
+from vidcolor.segments import Job
 from vidcolor.temporal import ShotState
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def _address(cfg: JobConfig) -> str | None:
 
 def _colorizer(cfg: JobConfig) -> Any:
     """The worker's colorizer for ``cfg`` (built once per worker process and settings)."""
-    from vidcolor.pipeline import make_colorizer
+    from vidcolor.runner import make_colorizer
 
     key = (cfg.model, cfg.weights, cfg.backend, cfg.precision, cfg.device, cfg.threads, cfg.tile,
            cfg.temporal)
@@ -157,9 +157,10 @@ def _check_reachable(address: str) -> None:
         raise ConnectionError(e.strerror or str(e)) from e
 
 
-def render_on_ray(src: Path, info: MediaInfo, cfg: JobConfig, job: Job, timeline: Timeline,
-                  suffix: str, fmt: str, progress: Progress) -> None:
-    """Render every segment of ``job`` not yet done on Ray, recording each as it arrives.
+@contextlib.contextmanager
+def ray_executor(src: Path, info: MediaInfo, cfg: JobConfig, job: Job, timeline: Timeline,
+                 suffix: str, fmt: str, progress: Progress) -> Iterator[RayExecutor]:
+    """Ray, connected (or started) for the time of the block, as the executor of ``job``.
 
     Raises:
         VidcolorError: a task failed with one (finished segments are kept for a resume).
@@ -169,9 +170,10 @@ def render_on_ray(src: Path, info: MediaInfo, cfg: JobConfig, job: Job, timeline
     import ray
 
     started = _connect(cfg)
-    pending: dict[Any, dict[str, Any]] = {}
+    executor = None
     try:
-        _run(ray, src, info, cfg, job, timeline, suffix, fmt, progress, pending)
+        executor = RayExecutor(ray, src, info, cfg, job, timeline, suffix, fmt, progress)
+        yield executor
     finally:
         # Tasks still out when a task fails: ending our own Ray (or our connection: a job's
         # tasks end with its driver) stops them all. Cancelling them first can crash the
@@ -181,8 +183,8 @@ def render_on_ray(src: Path, info: MediaInfo, cfg: JobConfig, job: Job, timeline
         if started:
             with _stderr_to_log():
                 ray.shutdown()
-        else:
-            for ref in pending:
+        elif executor is not None:
+            for ref in executor.pending:
                 ray.cancel(ref)
 
 
@@ -210,57 +212,67 @@ def _stderr_to_log() -> Iterator[None]:
                 log.debug("Ray, stopping:\n%s", held)
 
 
-def _run(ray: Any, src: Path, info: MediaInfo, cfg: JobConfig, job: Job, timeline: Timeline,
-         suffix: str, fmt: str, progress: Progress, pending: dict[Any, dict[str, Any]]) -> None:
-    """Submit the job's tasks and record each as it finishes; ``pending``: those still out."""
-    segments = job.segments
-    progress.start(job.manifest["frames"], "frames")
-    progress.advance(job.frames_done)
-    shared = str(job.folder) if cfg.work_dir is not None else None
-    threads = cfg.threads or 1
-    task = ray.remote(segment_task).options(
-        num_returns=3, max_retries=RETRIES, retry_exceptions=False, num_cpus=threads,
-        num_gpus=cfg.gpus_per_task if cfg.device == "cuda" else 0)
-    task_cfg = dataclasses.replace(cfg, threads=threads)
-    anchor = ray.remote(anchor_task).options(max_retries=RETRIES, retry_exceptions=False,
-                                             num_cpus=threads)
-    shared_args = [ray.put(v) for v in (info, task_cfg, timeline)]
-    refs: dict[int, Any] = {}
-    anchors: dict[int, Any] = {}
-    for row in render_order(segments):
-        if row["done"]:
-            continue
+class RayExecutor:
+    """A job's segments as Ray tasks, each chained to the task whose state it starts from."""
+
+    def __init__(self, ray: Any, src: Path, info: MediaInfo, cfg: JobConfig, job: Job,
+                 timeline: Timeline, suffix: str, fmt: str, progress: Progress) -> None:
+        """Tasks for the segments of ``job``; the settings and timeline go to the store once."""
+        self.ray, self.src, self.job, self.suffix, self.fmt = ray, src, job, suffix, fmt
+        self.progress = progress
+        self.shared = str(job.folder) if cfg.work_dir is not None else None
+        threads = cfg.threads or 1
+        self.task = ray.remote(segment_task).options(
+            num_returns=3, max_retries=RETRIES, retry_exceptions=False, num_cpus=threads,
+            num_gpus=cfg.gpus_per_task if cfg.device == "cuda" else 0)
+        task_cfg = dataclasses.replace(cfg, threads=threads)
+        self.anchor = ray.remote(anchor_task).options(max_retries=RETRIES,
+                                                      retry_exceptions=False, num_cpus=threads)
+        self.args = [ray.put(v) for v in (info, task_cfg, timeline)]
+        self.refs: dict[int, Any] = {}
+        self.anchors: dict[int, Any] = {}
+        self.pending: dict[Any, dict[str, Any]] = {}  # the tasks still out
+
+    def submit(self, row: dict[str, Any]) -> None:
+        """Submit the task of ``row``, its start state the reference of the task before it."""
+        segments = self.job.segments
         after = row["after"]
         if after is None:
             start: Any = None
         elif segments[after]["done"]:
-            start = job.start_state(row)
+            start = self.job.start_state(row)
         elif row["from_anchor"]:
             # The backward chain starts from a task of its own for the anchor frame, not
             # after the whole segment at the anchor (the same state: shorter chains).
-            if after not in anchors:
-                anchors[after] = anchor.remote(str(src), shared_args[0], shared_args[1],
-                                               Segment.from_manifest(segments[after]), fmt,
-                                               shared_args[2])
-            start = anchors[after]
+            if after not in self.anchors:
+                self.anchors[after] = self.anchor.remote(
+                    str(self.src), self.args[0], self.args[1],
+                    Segment.from_manifest(segments[after]), self.fmt, self.args[2])
+            start = self.anchors[after]
         else:
-            start = refs[after][1]
-        refs[row["index"]] = task.remote(str(src), shared_args[0], shared_args[1],
-                                         Segment.from_manifest(row), start, fmt,
-                                         shared_args[2], suffix, shared)
-        pending[refs[row["index"]][0]] = row
-    while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        row = pending.pop(ready[0])
-        payload = _get(ray, ready[0])
-        state, anchor = _get(ray, refs[row["index"]][1]), _get(ray, refs[row["index"]][2])
-        path = job.segment_path(row, suffix)
-        if isinstance(payload, bytes):
-            write_atomic(path, payload)
-        else:
-            _check_shared(path, *payload)
-        job.finish_segment(row, suffix, state, anchor)
-        progress.advance(row["end"] - row["start"] + 1)
+            start = self.refs[after][1]
+        refs = self.task.remote(str(self.src), self.args[0], self.args[1],
+                                Segment.from_manifest(row), start, self.fmt, self.args[2],
+                                self.suffix, self.shared)
+        self.refs[row["index"]] = refs
+        self.pending[refs[0]] = row
+
+    def finished(self) -> Iterator[tuple[dict[str, Any], ShotState | None, ShotState | None]]:
+        """Each segment as its task returns, in any order, its file written into the job."""
+        ray = self.ray
+        while self.pending:
+            ready, _ = ray.wait(list(self.pending), num_returns=1)
+            row = self.pending.pop(ready[0])
+            payload = _get(ray, ready[0])
+            refs = self.refs[row["index"]]
+            state, anchor = _get(ray, refs[1]), _get(ray, refs[2])
+            path = self.job.segment_path(row, self.suffix)
+            if isinstance(payload, bytes):
+                write_atomic(path, payload)
+            else:
+                _check_shared(path, *payload)
+            yield row, state, anchor
+            self.progress.advance(row["end"] - row["start"] + 1)
 
 
 def _get(ray: Any, ref: Any) -> Any:

@@ -7,21 +7,21 @@ import errno
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from vidcolor.assemble import assemble
-from vidcolor.backends import create_backend, resolve_precision
+from vidcolor.backends import resolve_precision
 from vidcolor.colorize import FrameColorizer
-from vidcolor.config import JobConfig, ShotConfig
+from vidcolor.config import JobConfig
 from vidcolor.encode import check_encoder_options, resolve_codec
 from vidcolor.errors import InputError, OutputError
 from vidcolor.faults import fault_point
 from vidcolor.hints import by_frame, read_hints
 from vidcolor.image import colorize_image_file
 from vidcolor.keyframes import find_keyframes
+from vidcolor.outputs import VIDEO_FORMATS, check_output
 from vidcolor.probe import (
     IMAGE_SUFFIXES,
     MediaInfo,
@@ -30,74 +30,16 @@ from vidcolor.probe import (
     read_media_info,
 )
 from vidcolor.progress import NullProgress, Progress
-from vidcolor.render import Segment, Timeline, check_keyframes, job_need, render_segment
-from vidcolor.scan import ScanResult, scan_video
-from vidcolor.segments import (
-    Job,
-    JobLock,
-    discard_job,
-    fingerprint,
-    output_settings,
-    render_order,
-)
-from vidcolor.shots import read_cut_list
+from vidcolor.render import Timeline, check_keyframes, job_need
+from vidcolor.runner import LocalExecutor, make_colorizer, run_segments
+from vidcolor.scan import first_pass
+from vidcolor.segments import Job, JobLock, discard_job, fingerprint, job_identity
 from vidcolor.space import check_free_space, full_disk_error
-from vidcolor.weights import Weights, shipped_model, verify_weights
+from vidcolor.weights import verify_weights
 
 log = logging.getLogger(__name__)
 
-VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska",
-                 ".webm": "webm", ".avi": "avi"}
 
-
-def make_colorizer(cfg: JobConfig, weights: Weights | None = None) -> FrameColorizer:
-    """The backend and frame colorizer of a job, with ``weights`` (default: ``cfg.weights``).
-
-    The torch network is built only if the backend needs it (see
-    :func:`vidcolor.backends.create_backend`).
-    """
-    weights = weights or verify_weights(cfg.weights, cfg.model)
-    backend = create_backend(cfg.backend, weights.load, cfg.device, weights.digest, cfg.threads,
-                             cfg.precision)
-    log.debug("backend: %s (%s)", backend.name, backend.precision)
-    tile = cfg.tile
-    if shipped_model(cfg.model).flat_regions:
-        tile = dataclasses.replace(tile, flat_regions=True)
-    return FrameColorizer(backend, tile, cfg.temporal)
-
-
-def first_pass(src: Path, info: MediaInfo, cfg: ShotConfig, stats: bool = False,
-               detect: bool = True, keep_bytes: int = 0) -> ScanResult:
-    """Scan ``src`` once: cuts (detected, or the user's ``--shots`` list) and frame times.
-
-    ``stats`` and ``keep_bytes`` are passed to :func:`vidcolor.scan.scan_video`.
-    """
-    user_cuts = read_cut_list(cfg.cut_list) if detect and cfg.cut_list is not None else None
-    scan = scan_video(src, info, cfg, stats=stats, detect=detect and user_cuts is None,
-                      keep_bytes=keep_bytes)
-    if user_cuts is not None:  # read before the scan: a bad list fails at once
-        scan.cuts = [c for c in user_cuts if c < scan.frames]
-        log.info("%d shots from %s", len(scan.cuts) + 1, cfg.cut_list)
-    elif detect:
-        log.info("%d shots in %d frames", len(scan.cuts) + 1, scan.frames)
-    return scan
-
-
-def check_output(src: Path, dst: Path, overwrite: bool) -> None:
-    """Refuse an output that is the input, exists without ``overwrite``, or cannot be written."""
-    if dst.resolve() == src.resolve() or (dst.exists() and os.path.samefile(src, dst)):
-        raise OutputError(f"the output may not be the input: {dst}")
-    if dst.exists() and not dst.is_dir() and not overwrite:
-        raise OutputError(f"{dst} exists; pass -y/--overwrite to replace it")
-    parent = dst.parent
-    if not parent.is_dir():
-        raise OutputError(f"output folder does not exist: {parent}")
-    try:  # os.access says yes to root on read-only mounts: try it for real
-        fd, probe = tempfile.mkstemp(prefix=".vidcolor-probe-", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise OutputError(f"output folder is not writable: {parent} ({e.strerror})") from e
 
 
 def run_job(src: Path, dst: Path, cfg: JobConfig, progress: Progress | None = None) -> int | None:
@@ -109,7 +51,7 @@ def run_job(src: Path, dst: Path, cfg: JobConfig, progress: Progress | None = No
     if src.is_dir():
         from vidcolor.batch import SUMMARY, run_batch
 
-        failed = [i for i in run_batch(src, dst, cfg, progress=progress) if i.failed]
+        failed = [i for i in run_batch(src, dst, cfg, run_job, progress=progress) if i.failed]
         if failed:
             raise OutputError(f"{len(failed)} files of {src} failed (first: {failed[0].source}: "
                               f"{failed[0].result[8:]}); see {dst / SUMMARY}")
@@ -170,11 +112,7 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> int:
     cfg = dataclasses.replace(cfg, precision=precision)
     segment_frames = cfg.segment_frames or max(1, round(SEGMENT_SECONDS * float(info.rate or 24)))
     work = cfg.work_dir or dst.with_name(dst.name + ".vidcolor-job")
-    identity = {
-        "input": fingerprint(src, info),
-        "settings": output_settings(cfg, segment_frames),
-        "weights": weights.digest,
-    }
+    identity = job_identity(fingerprint(src, info), cfg, segment_frames, weights.digest)
     lock = JobLock(work, dst)
     try:
         return _run_locked(src, dst, cfg, info, colorizer, work, identity, segment_frames, fmt,
@@ -203,13 +141,15 @@ def _run_locked(src: Path, dst: Path, cfg: JobConfig, info: MediaInfo,
         need = job_need(src, info, cfg, [s for s in job.segments if not s["done"]])
         check_free_space(work, need)
         if cfg.uses_ray:
-            from vidcolor.cluster import render_on_ray
+            from vidcolor.cluster import ray_executor
 
-            render_on_ray(src, info, cfg, job, timeline, dst.suffix, fmt, progress)
+            with ray_executor(src, info, cfg, job, timeline, dst.suffix, fmt,
+                              progress) as executor:
+                run_segments(job, executor, dst.suffix, progress)
         else:
             assert colorizer is not None
-            _render_segments(src, info, cfg, colorizer, job, timeline, dst.suffix, fmt,
-                             progress)
+            run_segments(job, LocalExecutor(src, info, cfg, colorizer, job, timeline, dst.suffix,
+                                            fmt, progress), dst.suffix, progress)
         fault_point("assembly")
         assemble([job.segment_path(s, dst.suffix) for s in job.segments], src, tmp, fmt,
                  info.rotation)
@@ -271,22 +211,3 @@ def _plan_job(src: Path, info: MediaInfo, cfg: JobConfig, work: Path, identity: 
     np.save(work / "times.npy", scan.times)
     np.save(work / "pts.npy", timeline.pts)
     return job, timeline
-
-
-def _render_segments(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorizer,
-                     job: Job, timeline: Timeline, suffix: str, fmt: str,
-                     progress: Progress) -> None:
-    """Colorize and encode every segment not yet done, recording each as it finishes.
-
-    Segments run in an order in which each follows the one whose state it starts from (see
-    :func:`vidcolor.segments.render_order`); their bytes do not depend on that order.
-    """
-    progress.start(job.manifest["frames"], "frames")
-    progress.advance(job.frames_done)
-    for row in render_order(job.segments):
-        if row["done"]:
-            continue
-        result = render_segment(src, info, cfg, colorizer, Segment.from_manifest(row),
-                                job.start_state(row), job.segment_path(row, suffix), fmt,
-                                timeline, job.folder, progress)
-        job.finish_segment(row, suffix, result.state, result.anchor)

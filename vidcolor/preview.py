@@ -37,7 +37,7 @@ from vidcolor.probe import (
     read_media_info,
 )
 from vidcolor.progress import NullProgress, Progress
-from vidcolor.scan import ScanResult, format_timecode
+from vidcolor.scan import ScanResult, first_pass, format_timecode
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def render_still(colorizer: FrameColorizer, y: np.ndarray, full_range: bool, mat
 def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 0.0,
                 progress: Progress | None = None) -> list[dict]:
     """Write the preview of ``src`` into ``out_dir``; returns the shot list."""
-    from vidcolor.pipeline import first_pass, make_colorizer
+    from vidcolor.runner import make_colorizer
 
     progress = progress or NullProgress()
     check_input_file(src)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from vidcolor.config import ShotConfig
 from vidcolor.decode import DecodeStats, iter_frames
 from vidcolor.planes import luma_plane
 from vidcolor.probe import MediaInfo
-from vidcolor.shots import ShotDetector, thumbnail
+from vidcolor.shots import ShotDetector, read_cut_list, thumbnail
+
+log = logging.getLogger(__name__)
 
 STATS_WIDTH = 160  # frames are measured on a downscale this wide
 
@@ -149,3 +152,20 @@ def parse_timecode(text: str) -> float:
         raise ValueError(f"not a timecode: {text!r}")
     h, m, s = int(parts[0]), int(parts[1]), float(parts[2])
     return h * 3600 + m * 60 + s
+
+
+def first_pass(src: Path, info: MediaInfo, cfg: ShotConfig, stats: bool = False,
+               detect: bool = True, keep_bytes: int = 0) -> ScanResult:
+    """Scan ``src`` once: cuts (detected, or the user's ``--shots`` list) and frame times.
+
+    ``stats`` and ``keep_bytes`` are passed to :func:`vidcolor.scan.scan_video`.
+    """
+    user_cuts = read_cut_list(cfg.cut_list) if detect and cfg.cut_list is not None else None
+    scan = scan_video(src, info, cfg, stats=stats, detect=detect and user_cuts is None,
+                      keep_bytes=keep_bytes)
+    if user_cuts is not None:  # read before the scan: a bad list fails at once
+        scan.cuts = [c for c in user_cuts if c < scan.frames]
+        log.info("%d shots from %s", len(scan.cuts) + 1, cfg.cut_list)
+    elif detect:
+        log.info("%d shots in %d frames", len(scan.cuts) + 1, scan.frames)
+    return scan

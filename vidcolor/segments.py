@@ -120,6 +120,17 @@ def fingerprint(src: Path, info: MediaInfo) -> dict[str, Any]:
     }
 
 
+
+def job_identity(input_fingerprint: dict[str, Any], cfg: JobConfig, segment_frames: int,
+                 weights_digest: str) -> dict[str, Any]:
+    """What a job's output is made from: the input, every setting that changes it, the weights.
+
+    A video's job folder is identified by it (with :func:`fingerprint`), and so is a batch's
+    output (with :func:`file_fingerprint`: a batch does not open the file to know it).
+    """
+    return {"input": input_fingerprint, "settings": output_settings(cfg, segment_frames),
+            "weights": weights_digest}
+
 def _file_digest(path: Path | None) -> str | None:
     if path is None:
         return None
