@@ -21,9 +21,8 @@ class TileConfig:
         windows: use windows above 224 (``False``: one pass over the whole working frame).
         edge_aware: upsample the chroma with a guided filter on the source luminance.
         saturation: gain on the network's unconditioned chroma (1 = its own colours; it fades
-            out where a confident prior sets the colours). 1.15 measured on the val set with the
-            shipped weights: colourfulness above 0.8 x the truth's, PSNR +1.5 dB over gray and
-            classifier agreement +10 points over gray (see models/README.md).
+            out where a confident prior sets the colours). The default buys colourfulness near the
+            truth's with a little PSNR (the measurements: docs/experiments.md).
         flat_regions: one chroma per line-bounded region of the frame (drawn pictures; see
             :mod:`vidcolor.regions`). ``--model animation`` turns it on where that model's
             entry says so (:data:`vidcolor.weights.SHIPPED_MODELS`).

@@ -36,12 +36,10 @@ from vidcolor.atomic import atomic_path
 log = logging.getLogger(__name__)
 
 SHIPPED_INT8 = "vidcolor-lite0.int8.onnx"
-# Node-name prefixes of the convolutions kept in float (the exported graph's module paths).
-# /full/ and /refine.3/ since session 12: with the weights of stage 13 in int8 they took the
-# mean |Δab| against fp32 with a prior from 0.10 to 1.90 (alone 0.38 -> 0.55), in the temporal
-# path every frame but a shot's first takes (scripts/quantize_int8.py, 40 held-out photos).
-# The colour-distribution head (weights that have one) stays float: its logits are divided by
-# the annealed mean's temperature (0.38) before the softmax, which multiplies their rounding.
+# Node-name prefixes of the convolutions kept in float (the exported graph's module paths): the
+# layers whose rounding moves the output most for the least time (docs/experiments.md, int8 and
+# stage 13). The colour-distribution head (weights that have one) stays float: its logits are
+# divided by the annealed mean's temperature before the softmax, which multiplies their rounding.
 FLOAT_PREFIXES = ("/_conv_stem/", "/_blocks.0/", "/_blocks.1/", "/guess/", "/refine.3/",
                   "/full/", "/out/", "/class_head/")
 ACTIVATIONS = ("Clip", "Relu")
