@@ -99,3 +99,15 @@ def test_flat_regions_give_a_line_bounded_region_one_chroma():
 
 def test_flat_regions_only_for_the_animation_model():
     assert not SHIPPED_MODELS["photo"].flat_regions
+
+
+def test_api_takes_the_model():
+    import vidcolor
+
+    grey = np.dstack([_drawing()] * 3)
+    photo = vidcolor.colorize_image(grey)
+    anim = vidcolor.colorize_image(grey, model="animation")
+    assert anim.shape == photo.shape == grey.shape
+    assert not np.array_equal(anim, photo)  # other weights, other colours
+    with pytest.raises(ModelError, match="unknown model"):
+        vidcolor.colorize_image(grey, model="cartoon")
