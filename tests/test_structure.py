@@ -7,9 +7,19 @@ Every module of ``vidcolor/`` is parsed (not imported) and each of its imports o
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
+from media import make_video
+
 PACKAGE = Path(__file__).resolve().parents[1] / "vidcolor"
+LAB = "vidcolor.lab"  # training, data, losses, evaluation, quantisation, metrics
+
+
+def is_lab(module: str) -> bool:
+    """Whether ``module`` is of the lab wing."""
+    return module == LAB or module.startswith(LAB + ".")
 
 
 def _module_name(path: Path) -> str:
@@ -85,3 +95,30 @@ def test_the_graph_sees_imports_inside_functions():
 def test_no_import_circle():
     cycle = find_cycle(import_graph())
     assert cycle is None, " -> ".join(cycle)
+
+
+def test_the_runtime_never_imports_the_lab():
+    graph = import_graph()
+    reached = {m: sorted(filter(is_lab, ts)) for m, ts in graph.items() if not is_lab(m)}
+    assert not {m: ts for m, ts in reached.items() if ts}
+
+
+def test_colorizing_a_video_and_an_image_loads_no_lab_module(tmp_path, random_weights):
+    import cv2
+    import numpy as np
+
+    video = make_video(tmp_path / "in.mp4", 64, 48, frames=6, shots=2)
+    image = tmp_path / "in.png"
+    cv2.imwrite(str(image), np.tile(np.arange(64, dtype=np.uint8), (48, 1)))
+    common = ["--weights", str(random_weights), "--render-size", "64", "-q"]
+    code = (
+        "import sys; from vidcolor.cli import main\n"
+        f"assert main([{str(video)!r}, '-o', {str(tmp_path / 'out.mp4')!r}, *{common!r}]) == 0\n"
+        f"assert main([{str(image)!r}, '-o', {str(tmp_path / 'out.png')!r}, *{common!r}]) == 0\n"
+        "print('\\n'.join(sorted(m for m in sys.modules if m.startswith('vidcolor'))))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    loaded = proc.stdout.split()
+    assert "vidcolor.render" in loaded and "vidcolor.image" in loaded
+    assert not [m for m in loaded if is_lab(m)]
