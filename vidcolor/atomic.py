@@ -22,15 +22,17 @@ def fsync_dir(folder: Path) -> None:
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, per_process: bool = False) -> Iterator[Path]:
     """A temporary path beside ``path`` to write; on success it replaces ``path``.
 
-    The temporary name is one per process and keeps the extension (``.name.PID.partial.png``),
-    for writers that choose the format by it. After the block the file is fsynced, renamed over
-    ``path``, and the rename made durable; on an exception it is removed and ``path`` is left as
-    it was.
+    The temporary name keeps the extension (``.name.partial.png``), for writers that choose the
+    format by it; ``per_process`` adds the process id (``.name.PID.partial.png``) where several
+    processes may write the same file at once (a shared cache). After the block the file is
+    fsynced, renamed over ``path``, and the rename made durable; on an exception it is removed
+    and ``path`` is left as it was.
     """
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
+    tag = f".{os.getpid()}" if per_process else ""
+    tmp = path.with_name(f".{path.stem}{tag}.partial{path.suffix}")
     try:
         yield tmp
         with tmp.open("rb+") as fh:

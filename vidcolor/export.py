@@ -50,7 +50,7 @@ def export_onnx(model: torch.nn.Module, path: Path, weights_digest: str = "") ->
     prior = torch.zeros(2, 3, 64, 96)
     axes = {0: "batch", 2: "height", 3: "width"}
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp, warnings.catch_warnings():
+    with atomic_path(path, per_process=True) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer chatter about Python-side shape arithmetic
         torch.onnx.export(
             model,

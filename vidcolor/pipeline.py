@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import errno
 import logging
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 
 from vidcolor.assemble import assemble
+from vidcolor.atomic import atomic_path
 from vidcolor.backends import resolve_precision
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig
@@ -129,7 +129,6 @@ def _run_locked(src: Path, dst: Path, cfg: JobConfig, info: MediaInfo,
         log.info("--restart: discarded the job in %s", work)
     job = Job.open(work, identity)
     fresh = job is None
-    tmp = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
     need = 0
     try:
         if job is None:
@@ -151,9 +150,9 @@ def _run_locked(src: Path, dst: Path, cfg: JobConfig, info: MediaInfo,
             run_segments(job, LocalExecutor(src, info, cfg, colorizer, job, timeline, dst.suffix,
                                             fmt, progress), dst.suffix, progress)
         fault_point("assembly")
-        assemble([job.segment_path(s, dst.suffix) for s in job.segments], src, tmp, fmt,
-                 info.rotation)
-        os.replace(tmp, dst)
+        with atomic_path(dst) as tmp:
+            assemble([job.segment_path(s, dst.suffix) for s in job.segments], src, tmp, fmt,
+                     info.rotation)
     except BaseException as e:
         # A planned job is worth keeping after a full disk or an interruption (the first pass
         # need not run again); after any other failure before a segment is done, it is not.
@@ -168,7 +167,6 @@ def _run_locked(src: Path, dst: Path, cfg: JobConfig, info: MediaInfo,
         raise
     finally:
         progress.close()
-        tmp.unlink(missing_ok=True)
     if not cfg.keep_work:
         shutil.rmtree(work, ignore_errors=True)
     return job.manifest["frames"]

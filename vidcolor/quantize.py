@@ -157,7 +157,7 @@ def quantize_int8(fp32: Path, out: Path, inputs: list[tuple[np.ndarray, np.ndarr
         for key, value in sorted(meta.items()):
             entry = quantized.metadata_props.add()
             entry.key, entry.value = key, value
-        with atomic_path(out) as staged:
+        with atomic_path(out, per_process=True) as staged:
             onnx.save(quantized, str(staged))
     log.info("int8 model: %d of its nodes quantized", len(nodes))
     return nodes
