@@ -26,7 +26,7 @@ import torch
 from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import PRECISIONS, TileConfig
-from vidcolor.evaluation import (
+from vidcolor.lab.evaluation import (
     evaluate_folder,
     evaluate_hints,
     evaluate_tiling,

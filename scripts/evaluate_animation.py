@@ -8,7 +8,7 @@ the photo model and the animation model, each with and without the flat-region s
 
 Clip (``--clip-frames``): a pan over held-out drawings (their canvas enlarged 2x, a window
 moving 3 px right and 2 px down a frame), rendered as a video is (temporal prior): warp error
-(``vidcolor.video_metrics.warp_errors``; the truth's own is the floor) and the chroma spread
+(``vidcolor.lab.video_metrics.warp_errors``; the truth's own is the floor) and the chroma spread
 over time of each flat region (std of its mean a*b* over the frames it is whole in).
 
 Photos (``--photos``): the same PSNR / colourfulness on val photos, both models.
@@ -37,10 +37,10 @@ from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import TemporalConfig, TileConfig
 from vidcolor.image import colorize_array, image_luma
-from vidcolor.metrics import colorfulness, psnr
+from vidcolor.lab.metrics import colorfulness, psnr
+from vidcolor.lab.training_data import list_images, read_rgb
+from vidcolor.lab.video_metrics import warp_errors
 from vidcolor.regions import region_labels
-from vidcolor.training_data import list_images, read_rgb
-from vidcolor.video_metrics import warp_errors
 from vidcolor.weights import verify_weights
 
 SOURCES = ("clip", "photo", "sprite")  # file-name prefixes: clip art, cartoons, sprites

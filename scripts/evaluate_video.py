@@ -34,12 +34,12 @@ from vidcolor.colorspace import rgb_to_lab
 from vidcolor.config import PRECISIONS, TemporalConfig, TileConfig
 from vidcolor.encode import build_frame, plan_pixels
 from vidcolor.hints import hint_prior, sample_hints
-from vidcolor.metrics import colorfulness, psnr
+from vidcolor.lab.metrics import colorfulness, psnr
+from vidcolor.lab.video_metrics import cdc, colorfulness_drift, warp_errors
 from vidcolor.planes import luma_plane, plane_to_luma
 from vidcolor.resample import resize_area
 from vidcolor.scan import ScanResult, frame_stats, representative_frame
 from vidcolor.shots import ShotDetector, thumbnail
-from vidcolor.video_metrics import cdc, colorfulness_drift, warp_errors
 from vidcolor.weights import verify_weights
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -229,9 +229,9 @@ def preview_agreement_table(clips: list[Path], work: Path) -> None:
     import dataclasses
 
     from vidcolor.config import EncodeConfig, JobConfig
+    from vidcolor.lab.video_metrics import preview_agreement
     from vidcolor.pipeline import run_job
     from vidcolor.preview import run_preview
-    from vidcolor.video_metrics import preview_agreement
 
     print("| clip | shot | frame | default render: mean | p90 | lossless render: mean | p90 |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -1,7 +1,7 @@
 """``docs/frontier.png``: PSNR over gray against colourfulness, one line per model (evaluate.py).
 
 Drawn with OpenCV (no plotting library among the dependencies). Each line is a gain sweep
-(:func:`vidcolor.evaluation.gain_sweep`); the issue's floor (CF >= 0.90 x truth and PSNR >= gray
+(:func:`vidcolor.lab.evaluation.gain_sweep`); the issue's floor (CF >= 0.90 x truth and PSNR >= gray
 + 1.5 dB, at one setting) is the shaded corner. Published models are marked on the colourfulness
 axis only: their PSNR was measured on ImageNet, not on these photos (DDColor, ICCV 2023,
 Table 1; the truth's CF there is about 38.6).

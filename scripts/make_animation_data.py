@@ -7,7 +7,7 @@ Sources (licences in models/README.md, "The animation model"):
   pixels composited onto white or a random light colour; nearly colourless pictures dropped.
 * sprites: the Kenney.nl sprites in the ``arcade`` wheel (CC0, ``resources/assets/images/
   License.txt``); only the CC0 folders below; ``enemies`` and ``items`` held out.
-* cartoons synthesised from photos (``vidcolor.animation_data.cartoonize``): train photos for
+* cartoons synthesised from photos (``vidcolor.lab.animation_data.cartoonize``): train photos for
   training, val photos for the held-out set. They keep the photo's true colours.
 
 Every image is resized so its short side is 256 px. Deterministic (seeded per file name).
@@ -29,14 +29,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vidcolor.animation_data import (
+from vidcolor.lab.animation_data import (
     cartoonize,
     chroma_share,
     flatten_alpha,
     light_background,
     resize_short,
 )
-from vidcolor.training_data import list_images, read_rgb
+from vidcolor.lab.training_data import list_images, read_rgb
 
 ARCADE_CC0 = ("alien", "animated_characters", "backgrounds", "cards", "enemies", "items",
               "space_shooter", "tiles", "topdown_tanks")

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vidcolor.config import JobConfig
 from vidcolor.image import colorize_array, image_luma
+from vidcolor.lab.training_data import read_rgb
 from vidcolor.pipeline import make_colorizer
-from vidcolor.training_data import read_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL = 200  # px, each picture's height

@@ -2,7 +2,7 @@
 
 Calibrates on training photos (every Nth of ``../shared/data/train``, each alone and with a
 shifted true prior, through the pipeline's own frame path so the network sees the inputs it
-will see), quantizes with ONNX Runtime's tools (:mod:`vidcolor.quantize`), then compares it
+will see), quantizes with ONNX Runtime's tools (:mod:`vidcolor.lab.quantize`), then compares it
 with the fp32 model on other training photos: mean |Δab| and milliseconds per 224x224 window.
 
 Example::
@@ -29,8 +29,8 @@ import numpy as np
 from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import TileConfig
-from vidcolor.quantize import FLOAT_PREFIXES, Recorder, photo_lumas, quantize_int8
-from vidcolor.training_data import list_images
+from vidcolor.lab.quantize import FLOAT_PREFIXES, Recorder, photo_lumas, quantize_int8
+from vidcolor.lab.training_data import list_images
 from vidcolor.weights import MODEL_NAMES, models_dir, sha256_of, shipped_model, verify_weights
 
 DEFAULT_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"

@@ -16,7 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vidcolor.training import SettingsError, TrainConfig, check_config, train
+from vidcolor.lab.training import SettingsError, TrainConfig, check_config, train
+
+# This project's photos (docs/training.md: not in the repository, beside the checkout); the
+# library has no default folder.
+PHOTOS = {"data": "../shared/data/train", "val": "../shared/data/val"}
 
 
 def _yes_no(value: str) -> bool:
@@ -34,10 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
         kind = type(field.default)
+        default = PHOTOS.get(field.name, field.default)
         if kind is bool:  # bool("false") is True: spell the values out
-            parser.add_argument(flag, type=_yes_no, default=field.default, metavar="yes|no")
+            parser.add_argument(flag, type=_yes_no, default=default, metavar="yes|no")
         else:
-            parser.add_argument(flag, type=kind, default=field.default)
+            parser.add_argument(flag, type=kind, default=default)
     parser.add_argument("--export", type=Path, help="write the run's weights (safetensors), stop")
     parser.add_argument("--export-class-mix", type=float,
                         help="with --export: the colour-distribution head's mix to ship")

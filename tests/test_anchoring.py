@@ -19,7 +19,7 @@ from media import make_video
 
 import vidcolor.render as render
 from vidcolor.cli import main
-from vidcolor.video_metrics import preview_agreement
+from vidcolor.lab.video_metrics import preview_agreement
 
 BASE = ["--render-size", "64", "-q", "--crf", "0"]
 

@@ -10,9 +10,9 @@ from conftest import random_colorizer
 from test_network import _write_images
 
 from vidcolor.backends import create_backend
-from vidcolor.losses import class_bins_of, class_loss, soft_bin_targets
+from vidcolor.lab.losses import class_bins_of, class_loss, soft_bin_targets
+from vidcolor.lab.training import TrainConfig, train
 from vidcolor.network import build_colorizer, colorizer_for_state, set_class_head
-from vidcolor.training import TrainConfig, train
 from vidcolor.weights import export_checkpoint, load_colorizer, write_weights
 
 BINS = torch.tensor([[0.0, 0.0], [30.0, 0.0], [0.0, -30.0], [-20.0, 40.0]])

@@ -304,7 +304,7 @@ def test_evaluate_hints_table_measures_what_hints_add(tmp_path):
     from vidcolor.backends import create_backend
     from vidcolor.colorize import FrameColorizer
     from vidcolor.config import TileConfig
-    from vidcolor.evaluation import evaluate_hints
+    from vidcolor.lab.evaluation import evaluate_hints
 
     rng = np.random.default_rng(3)
     for i in range(2):

@@ -174,7 +174,7 @@ def test_gain_sweep_is_evaluate_folder_at_each_gain(tmp_path, random_weights):
     from vidcolor.backends import create_backend
     from vidcolor.colorize import FrameColorizer
     from vidcolor.config import TileConfig
-    from vidcolor.evaluation import evaluate_folder, gain_sweep
+    from vidcolor.lab.evaluation import evaluate_folder, gain_sweep
     from vidcolor.weights import verify_weights
 
     rng = np.random.default_rng(3)

@@ -18,7 +18,7 @@ from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig, TileConfig
 from vidcolor.errors import ModelError
 from vidcolor.image import read_image
-from vidcolor.quantize import FLOAT_PREFIXES, SHIPPED_INT8
+from vidcolor.lab.quantize import FLOAT_PREFIXES, SHIPPED_INT8
 from vidcolor.weights import models_dir, verify_weights
 
 INT8 = models_dir() / SHIPPED_INT8

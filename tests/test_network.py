@@ -13,8 +13,7 @@ import torch
 from conftest import random_colorizer
 
 from vidcolor.errors import ModelError
-from vidcolor.network import EfficientNetLite0, build_colorizer, count_macs, load_pretrained_encoder
-from vidcolor.training import (
+from vidcolor.lab.training import (
     TrainConfig,
     chroma_loss,
     frozen_classifier,
@@ -22,6 +21,7 @@ from vidcolor.training import (
     semantic_loss,
     simulate_prior,
 )
+from vidcolor.network import EfficientNetLite0, build_colorizer, count_macs, load_pretrained_encoder
 from vidcolor.weights import export_checkpoint, load_colorizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,7 +128,7 @@ def _write_images(folder: Path, n: int, seed: int = 0) -> None:
 
 
 def test_training_step_checkpoint_resume_and_export(tmp_path):
-    from vidcolor.training import train
+    from vidcolor.lab.training import train
 
     _write_images(tmp_path / "train", 6)
     _write_images(tmp_path / "val", 3, seed=1)
@@ -157,7 +157,7 @@ def test_training_step_checkpoint_resume_and_export(tmp_path):
 
 
 def test_train_script_refuses_bad_settings_in_one_line_before_loading(tmp_path):
-    from vidcolor.training import SettingsError, check_config
+    from vidcolor.lab.training import SettingsError, check_config
 
     _write_images(tmp_path / "train", 2)
     _write_images(tmp_path / "val", 1, seed=1)
@@ -219,7 +219,7 @@ def test_evaluate_script_on_three_images(tmp_path, random_weights):
 def test_weight_average_is_the_exponential_mean_and_is_what_a_checkpoint_exports(tmp_path):
     from dataclasses import replace
 
-    from vidcolor.training import WeightAverage, train
+    from vidcolor.lab.training import WeightAverage, train
     from vidcolor.weights import checkpoint_state
 
     model = build_colorizer(pretrained_encoder=False)
@@ -282,7 +282,7 @@ def test_weights_average_is_exact_and_written_the_same_every_time(tmp_path):
 
 
 def test_rebalance_weights_and_the_floor_under_grey():
-    from vidcolor.training import rebalance_weights
+    from vidcolor.lab.training import rebalance_weights
 
     rng = np.random.default_rng(0)
     hist = rng.random((22, 22)) * 0.01
@@ -304,7 +304,7 @@ def test_rebalance_weights_and_the_floor_under_grey():
 
 
 def test_colour_loss_prices_grey_where_l1_is_flat():
-    from vidcolor.training import chroma_loss, colour_loss
+    from vidcolor.lab.training import chroma_loss, colour_loss
 
     red = torch.zeros(1, 2, 16, 16)
     red[:, 0] = 40.0
@@ -326,8 +326,8 @@ def test_colour_loss_prices_grey_where_l1_is_flat():
 
 
 def test_squared_chroma_loss_is_least_at_the_mean_not_the_median():
-    from vidcolor.losses import L2_SCALE
-    from vidcolor.training import chroma_loss
+    from vidcolor.lab.losses import L2_SCALE
+    from vidcolor.lab.training import chroma_loss
 
     # The same gray three times: twice grey, once red. L1's best single answer is the median
     # (grey); the squared loss's is the mean (a third of the red), which PSNR rewards.

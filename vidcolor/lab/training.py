@@ -18,7 +18,7 @@ import torch
 
 from vidcolor.atomic import atomic_path
 from vidcolor.colorspace import luma_to_l, merge_rgb, rgb_to_lab, rgb_to_luma
-from vidcolor.losses import (
+from vidcolor.lab.losses import (
     check_chroma_norm,
     chroma_loss,
     class_bins_of,
@@ -28,17 +28,8 @@ from vidcolor.losses import (
     rebalance_weights,
     semantic_loss,
 )
-from vidcolor.metrics import colorfulness, psnr
-from vidcolor.network import (
-    Colorizer,
-    EfficientNetLite0,
-    build_colorizer,
-    colorizer_for_state,
-    load_pretrained_encoder,
-    normalize_rgb,
-)
-from vidcolor.tiling import predict_whole
-from vidcolor.training_data import (
+from vidcolor.lab.metrics import colorfulness, psnr
+from vidcolor.lab.training_data import (
     CropSampler,
     ab_histogram,
     list_images,
@@ -48,6 +39,15 @@ from vidcolor.training_data import (
     to_tensor,
     to_uint8,
 )
+from vidcolor.network import (
+    Colorizer,
+    EfficientNetLite0,
+    build_colorizer,
+    colorizer_for_state,
+    load_pretrained_encoder,
+    normalize_rgb,
+)
+from vidcolor.tiling import predict_whole
 from vidcolor.weights import checkpoint_state
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,8 @@ log = logging.getLogger(__name__)
 class TrainConfig:
     """Every setting of a training run (saved in the run folder; resuming checks it)."""
 
-    data: str = "../shared/data/train"
-    val: str = "../shared/data/val"
+    data: str = ""  # a folder of colour photos: required (scripts/train.py names this project's)
+    val: str = ""  # a folder of held-out colour photos: required
     out: str = "runs/main"
     crop: int = 128
     batch: int = 24
@@ -116,7 +116,9 @@ def check_config(cfg: TrainConfig) -> None:
     except ValueError as err:
         problems.append(f"--chroma-norm: {err}")
     for name, folder in (("data", cfg.data), ("val", cfg.val)):
-        if not Path(folder).is_dir() or not list_images(Path(folder)):
+        if not folder:
+            problems.append(f"--{name} is required: a folder of colour photos")
+        elif not Path(folder).is_dir() or not list_images(Path(folder)):
             problems.append(f"--{name} {folder} is not a folder of images")
     if problems:
         raise SettingsError("; ".join(problems))

@@ -106,8 +106,8 @@ def photo_lumas(paths: list[Path], seed: int = 0) -> list[tuple[np.ndarray, np.n
     import torch
 
     from vidcolor.colorspace import rgb_to_luma
-    from vidcolor.evaluation import shifted_prior
-    from vidcolor.training_data import read_rgb, to_tensor
+    from vidcolor.lab.evaluation import shifted_prior
+    from vidcolor.lab.training_data import read_rgb, to_tensor
 
     gen = torch.Generator().manual_seed(seed)
     items: list[tuple[np.ndarray, np.ndarray | None]] = []

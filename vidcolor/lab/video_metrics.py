@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from vidcolor.image import read_image
-from vidcolor.metrics import colorfulness
+from vidcolor.lab.metrics import colorfulness
 from vidcolor.planes import planes_to_rgb
 from vidcolor.preview import upright
 from vidcolor.probe import read_media_info

@@ -17,9 +17,9 @@ import torch
 
 from vidcolor.colorize import FrameColorizer
 from vidcolor.colorspace import merge_rgb, rgb_to_lab, rgb_to_luma
-from vidcolor.metrics import colorfulness, psnr
+from vidcolor.lab.metrics import colorfulness, psnr
+from vidcolor.lab.training import frozen_classifier, list_images, read_rgb, to_tensor, to_uint8
 from vidcolor.network import normalize_rgb
-from vidcolor.training import frozen_classifier, list_images, read_rgb, to_tensor, to_uint8
 
 log = logging.getLogger(__name__)
 

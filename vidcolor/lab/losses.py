@@ -11,8 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidcolor.lab.training_data import AB_BINS
 from vidcolor.network import CLASS_STRIDE, EfficientNetLite0, normalize_rgb
-from vidcolor.training_data import AB_BINS
 
 
 def rebalance_weights(hist: np.ndarray, lam: float, power: float,

@@ -1,6 +1,7 @@
 """Training data: photos read into memory, random crops, and the simulated previous-frame prior.
 
-Split from :mod:`vidcolor.training` (the loss and the loop). Imports torch, numpy and OpenCV only.
+Split from :mod:`vidcolor.lab.training` (the loss and the loop). Imports torch, numpy and OpenCV
+only.
 """
 
 from __future__ import annotations
