@@ -33,12 +33,8 @@ __all__ = ["FrameColorizer", "working_size"]
 
 WINDOW_STATS_TOLERANCE = 0.0  # windows' chroma spread and mean: the global pass's (measured best)
 FOLLOW_FROM = 0.03  # hints: the output follows their spread colours above this confidence
-# Hints: the confidence the first result has as the prior of the second look (see guided). On 100
-# training photos, 3 / 10 hints, over automatic: one look +2.10 / +3.83 dB; a second at 0.1 /
-# 0.2 / 0.3: +2.13 / +3.81, +2.23 / +3.84, +2.29 / +3.87; a third adds < 0.02. Session 14 (stage
-# 13's weights, the same photos, over automatic +2.11 / +3.59 at 0.3): 0.5 +2.11 / +3.56, 0.7
-# +2.10 / +3.58; the follow's square root as power 0.35 +2.12 / +3.58, 0.7 +2.04 / +3.55; the
-# saturation gain in hinted frames 1.0 +2.07 / +3.54, 1.3 +2.03 / +3.61.
+# Hints: the confidence the first result has as the prior of the second look (see guided); the
+# value of most gain on the tuning photos (docs/experiments.md, the constants of colour hints).
 SECOND_LOOK = 0.3
 
 
@@ -224,7 +220,7 @@ class FrameColorizer:
             ab = self._follow(self._predict_small(small, np.concatenate([ab * again, again], 1),
                                                   1.0), prior, True, h)
             # Where the spread does not reach, the parts that look like a hint's point take its
-            # colour (hints.look_alike; +0.44 / +0.47 dB with 3 / 10 hints, see LOOK_L there).
+            # colour (hints.look_alike).
             own = self._predict_small(small, None, 1.0)
             alike = look_alike(h, luma_to_l(small)[0, 0], own)
             taken = alike[:, 2:3] * (1.0 - np.clip(h[:, 2:3], 0.0, 1.0))

@@ -40,41 +40,25 @@ VERSION = 1
 # lowers a hint's confidence within a frame; edges do. sigma_r: a luminance step of 0.1 (0..1)
 # costs 2 x the short side of distance. The guide is the luminance blurred by GUIDE_BLUR times
 # the short side (4.5 px at the working size of 224): texture (grain, foliage, fabric) then
-# costs little distance, while a blurred edge keeps its whole step. Chosen on 100 training
-# photos (every 85th; K = 1 / 3 / 10 hints, shipped network, run-time follow as in
-# FrameColorizer.guided): the luminance itself, sigma_r 0.3: +0.57 / +1.32 / +2.86 dB over
-# automatic (30 photos); blurred 2 / 4.5 / 6 px: +0.80 / +1.94 / +3.47, +1.04 / +2.15 /
-# +3.49, +1.17 / +2.23 / +3.32 at sigma_r 0.3, +0.78 / +2.00 / +3.61 at 4.5 px and 0.2 (kept:
-# the sharper stop at edges for the same gain). sigma_r 1.0 had taken half of a hint's
-# confidence across a step of 0.6. Where hints meet, their colours mix by the square of their
-# confidence (the fourth power: 0.06 dB less with 10 hints), and a hint's chroma is scaled by
-# how much chroma the lightness holds there against where the hint is (sqrt(L (100 - L)) + 5,
-# within 0.3..2): +0.89 / +2.19 / +3.94 dB with both, +0.87 / +2.12 / +3.71 without. Session
-# 14 (stage 13's weights; 3 / 10 hints +2.11 / +3.59 as here): SPREAD 1.0 +1.93 / +3.58, 0.4
-# +1.56 / +3.32; spreading each hint's difference from the network's colour there instead of
-# its colour -1.06 / +1.39.
+# costs little distance, while a blurred edge keeps its whole step. Where hints meet, their
+# colours mix by the square of their confidence, and a hint's chroma is scaled by how much chroma
+# the lightness holds there against where the hint is (sqrt(L (100 - L)) + 5, within 0.3..2:
+# darker and brighter parts hold less chroma than mid-tones). The sweeps that chose these:
+# docs/experiments.md (the constants of colour hints).
 SPREAD = 4.0
 EDGE = 0.2
 ITERATIONS = 4
 GUIDE_BLUR = 4.5 / 224
 DEFAULT_RADIUS = 4  # source pixels
 # The least radius of a hint's disc at the working size, in its pixels: the chroma upsampling
-# (tiling.guided_upsample: two box filters of radius 2 there, then bilinear) reaches 4.5 px, so
-# a disc that wide keeps the hint's own colour at its point at full size. 100 training photos,
-# 10 hints (with the fourth iteration of the spread below; three: -0.02 dB): 0.75 / 2.5 / 4.5 /
-# 6 px: PSNR over automatic +3.95 / +3.97 / +4.00 / +4.02 dB, ΔE at the hints mean 1.27 / 1.15
-# / 0.54 / 0.51, over 5 for 4.0 / 3.4 / 0.8 / 0.8 % of them. A guide with the network's own
-# chroma beside the luminance (its colour edges stop a spread too) lost 0.3-1.4 dB.
+# (guided.guided_upsample: two box filters of radius 2 there, then bilinear) reaches 4.5 px, so
+# a disc that wide keeps the hint's own colour at its point at full size (measured:
+# docs/experiments.md).
 MIN_DISC = 4.5
 # look_alike: the scales of resemblance (L units; a*b* units of the network's gain-1 colours; the
 # lightness's local spread, L units over LOOK_TEXTURE_SIZE x the short side, 7 px at 224) and the
-# weight of "like none of the hints". 100 training photos (every 85th), 3 / 10 hints over
-# automatic, the shipped network: without it +2.11 / +3.59 dB. A first form (each hint described
-# by the whole full-confidence region around it, no texture) +2.55 / +4.06, with 20 L units
-# +2.55 / +3.97, 5 +2.46 / +4.03; 14 a*b* units +2.52 / +3.91, 3.5 +2.51 / +4.06; none 0.1 +2.51 /
-# +4.04, 1 +2.50 / +4.05; a position term (0.5 x the short side) +2.50 / +3.98. Each hint by its
-# disc: +2.60 / +4.00; a*b* 10 +2.59 / +3.94, 5 +2.57 / +4.03; L 14 +2.62 / +3.96; texture 3 /
-# 5 / 8 +2.56 / +4.06, +2.60 / +4.08, +2.63 / +4.08 (kept), 5 over 13 px +2.56 / +4.05.
+# weight of "like none of the hints"; each hint is described by its disc, not the region around
+# it (the sweeps: docs/experiments.md, the constants of colour hints).
 OFF_DISC = 0.999  # the most confidence off the discs of hints that reach look-alike parts
 LOOK_L = 10.0
 LOOK_AB = 7.0

@@ -23,9 +23,8 @@ HINT_KEPT = 0.5  # of a hint's share, where the flow check fails, each frame
 
 
 def _dis() -> cv2.DISOpticalFlow:
-    # ULTRAFAST rather than FAST: 1.1 instead of 2.3 ms of CPU per flow at 398x224, two flows
-    # a frame; evaluate_video.py --frames 60 (int8): warp error 0.368 vs 0.367, CDC 1.344 vs
-    # 1.312, temporal PSNR 25.14 vs 25.16 dB.
+    # ULTRAFAST rather than FAST: half the CPU per flow (two flows a frame) for the same warp
+    # error (measured: docs/speed.md).
     return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
 
 
