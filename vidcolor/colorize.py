@@ -131,15 +131,15 @@ class FrameColorizer:
                    else resize_area(prior, (gh, gw)))
         return resize_bilinear(predict_padded(self.backend.predict, lum_g, prior_g), (h, w))
 
-    def own_stats(self, small: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    def own_stats(self, small: np.ndarray) -> np.ndarray:
         """:func:`chroma_stats` of a working-size luma colorized on its own (gain 1).
 
         Windows are given the global pass's statistics, so where there are windows the
-        global pass alone tells them, at a fraction of the cost. ``weight``: see chroma_stats.
+        global pass alone tells them, at a fraction of the cost.
         """
         if self.uses_windows(*small.shape[-2:]):
-            return chroma_stats(self._global_pass(luma_to_l(small), None), weight)
-        return chroma_stats(self._predict_small(small, None, 1.0), weight)
+            return chroma_stats(self._global_pass(luma_to_l(small), None))
+        return chroma_stats(self._predict_small(small, None, 1.0))
 
     def upsample(self, ab: np.ndarray, luma: np.ndarray) -> np.ndarray:
         """Working-size ``ab`` to the size of ``luma`` (edge-aware unless turned off).
@@ -314,7 +314,7 @@ class FrameColorizer:
                 # seen afresh every few frames), gliding, so the loop cannot drift but the
                 # content may change, and no frame jumps.
                 if self._since % cfg.reanchor_every == 0:
-                    self._goal = self.own_stats(small, rest)
+                    self._goal = self.own_stats(small)
                 self._anchor = self._anchor + cfg.reanchor_rate * (self._goal - self._anchor)
             # Drift guard: the shot's colour distribution stays within a tolerance of its
             # anchor's, however far from it the frame is.
