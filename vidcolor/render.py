@@ -43,6 +43,10 @@ from vidcolor.tiling import working_size
 
 log = logging.getLogger(__name__)
 
+# A backward segment's scratch arrays on disk (see _backward_chroma and job_need).
+SCRATCH_LUMA = np.dtype(np.float32)
+SCRATCH_CHROMA = np.dtype(np.float16)
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -313,11 +317,11 @@ def _backward_chroma(src: Path, info: MediaInfo, colorizer: FrameColorizer, seg:
         small = colorizer.working_luma(plane_to_luma(luma_plane(frame, depth), info.full_range,
                                                      depth))
         if lumas is None:
-            lumas = scratch_array(scratch / f"{seg.file}.luma.npy", np.float32,
+            lumas = scratch_array(scratch / f"{seg.file}.luma.npy", SCRATCH_LUMA,
                                   (seg.frames, *small.shape[-2:]))
         lumas[index - seg.start] = small[0, 0]
     assert lumas is not None
-    chroma = scratch_array(scratch / f"{seg.file}.chroma.npy", np.float16,
+    chroma = scratch_array(scratch / f"{seg.file}.chroma.npy", SCRATCH_CHROMA,
                            (seg.frames, 2, *lumas.shape[1:]))
     for j in range(seg.frames - 1, -1, -1):
         chroma[j] = colorizer.predict_working(np.asarray(lumas[j])[None, None])[0]
@@ -327,7 +331,7 @@ def _backward_chroma(src: Path, info: MediaInfo, colorizer: FrameColorizer, seg:
 def job_need(src: Path, info: MediaInfo, cfg: JobConfig, segments: list[dict]) -> int:
     """Bytes of disk the remaining ``segments`` need, estimated.
 
-    The largest backward segment's scratch arrays (luma float32 + chroma 2 x float16 per working
+    The largest backward segment's scratch arrays (a luma and two chroma planes per working
     pixel) and, for the encoded segments and the assembled output, twice the source's size in
     proportion to the frames left.
     """
@@ -337,7 +341,8 @@ def job_need(src: Path, info: MediaInfo, cfg: JobConfig, segments: list[dict]) -
     longest = max((s["end"] - s["start"] + 1 for s in segments if s["backward"]), default=0)
     left = sum(s["end"] - s["start"] + 1 for s in segments)
     total = max(1, info.frames or left)
-    return longest * h * w * 8 + int(2 * src.stat().st_size * min(1.0, left / total))
+    per_pixel = SCRATCH_LUMA.itemsize + 2 * SCRATCH_CHROMA.itemsize
+    return longest * h * w * per_pixel + int(2 * src.stat().st_size * min(1.0, left / total))
 
 
 def check_keyframes(src: Path, info: MediaInfo, timeline: Timeline,
