@@ -61,7 +61,9 @@ def read_image(path: Path, alpha: bool = False) -> tuple[np.ndarray, int]:
     pixels = cv2.imread(str(path), flags)
     if pixels is None:
         raise InputError(f"not an image vidcolor can read: {path}")
-    if alpha:  # read again with the alpha channel (IMREAD_UNCHANGED skips EXIF orientation)
+    if alpha and path.suffix.lower() in _ALPHA:
+        # Read again with the alpha channel (IMREAD_UNCHANGED skips EXIF orientation); only the
+        # formats that can hold one are decoded twice.
         full = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if full is not None and full.ndim == 3 and full.shape[2] == 4 \
                 and full.shape[:2] == pixels.shape[:2] and full.dtype == pixels.dtype:
