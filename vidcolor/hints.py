@@ -347,20 +347,23 @@ def _capacity(lightness: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(lightness * (100.0 - lightness), 0.0, None)) + 5.0
 
 
-def _true_colour_regions(rgb: np.ndarray) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
-    """Lab of a true colour image and its regions of one colour: ``(value, mask)`` each.
+def _true_colour_regions(lab: np.ndarray, error: np.ndarray | None = None,
+                         ) -> list[tuple[float, int, int, np.ndarray]]:
+    """The regions of one colour of a true colour image's Lab ``(H, W, 3)``.
 
     The true ``a, b`` are quantized to a 12-unit grid; a region is a 4-connected run of one bin.
+    Each is ``(score, bin, label, labels)`` (the region is ``labels == label``): its area, or
+    with ``error`` ``(H, W)`` the sum of the error over it.
     """
-    lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     bins = np.floor((lab[..., 1:] + 128.0) / 12.0).astype(np.int32)
     label = bins[..., 0] * 32 + bins[..., 1]
     regions = []
     for value in np.unique(label):
-        mask = (label == value).astype(np.uint8)
-        n, comp = cv2.connectedComponents(mask, connectivity=4)
-        regions.extend((int(value), (comp == c).astype(np.uint8)) for c in range(1, n))
-    return lab, regions
+        n, comp = cv2.connectedComponents((label == value).astype(np.uint8), connectivity=4)
+        weights = None if error is None else error.ravel()
+        score = np.bincount(comp.ravel(), weights=weights, minlength=n)
+        regions.extend((float(score[c]), int(value), c, comp) for c in range(1, n))
+    return regions
 
 
 def _hint_in(lab: np.ndarray, mask: np.ndarray, frame: int, radius: float) -> Hint:
@@ -380,13 +383,13 @@ def sample_hints(rgb: np.ndarray, count: int, frame: int = 0,
     side. Without ``auto``, the largest regions; with ``auto`` (the automatic result, RGB), the
     regions a user would fix first: area x mean a*b* error of the automatic colours there.
     """
-    lab, regions = _true_colour_regions(rgb)
-    if auto is None:
-        score = [float(m.sum()) for _, m in regions]
-    else:
+    lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    error = None
+    if auto is not None:
         auto_ab = cv2.cvtColor(auto.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)[..., 1:]
         error = np.linalg.norm(auto_ab - lab[..., 1:], axis=2)
-        score = [float(error[m > 0].sum()) for _, m in regions]
-    order = sorted(range(len(regions)), key=lambda i: (-score[i], regions[i][0], i))
+    regions = _true_colour_regions(lab, error)
+    regions.sort(key=lambda r: (-r[0], r[1], r[2]))
     radius = max(1.0, 0.01 * min(rgb.shape[:2]))
-    return [_hint_in(lab, regions[i][1], frame, radius) for i in order[:count]]
+    return [_hint_in(lab, (comp == c).astype(np.uint8), frame, radius)
+            for _, _, c, comp in regions[:count]]
