@@ -12,7 +12,7 @@ wheel=$(ls "$work"/dist/vidcolor-*.whl)
 python - "$wheel" <<'PY' || { echo "check_wheel: weights missing, or lab/ shipped" >&2; exit 1; }
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
-need = [f"vidcolor/model_files/{stem}{ext}" for stem in ("vidcolor-lite0", "vidcolor-anim0")
+need = [f"vidcolor/model_files/{stem}{ext}" for stem in ("vidcolor-lite0", "vidcolor-anim1")
         for ext in (".safetensors", ".safetensors.sha256", ".onnx", ".int8.onnx")]
 missing = [n for n in need if n not in names]
 lab = [n for n in names if n.startswith("vidcolor/lab/")]  # training code: the checkout's only

@@ -3,7 +3,7 @@
 Example::
 
     python scripts/export_onnx.py     # shipped weights -> vidcolor/model_files/vidcolor-lite0.onnx
-    python scripts/export_onnx.py --model animation   # -> vidcolor/model_files/vidcolor-anim0.onnx
+    python scripts/export_onnx.py --model animation   # -> vidcolor/model_files/vidcolor-anim1.onnx
     python scripts/export_onnx.py --weights w.safetensors --out w.onnx
 
 Needs the ``export`` extra (``pip install -e ".[export]"``).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The animation model's CUDA burst on the lent GPU machine: three fine-tunes of the shipped
-# vidcolor-anim0 weights side by side on the one GPU (each its own process and crop sampler),
+# The animation model's CUDA burst on the lent GPU machine: three fine-tunes of the animation
+# weights INIT (default: the shipped ones) side by side on the one GPU (each its own process),
 # MINUTES minutes each, bf16, 192-px crops, batch 64; validated in the loop on .gpu/tune (training
 # pictures set aside, neither trained on nor the held-out evaluation set). Then each run's moving
 # average of its weights is exported (fp16 safetensors) with its log to $OUT, and
@@ -13,15 +13,16 @@
 #   (cd .gpu && python3 -m zipfile -c anim.zip train tune)   # one file: thousands travel slower
 # and take the ONNX files and figures out of what travels (tracked, 47 MB) for the call.
 #
-#   bash scripts/gpu_burst_animation.sh [MINUTES]
+#   [INIT=.gpu/init.safetensors] bash scripts/gpu_burst_animation.sh [MINUTES]
 set -uo pipefail
 minutes=${1:-6}
+init=${INIT:-vidcolor/model_files/vidcolor-anim1.safetensors}  # the chain's weights
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 mkdir -p /tmp/gpu && (cd /tmp/gpu && python3 -m zipfile -e "$OLDPWD/.gpu/anim.zip" .)
-common=(--device cuda --init vidcolor/model_files/vidcolor-anim0.safetensors --data /tmp/gpu/train
+common=(--device cuda --init "$init" --data /tmp/gpu/train
         --val /tmp/gpu/tune --val-images 153 --crop 192 --batch 64 --images 100000000 --lr 0.0002
         --encoder-lr-scale 0.3 --warmup-steps 100 --neutral-floor 1.0 --ema 0.999
         --val-every 500 --checkpoint-minutes 2 --minutes "$minutes" --threads 4)

@@ -26,13 +26,13 @@ def encode(path: Path, short: int) -> bytes | None:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         return None
-    ok, lossless = cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, 101])
+    _, lossless = cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, 101])
     h, w = image.shape[:2]
     scale = short / min(h, w)
     if scale < 1:
         image = cv2.resize(image, (round(w * scale), round(h * scale)),
                            interpolation=cv2.INTER_AREA)
-    ok2, lossy = cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, 90])
+    _, lossy = cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, 90])
     return min(lossless.tobytes(), lossy.tobytes(), key=len)
 
 
@@ -66,7 +66,7 @@ def main() -> int:
     (args.out / "train").mkdir(parents=True)
     (args.out / "tune").mkdir(parents=True)
     total = 0
-    for k, v in kept.items():
+    for v in kept.values():
         for p in v:
             (args.out / "train" / (p.stem + ".webp")).write_bytes(packed[p])
             total += len(packed[p])

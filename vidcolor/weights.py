@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 WEIGHTS_NAME = "vidcolor-lite0.safetensors"
 # sha256 of the shipped weights; models/README.md states the same digest.
 WEIGHTS_SHA256 = "f42a3ef80cc1f76f2f12ee7833e65aa272c73b616cd38fe665e960877426369d"
-ANIMATION_WEIGHTS_NAME = "vidcolor-anim0.safetensors"
+ANIMATION_WEIGHTS_NAME = "vidcolor-anim1.safetensors"
 # sha256 of the animation model's weights (``--model animation``; models/README.md).
-ANIMATION_WEIGHTS_SHA256 = "1bf1dc24d204c4d65ece8c2e027a4b31afc9daea309ab1ce05e5f83e1cffd4c5"
+ANIMATION_WEIGHTS_SHA256 = "288a0cae80d1ed4ac09ec869d54ccad3a9f288436f5352d63019db024882396b"
 
 
 @dataclass(frozen=True)
