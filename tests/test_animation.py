@@ -111,3 +111,22 @@ def test_api_takes_the_model():
     assert not np.array_equal(anim, photo)  # other weights, other colours
     with pytest.raises(ModelError, match="unknown model"):
         vidcolor.colorize_image(grey, model="cartoon")
+
+
+def test_a_hint_on_drawn_content_fills_the_region_it_is_put_in():
+    from vidcolor.hints import Hint, hint_prior
+
+    # Two flat areas split by a dark outline; one hint in the left area.
+    luma = np.full((64, 96), 0.8, np.float32)
+    luma[:, 47:49] = 0.02
+    hint = Hint(frame=0, x=10.0, y=32.0, a=40.0, b=20.0, radius=3.0)
+    drawn = hint_prior([hint], luma, (64, 96), fill_regions=True)
+    plain = hint_prior([hint], luma, (64, 96))
+    left, right = drawn[0, :, :, :46], drawn[0, :, :, 50:]
+    # The whole left area is the hint's disc: its colour at full confidence, to the outline...
+    assert np.allclose(left[:2], np.array([40.0, 20.0])[:, None, None])
+    assert left[2].min() == pytest.approx(plain[0, 2].max())
+    # ...where without regions the confidence fades away from the point.
+    assert plain[0, 2, :, 40:46].max() < left[2].min()
+    # Across the outline the hint hardly reaches (the edge-aware spread stops at the line).
+    assert right[2].max() < 0.02

@@ -34,6 +34,7 @@ from vidcolor.atomic import write_atomic
 from vidcolor.colorspace import luma_to_l
 from vidcolor.errors import InputError
 from vidcolor.probe import MediaInfo, quarter_turns
+from vidcolor.regions import region_labels
 
 VERSION = 1
 # Domain-transform sigma_s, times the frame's short side: so large that distance alone hardly
@@ -236,13 +237,16 @@ def edge_aware_spread(values: np.ndarray, luma: np.ndarray, sigma_s: float,
     return out
 
 
-def hint_prior(hints: list[Hint], luma: np.ndarray, source_size: tuple[int, int]) -> np.ndarray:
+def hint_prior(hints: list[Hint], luma: np.ndarray, source_size: tuple[int, int],
+               fill_regions: bool = False) -> np.ndarray:
     """The dense prior ``(1, 3, h, w)`` (``a, b``, confidence) of a frame's hints.
 
     Args:
         hints: the frame's hints, in source pixels.
         luma: the working-size luminance ``(h, w)`` in 0..1 that guides the spread.
         source_size: ``(height, width)`` of the source frame.
+        fill_regions: drawn content (``--model animation``): a hint fills the line-bounded
+            region it is put in (:func:`vidcolor.regions.region_labels`) as it fills its disc.
     """
     h, w = luma.shape
     prior = np.zeros((1, 3, h, w), np.float32)
@@ -262,6 +266,8 @@ def hint_prior(hints: list[Hint], luma: np.ndarray, source_size: tuple[int, int]
     for k, hint in enumerate(hints):
         if not discs[k].any():
             discs[k, min(int(hint.y * sy), h - 1), min(int(hint.x * sx), w - 1)] = 1.0
+    if fill_regions:
+        discs = _region_discs(discs, luma)
     guide = cv2.GaussianBlur(luma.astype(np.float32), (0, 0), GUIDE_BLUR * min(h, w))
     spread = edge_aware_spread(discs, guide, SPREAD * min(h, w), EDGE)
     # Each hint's own confidence: its spread over its value at its own disc, so 1 there.
@@ -285,6 +291,28 @@ def hint_prior(hints: list[Hint], luma: np.ndarray, source_size: tuple[int, int]
         prior[0, :2, discs[k] > 0] = ab[k]
     prior[0, 2] = conf_each.max(axis=0)
     return prior
+
+
+def _region_discs(discs: np.ndarray, luma: np.ndarray) -> np.ndarray:
+    """Each hint's disc grown to the line-bounded region most of it lies in.
+
+    A region claimed by two hints stays with their own discs (neither paints the other's
+    object); the boundary (lines, steps) and regions no hint touches are left as they were.
+    """
+    labels, count = region_labels(luma)
+    flat = labels.ravel()
+    owner = np.full(count, -1)
+    for k in range(len(discs)):
+        hit = np.bincount(flat[discs[k].ravel() > 0], minlength=count)
+        hit[0] = 0
+        if hit.any():
+            r = int(hit.argmax())
+            owner[r] = k if owner[r] == -1 else -2
+    grown = discs.copy()
+    for k in range(len(discs)):
+        others = np.delete(discs, k, axis=0).sum(axis=0) > 0
+        grown[k][(owner == k)[labels] & ~others] = 1.0
+    return grown
 
 
 def look_alike(prior: np.ndarray, lightness: np.ndarray, auto: np.ndarray) -> np.ndarray:
