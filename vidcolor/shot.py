@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 __all__ = ["NO_INPUTS", "AnchorFrame", "AnchorInputs", "Shot", "anchor_frame", "shot_chroma"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AnchorInputs:
     """What steers a shot's anchor frame, by authority: keyframe > hints > reference > network.
 
@@ -112,7 +112,8 @@ class Shot:
         self.colorizer = colorizer
         self.cfg = colorizer.temporal
         self._inputs = inputs  # until the anchor frame is colorized
-        self._previous = TemporalPrior(self.cfg) if self.cfg is not None else None
+        # The last frame colorized, its chroma and its hints' share (what the next one follows).
+        self._temporal = TemporalPrior(self.cfg) if self.cfg is not None else None
         # Chroma statistics (mean a, std a, mean b, std b) the drift guard holds the shot's
         # frames to: the anchor frame's, gliding toward the goal re-anchoring sets.
         self.anchor = np.zeros(4)
@@ -132,19 +133,17 @@ class Shot:
         shot.keyed = state.keyed
         shot.since = state.since
         shot.goal = np.asarray(state.goal, np.float64).reshape(4).copy()
-        if shot._previous is not None:
-            shot._previous.restore(state.luma, state.ab, state.hinted)
+        if shot._temporal is not None:
+            shot._temporal.restore(state.luma, state.ab, state.hinted)
         return shot
 
     def state(self) -> ShotState | None:
         """What the next frame of this shot depends on (``None`` before its anchor)."""
-        previous = self._previous.previous if self._previous is not None else None
-        if previous is None:
+        if self._temporal is None or self._temporal.previous is None:
             return None
-        assert self._previous is not None
-        return ShotState(luma=previous[0], ab=previous[1], anchor=self.anchor.copy(),
-                         keyed=self.keyed, since=self.since, goal=self.goal.copy(),
-                         hinted=self._previous.hinted)
+        luma, ab = self._temporal.previous
+        return ShotState(luma=luma, ab=ab, anchor=self.anchor.copy(), keyed=self.keyed,
+                         since=self.since, goal=self.goal.copy(), hinted=self._temporal.hinted)
 
     def colorize(self, luma: np.ndarray) -> np.ndarray:
         """Working-size chroma ``(1, 2, h, w)`` of the shot's next frame, luma ``(1, 1, H, W)``."""
@@ -162,7 +161,7 @@ class Shot:
         return self.colorizer.planes_from_ab(y_plane, ab, full_range, matrix, subsample, depth)
 
     def _next(self, small: np.ndarray, luma: np.ndarray) -> np.ndarray:
-        col, cfg, previous = self.colorizer, self.cfg, self._previous
+        col, cfg, previous = self.colorizer, self.cfg, self._temporal
         if cfg is None or previous is None:
             return col.predict_small(small, None)
         small_u8 = np.round(small[0, 0] * 255.0).astype(np.uint8)
