@@ -76,8 +76,10 @@ class FrameColorizer:
         return self.tile.windows and gh * gw < height * width
 
     def predict_small(self, small: np.ndarray, prior: np.ndarray | None,
-                       gain: float | None = None) -> np.ndarray:
-        """Chroma of a working-size luma: a global pass, then windows that follow it.
+                      gain: float | None = None) -> np.ndarray:
+        """Chroma ``(1, 2, h, w)`` of a working-size luma ``(1, 1, h, w)`` (0..1) and a prior.
+
+        A global pass, then windows that follow it (where the frame is larger than one view).
 
         ``gain`` multiplies the chroma; by default the saturation gain, faded out by the
         prior's mean confidence.
