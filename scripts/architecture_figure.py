@@ -31,13 +31,14 @@ ROLES = {  # module (without "vidcolor.") -> role; BGR colours below
     "cli": "entry", "__main__": "entry", "vidcolor": "entry", "pipeline": "entry",
     "batch": "entry", "preview": "entry", "server": "entry", "image": "entry",
     "runner": "runner", "cluster": "runner",
-    "segments": "state", "temporal": "state", "colorize": "state", "hints": "state",
+    "segments": "state", "temporal": "state", "shot": "state", "hints": "state",
 }
 COLOURS = {"entry": (200, 225, 255), "runner": (160, 230, 160), "state": (170, 200, 250),
            "stage": (235, 235, 235), "lab": (230, 200, 240)}
 NOTES = {"runner": "run_segments + LocalExecutor", "cluster": "RayExecutor",
          "segments": "job manifest, states on disk", "temporal": "ShotState",
-         "colorize": "FrameColorizer", "hints": "hints.json"}
+         "shot": "Shot, anchor_frame", "colorize": "FrameColorizer (stateless)",
+         "hints": "hints.json"}
 BOX_H, ROW_GAP, COL_GAP, MARGIN = 44, 60, 14, 30
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -109,7 +110,7 @@ def draw(graph: dict[str, set[str]]) -> np.ndarray:
         for n in names:
             boxes[n] = (x, y, x + sizes[n], y + BOX_H)
             x += sizes[n] + COL_GAP
-    spine = {"cli", "pipeline", "runner", "cluster", "batch", "preview", "render"}
+    spine = {"cli", "pipeline", "runner", "cluster", "batch", "preview", "render", "shot"}
     edges = cv2.cvtColor(np.full(img.shape[:2], 255, np.uint8), cv2.COLOR_GRAY2BGR)
     for src, targets in reduced(graph).items():
         x0, y0, x1, y1 = boxes[src]

@@ -41,6 +41,7 @@ from vidcolor.lab.metrics import colorfulness, psnr
 from vidcolor.lab.training_data import list_images, read_rgb
 from vidcolor.lab.video_metrics import warp_errors
 from vidcolor.regions import region_labels
+from vidcolor.shot import shot_chroma
 from vidcolor.weights import verify_weights
 
 SOURCES = ("clip", "photo", "sprite")  # file-name prefixes: clip art, cartoons, sprites
@@ -155,7 +156,7 @@ def clip_table(colorizers: dict[str, FrameColorizer], paths: list[Path], frames:
         res["truth"].append((float(np.mean(warp_errors(true_frames, greys))),
                              *region_spread(true_frames, canvas, size), 0.0))
         for name, col in colorizers.items():
-            abs_ = col.shot_chroma(lumas, 0)
+            abs_ = shot_chroma(col, lumas, 0)
             outs = [(col.rgb_from_ab(lu, ab)[0].transpose(1, 2, 0) * 255.0 + 0.5)
                     .clip(0, 255).astype(np.uint8) for lu, ab in zip(lumas, abs_, strict=True)]
             gain = float(np.mean([psnr(o, t) - psnr(grey_of(t), t)

@@ -33,12 +33,13 @@ from vidcolor.colorize import FrameColorizer
 from vidcolor.colorspace import rgb_to_lab
 from vidcolor.config import PRECISIONS, TemporalConfig, TileConfig
 from vidcolor.encode import build_frame, plan_pixels
-from vidcolor.hints import hint_prior, sample_hints
+from vidcolor.hints import sample_hints
 from vidcolor.lab.metrics import colorfulness, psnr
 from vidcolor.lab.video_metrics import cdc, colorfulness_drift, warp_errors
 from vidcolor.planes import luma_plane, plane_to_luma
 from vidcolor.resample import resize_area
 from vidcolor.scan import ScanResult, frame_stats, representative_frame
+from vidcolor.shot import AnchorInputs, shot_chroma
 from vidcolor.shots import ShotDetector, thumbnail
 from vidcolor.weights import verify_weights
 
@@ -82,18 +83,16 @@ def colorize(colorizer: FrameColorizer, ys: list[np.ndarray], full: bool, matrix
     chroma: list[np.ndarray | None] = [None] * len(ys)
     if colorizer.temporal is not None:
         lumas = [plane_to_luma(y, full) for y in ys]
-        anchor, key_ab, prior = anchor_of(ys), None, None
+        anchor, key_ab, hints = anchor_of(ys), None, ()
         if hinted is not None:
             anchor = hinted[0]
-            small = colorizer.working_luma(lumas[anchor])
-            hints = sample_hints(hinted[1], hinted[2], auto=hinted[3])
-            prior = hint_prior(hints, small[0, 0], ys[0].shape)
+            hints = tuple(sample_hints(hinted[1], hinted[2], auto=hinted[3]))
         if key is not None:
             anchor = key[0]
             small = colorizer.working_luma(lumas[anchor])
             rgb = key[1].astype(np.float32).transpose(2, 0, 1)[None] / 255.0
             key_ab = resize_area(rgb_to_lab(rgb)[:, 1:], small.shape[-2:])
-        chroma = list(colorizer.shot_chroma(lumas, anchor, key_ab, prior))
+        chroma = list(shot_chroma(colorizer, lumas, anchor, AnchorInputs(key_ab, hints)))
     out = []
     for y, ab in zip(ys, chroma, strict=True):
         cb, cr = colorizer.chroma_planes(y, full, matrix, plan.subsample, ab)

@@ -125,7 +125,7 @@ def test_a_hinted_frame_colours_a_near_look_alike_part_and_leaves_a_far_one():
     small[..., 30:33] = 0.05  # and another
     prior = hint_prior([Hint(frame=0, x=6, y=24, a=40.0, b=-30.0, radius=2)], small[0, 0],
                        (48, 96))
-    ab = col.guided(small, None, prior)
+    ab = col.steered(small, None, prior)[0]
     # Just beyond the first post, where the spread is not confident, the part as light as the
     # hint's point takes its colour: the same object, cut by the post.
     assert prior[0, 2, 24, 22] < 0.1
@@ -137,7 +137,7 @@ def test_a_hinted_frame_colours_a_near_look_alike_part_and_leaves_a_far_one():
     # and still holds its own colour at its point.
     local = hint_prior([Hint(frame=0, x=6, y=24, a=40.0, b=-30.0, radius=2, alike=False)],
                        small[0, 0], (48, 96))
-    ab = col.guided(small, None, local)
+    ab = col.steered(small, None, local)[0]
     assert abs(ab[0, 0, 24, 22]) < 5 and abs(ab[0, 1, 24, 22]) < 5
     np.testing.assert_allclose(ab[0, :, 24, 6], [40.0, -30.0], atol=0.5)
 
@@ -159,6 +159,7 @@ def test_a_hinted_colour_moves_with_its_object_and_leaves_its_old_place():
     # wall took a quarter of the hint's colour at the anchor and kept it through the shot.
     from vidcolor.colorize import FrameColorizer
     from vidcolor.config import TemporalConfig, TileConfig
+    from vidcolor.shot import AnchorInputs, shot_chroma
 
     yy, xx = np.mgrid[0:48, 0:64]
     wall = 0.45 + 0.05 * np.sin(xx / 3.0) * np.cos(yy / 4.0)
@@ -170,9 +171,8 @@ def test_a_hinted_colour_moves_with_its_object_and_leaves_its_old_place():
         lumas.append(f[None, None].astype(np.float32))
     col = FrameColorizer(_BlendPrior(), TileConfig(render_size=48, saturation=1.0),
                          TemporalConfig())
-    prior = hint_prior([Hint(frame=0, x=14, y=24, a=50.0, b=-40.0, radius=3, alike=False)],
-                       col.working_luma(lumas[0])[0, 0], (48, 64))
-    out = col.shot_chroma(lumas, 0, None, prior)
+    hint = Hint(frame=0, x=14, y=24, a=50.0, b=-40.0, radius=3, alike=False)
+    out = shot_chroma(col, lumas, 0, AnchorInputs(hints=(hint,)))
     np.testing.assert_allclose(out[0][0, :, 24, 14], [50.0, -40.0], atol=0.1)
     last = out[-1][0]
     assert last[0, 24, 38] > 40 and last[1, 24, 38] < -32  # the box, now at x 32..43
@@ -279,7 +279,7 @@ def test_hints_override_a_keyframe_where_confident_and_leave_it_elsewhere():
     key = np.zeros((1, 2, 48, 64), np.float32) + np.array([10.0, 10.0], np.float32)[:, None, None]
     prior = hint_prior([Hint(frame=0, x=8, y=24, a=50.0, b=-50.0, radius=2)], small[0, 0],
                        (48, 64))
-    ab = col.guided(small, key, prior)
+    ab = col.steered(small, key, prior)[0]
     np.testing.assert_allclose(ab[0, :, 24, 8], [50.0, -50.0], atol=0.5)  # the hint
     np.testing.assert_allclose(ab[0, :, 24, 60], [10.0, 10.0], atol=3.0)  # the keyframe
 
@@ -343,7 +343,7 @@ def test_hints_get_a_second_look_with_the_first_result_as_a_dense_prior():
     small[..., 32:] = 0.9  # an edge the hint's confidence falls across
     prior = hint_prior([Hint(frame=0, x=8, y=24, a=50.0, b=-50.0, radius=2)], small[0, 0],
                        (48, 64))
-    ab = col.guided(small, None, prior)
+    ab = col.steered(small, None, prior)[0]
     # Two passes with the hints, and one without any prior for look_alike's resemblance.
     first, second, unhinted = backend.priors
     assert not unhinted.any()
@@ -355,5 +355,5 @@ def test_hints_get_a_second_look_with_the_first_result_as_a_dense_prior():
     np.testing.assert_allclose(ab[0, :, 24, 8], [50.0, -50.0], atol=0.5)
     backend.priors.clear()
     key = np.full((1, 2, 48, 64), 10.0, np.float32)
-    col.guided(small, key, prior)
+    col.steered(small, key, prior)
     assert len(backend.priors) == 1  # a keyframe's prior is dense already

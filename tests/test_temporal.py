@@ -14,6 +14,7 @@ from media import make_video, read_video
 from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import TemporalConfig, TileConfig
+from vidcolor.shot import Shot
 from vidcolor.temporal import (
     ShotState,
     TemporalPrior,
@@ -80,10 +81,10 @@ def _colorizer(temporal: bool, **cfg) -> FrameColorizer:
 
 def test_first_frame_after_a_cut_equals_its_independent_colorization():
     a, b = texture(48, 64, 1), texture(48, 64, 5)
-    temporal, independent = _colorizer(True), _colorizer(False)
+    temporal, independent = Shot(_colorizer(True)), _colorizer(False)
     for t in range(3):
         temporal.chroma_planes(np.roll(a, t, axis=1), False, "bt601", True)
-    temporal.new_shot()
+    temporal = Shot(temporal.colorizer)  # a cut
     got = temporal.chroma_planes(b, False, "bt601", True)
     want = independent.chroma_planes(b, False, "bt601", True)
     np.testing.assert_array_equal(got[0], want[0])
@@ -190,10 +191,11 @@ def test_shot_is_held_to_its_anchor_frame_and_runs_one_unconditioned_pass():
     cfg = TemporalConfig(blend=0.0, reanchor_every=0)  # the guard alone
     col = FrameColorizer(_RunawayNet(), TileConfig(render_size=64, saturation=1.0), cfg)
     luma = texture(48, 64, 3).astype(np.float32)[None, None] / 255.0
-    first = col.predict_frame_ab(luma)
+    shot = Shot(col)
+    first = shot.colorize(luma)
     anchor = chroma_stats(first)
     for _ in range(200):
-        last = col.predict_frame_ab(luma)
+        last = shot.colorize(luma)
     assert col.backend.free_calls == 1  # the anchor; every other frame follows its neighbour
     held = chroma_stats(last)
     tol = cfg.drift_tolerance
@@ -228,9 +230,10 @@ def test_re_anchoring_follows_what_the_shot_comes_to_show(every):
     col = FrameColorizer(net, TileConfig(render_size=64, saturation=1.0), cfg)
     base = texture(48, 64, 3).astype(np.float32)[None, None] / 255.0
     frames = [np.clip(base * (0.4 + 0.015 * t), 0, 1) for t in range(40)]  # brightening
-    got = [chroma_stats(col.predict_frame_ab(f))[0] for f in frames]
-    own = [chroma_stats(FrameColorizer(_ChangingNet(), col.tile).predict_working(
-        col.working_luma(f)))[0] for f in frames]
+    shot = Shot(col)
+    got = [chroma_stats(shot.colorize(f))[0] for f in frames]
+    own = [chroma_stats(FrameColorizer(_ChangingNet(), col.tile).predict_small(
+        col.working_luma(f), None))[0] for f in frames]
     assert own[-1] > 1.5 * own[0]
     if every == 0:  # held to the anchor frame's colours
         assert net.free_calls == 1
@@ -246,19 +249,18 @@ def test_re_anchoring_follows_what_the_shot_comes_to_show(every):
 def test_a_shot_state_continues_a_shot_exactly_in_another_colorizer(cfg):
     frames = [texture(48, 64, 7)[:, t:t + 56].astype(np.float32)[None, None] / 255.0
               for t in range(6)]
-    whole = _colorizer(True, **cfg)
-    want = [whole.predict_frame_ab(f) for f in frames]
-    head = _colorizer(True, **cfg)
+    whole = Shot(_colorizer(True, **cfg))
+    want = [whole.colorize(f) for f in frames]
+    head = Shot(_colorizer(True, **cfg))
     for f in frames[:4]:  # with re-anchoring: after a re-anchor, the glide under way
-        head.predict_frame_ab(f)
+        head.colorize(f)
     state = head.state()
     assert state is not None and not state.keyed
     # The state survives the trip through a file (a resume) and a pickle (a Ray worker).
     restored = ShotState.from_arrays(pickle.loads(pickle.dumps(state)).arrays())
-    tail = _colorizer(True, **cfg)
-    tail.restore(restored)
+    tail = Shot.resume(_colorizer(True, **cfg), restored)
     for f, w in zip(frames[4:], want[4:], strict=True):
-        np.testing.assert_array_equal(tail.predict_frame_ab(f), w)
+        np.testing.assert_array_equal(tail.colorize(f), w)
 
 
 class _LumaNet:
@@ -277,5 +279,5 @@ def test_own_stats_are_the_full_passes_also_with_windows():
     col = FrameColorizer(_LumaNet(), TileConfig(render_size=320), TemporalConfig())
     small = col.working_luma(texture(240, 320, 9).astype(np.float32)[None, None] / 255.0)
     assert col.uses_windows(*small.shape[-2:])  # the cheap path is the one tested
-    full = chroma_stats(col._predict_small(small, None, 1.0))
+    full = chroma_stats(col.predict_small(small, None, 1.0))
     np.testing.assert_allclose(col.own_stats(small), full, rtol=1e-3, atol=1e-3)

@@ -38,6 +38,7 @@ from vidcolor.probe import (
 )
 from vidcolor.progress import NullProgress, Progress
 from vidcolor.scan import ScanResult, first_pass, format_timecode
+from vidcolor.shot import Shot
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ def _write_clips(src: Path, info: MediaInfo, colorizer: FrameColorizer, shots: l
     spans = {s["preview_frame"]: s for s in shots}
     writer: VideoWriter | None = None
     shot, end, first_pts = None, -1, 0
+    colours: Shot | None = None
     try:
         for index, frame in enumerate(iter_frames(src, stream_index=info.stream_index)):
             if index in spans:
@@ -184,7 +186,7 @@ def _write_clips(src: Path, info: MediaInfo, colorizer: FrameColorizer, shots: l
                 shot["clip"] = shot["image"].replace(".png", ".mp4")
                 end = min(shot["end_frame"], index + length - 1)
                 writer = VideoWriter(out_dir / shot["clip"], info, cfg.encode, "mp4")
-                colorizer.new_shot()
+                colours = Shot(colorizer)  # the render's shot, from its anchor on
                 first_pts = frame.pts or 0
             if writer is None or index > end:
                 if writer is not None:
@@ -192,8 +194,9 @@ def _write_clips(src: Path, info: MediaInfo, colorizer: FrameColorizer, shots: l
                     writer = None
                 continue
             y = luma_plane(frame, writer.plan.depth)
-            cb, cr = colorizer.chroma_planes(y, info.full_range, info.matrix,
-                                             writer.plan.subsample, depth=writer.plan.depth)
+            assert colours is not None
+            cb, cr = colours.chroma_planes(y, info.full_range, info.matrix, writer.plan.subsample,
+                                        writer.plan.depth)
             out = build_frame(y, cb, cr, writer.plan, info.full_range, info.matrix)
             out.pts = (frame.pts - first_pts) if frame.pts is not None else index
             out.time_base = info.time_base

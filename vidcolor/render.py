@@ -32,11 +32,12 @@ from vidcolor.decode import DecodeStats, frames_at, frames_by_index, in_backgrou
 from vidcolor.encode import AsyncWriter, VideoWriter, writer_plan
 from vidcolor.errors import InputError, OutputError
 from vidcolor.faults import fault_point, jitter
-from vidcolor.hints import Hint, hint_prior, parse_hints
+from vidcolor.hints import Hint, parse_hints
 from vidcolor.keyframes import keyframe_chroma
 from vidcolor.planes import luma_plane, plane_to_luma
 from vidcolor.probe import MediaInfo
 from vidcolor.progress import NullProgress, Progress
+from vidcolor.shot import NO_INPUTS, AnchorInputs, Shot
 from vidcolor.space import scratch_array
 from vidcolor.temporal import ShotState
 from vidcolor.tiling import working_size
@@ -224,15 +225,12 @@ def _render(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorize
     writer = AsyncWriter(VideoWriter(out, info, cfg.encode, fmt), info.full_range, info.matrix)
     advanced = 0
     try:
-        if start_state is None:
-            colorizer.new_shot()
-        else:
-            colorizer.restore(start_state)
+        shot = Shot(colorizer) if start_state is None else Shot.resume(colorizer, start_state)
         chroma = None
         if seg.backward:
-            chroma = _backward_chroma(src, info, colorizer, seg, timeline, scratch,
+            chroma = _backward_chroma(src, info, shot, seg, timeline, scratch,
                                       writer.plan.depth, seek)
-        result_state = colorizer.state() if seg.backward else None
+        result_state = shot.state() if seg.backward else None
         anchor_state = None
         for index, frame in segment_frames(src, info, timeline, seg.start, seg.end, seek):
             frame = _checked(src, info, frame)
@@ -240,11 +238,13 @@ def _render(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorize
             ab = None
             if chroma is not None:
                 ab = chroma[index - seg.start].astype(np.float32)[None]
-            elif index == seg.anchor:
-                _steer(colorizer, seg, frame, y, info.full_range, writer.plan.depth)
-            ab = colorizer.frame_ab(y, info.full_range, ab, writer.plan.depth)
+            elif index == seg.anchor:  # the shot starts here (start_state is None)
+                shot = Shot(colorizer, _anchor_inputs(colorizer, seg, frame, y,
+                                                      info.full_range))
+            if ab is None:
+                ab = shot.colorize(plane_to_luma(y, info.full_range, writer.plan.depth))
             if index == seg.anchor:
-                anchor_state = colorizer.state()
+                anchor_state = shot.state()
             fault_point("inference")
             planes = functools.partial(colorizer.planes_from_ab, y, ab, info.full_range,
                                        info.matrix, writer.plan.subsample, writer.plan.depth)
@@ -269,20 +269,19 @@ def _render(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorize
     jitter("segment-close")
     fault_point("segment-write")
     if not seg.backward:
-        result_state = colorizer.state()
+        result_state = shot.state()
     return SegmentResult(state=result_state, anchor=anchor_state)
 
 
-def _steer(colorizer: FrameColorizer, seg: Segment, frame: av.VideoFrame, y: np.ndarray,
-           full_range: bool, depth: int) -> None:
-    """Prime ``colorizer`` for the anchor frame with the shot's keyframe and hints, if any."""
+def _anchor_inputs(colorizer: FrameColorizer, seg: Segment, frame: av.VideoFrame,
+                   y: np.ndarray, full_range: bool) -> AnchorInputs:
+    """What steers the anchor frame of ``seg``'s shot: its keyframe and hints, if any."""
     if seg.keyframe is None and not seg.hints:
-        return
-    small = colorizer.working_luma(plane_to_luma(y, full_range, depth))
+        return NO_INPUTS
+    size = working_size(*y.shape, colorizer.tile.render_size)
     key = None if seg.keyframe is None else keyframe_chroma(
-        Path(seg.keyframe), luma_plane(frame), full_range, small.shape[-2:])
-    prior = hint_prior(list(seg.hints), small[0, 0], y.shape) if seg.hints else None
-    colorizer.new_shot(key, prior)
+        Path(seg.keyframe), luma_plane(frame), full_range, size)
+    return AnchorInputs(keyframe=key, hints=seg.hints)
 
 
 def anchor_state(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorizer,
@@ -295,27 +294,26 @@ def anchor_state(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameCol
     depth = writer_plan(info, cfg.encode, fmt).depth
     frame = _checked(src, info, read_frame(src, info, timeline, seg.anchor))
     y = luma_plane(frame, depth)
-    colorizer.new_shot()
-    _steer(colorizer, seg, frame, y, info.full_range, depth)
-    colorizer.predict_frame_ab(plane_to_luma(y, info.full_range, depth))
-    state = colorizer.state()
+    shot = Shot(colorizer, _anchor_inputs(colorizer, seg, frame, y, info.full_range))
+    shot.colorize(plane_to_luma(y, info.full_range, depth))
+    state = shot.state()
     assert state is not None
     return state
 
 
-def _backward_chroma(src: Path, info: MediaInfo, colorizer: FrameColorizer, seg: Segment,
+def _backward_chroma(src: Path, info: MediaInfo, shot: Shot, seg: Segment,
                      timeline: Timeline, scratch: Path, depth: int,
                      seek: bool) -> np.ndarray:
     """A backward segment's chroma ``(frames, 2, h, w)`` float16 (working size), on disk.
 
     Its frames' working luma is read in order first, then colorized from the last frame to the
-    first, continuing from the state ``colorizer`` holds (the frame after the segment's end).
+    first, continuing ``shot`` (from the frame after the segment's end).
     """
     lumas: np.ndarray | None = None
     for index, frame in segment_frames(src, info, timeline, seg.start, seg.end, seek):
         frame = _checked(src, info, frame)
-        small = colorizer.working_luma(plane_to_luma(luma_plane(frame, depth), info.full_range,
-                                                     depth))
+        luma = plane_to_luma(luma_plane(frame, depth), info.full_range, depth)
+        small = shot.colorizer.working_luma(luma)
         if lumas is None:
             lumas = scratch_array(scratch / f"{seg.file}.luma.npy", SCRATCH_LUMA,
                                   (seg.frames, *small.shape[-2:]))
@@ -324,7 +322,7 @@ def _backward_chroma(src: Path, info: MediaInfo, colorizer: FrameColorizer, seg:
     chroma = scratch_array(scratch / f"{seg.file}.chroma.npy", SCRATCH_CHROMA,
                            (seg.frames, 2, *lumas.shape[1:]))
     for j in range(seg.frames - 1, -1, -1):
-        chroma[j] = colorizer.predict_working(np.asarray(lumas[j])[None, None])[0]
+        chroma[j] = shot.colorize_working(np.asarray(lumas[j])[None, None])[0]
     return chroma
 
 

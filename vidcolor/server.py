@@ -41,7 +41,6 @@ from vidcolor.colorize import FrameColorizer
 from vidcolor.errors import InputError, OutputError
 from vidcolor.hints import (
     Hint,
-    hint_prior,
     parse_hints,
     read_hints,
     stored_point,
@@ -50,6 +49,7 @@ from vidcolor.hints import (
 from vidcolor.image import read_image
 from vidcolor.preview import render_still, upright
 from vidcolor.probe import quarter_turns
+from vidcolor.shot import AnchorInputs, anchor_frame
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +142,9 @@ class HintsSession:
         gray = np.ascontiguousarray(np.rot90(self._gray(shot), -turns))  # the stored frame
         h, w = gray.shape
         hints = [stored_point(x, turns, w, h) for x in hints]
-        small = self.colorizer.working_luma(gray.astype(np.float32)[None, None] / 255.0)
-        ab = self.colorizer.guided(small, None, hint_prior(hints, small[0, 0], (h, w)))
+        luma = gray.astype(np.float32)[None, None] / 255.0
+        # The render's anchor frame with these hints (the still is that frame).
+        ab = anchor_frame(self.colorizer, luma, AnchorInputs(hints=tuple(hints))).ab
         rgb = upright(render_still(self.colorizer, gray, True, self.meta["matrix"] or "bt601",
                                    ab), self.meta["rotation"])
         ok, png = cv2.imencode(".png", rgb[:, :, ::-1])

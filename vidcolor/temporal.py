@@ -148,7 +148,10 @@ class ShotState:
 
 
 class TemporalPrior:
-    """Holds the previous frame's luma and chroma and turns them into the next frame's prior."""
+    """Holds the previous frame's luma, chroma and hint share; turns them into the next prior.
+
+    One per shot being colorized (owned by :class:`vidcolor.shot.Shot`).
+    """
 
     def __init__(self, cfg: TemporalConfig | None = None) -> None:
         self.cfg = cfg or TemporalConfig()
@@ -156,17 +159,25 @@ class TemporalPrior:
         self._luma: np.ndarray | None = None
         self._ab: np.ndarray | None = None
         self._hinted: np.ndarray | None = None
-        self.carried: np.ndarray | None = None  # the hint share the last prior() carried
 
     def reset(self) -> None:
         """Forget the previous frame (a cut)."""
-        self._luma, self._ab, self._hinted, self.carried = None, None, None, None
+        self._luma, self._ab, self._hinted = None, None, None
 
     def prior(self, luma: np.ndarray, uncertain: float | None = None) -> np.ndarray | None:
         """Prior ``(1, 3, h, w)`` for a frame whose working-size uint8 luma is ``luma``.
 
         ``None`` when there is no previous frame of the same shot. ``uncertain`` overrides
         ``TemporalConfig.uncertain_confidence`` (the confidence where the flow check fails).
+        """
+        carried = self.carry(luma, uncertain)
+        return None if carried is None else carried[0]
+
+    def carry(self, luma: np.ndarray, uncertain: float | None = None,
+              ) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """:meth:`prior`, and the hints' share ``(h, w)`` carried onto the frame with it.
+
+        The share is ``None`` in a shot without hints.
         """
         if self._luma is None or self._ab is None or self._luma.shape != luma.shape:
             return None
@@ -180,7 +191,7 @@ class TemporalPrior:
         ok = _round_trip_ok(backward, forward, target) & within  # consistent(), sharing within
         conf = np.where(ok, np.float32(self.cfg.confidence), np.float32(uncertain))
         conf[~within] = 0.0
-        self.carried = None
+        carried = None
         if self._hinted is not None:
             # A hint's colour stays on what the flow follows; where the check fails it may have
             # landed on something else (an occlusion, fast motion, a new object): there its
@@ -188,10 +199,10 @@ class TemporalPrior:
             # what fades is not offered to the network either.
             moved = np.clip(_sample(self._hinted, target), 0.0, 1.0) * within
             lost = np.where(ok, np.float32(0.0), np.float32(1.0 - HINT_KEPT)) * moved
-            self.carried = (moved - lost).astype(np.float32)
+            carried = (moved - lost).astype(np.float32)
             conf = conf * (1.0 - lost)
         prior = np.concatenate((ab * (conf[..., None] > 0), conf[..., None]), axis=2)
-        return np.ascontiguousarray(prior.transpose(2, 0, 1))[None]
+        return np.ascontiguousarray(prior.transpose(2, 0, 1))[None], carried
 
     @property
     def previous(self) -> tuple[np.ndarray, np.ndarray] | None:

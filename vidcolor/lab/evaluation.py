@@ -291,14 +291,15 @@ def evaluate_hints(colorizer: FrameColorizer, folder: Path, counts: list[int],
     For each photo, rule and K in ``counts``, K hints are taken from the truth by
     :func:`vidcolor.hints.sample_hints`: at the largest regions of one true colour
     (``largest``), or where the automatic result is most wrong, as a user places them
-    (``worst``: area x chroma error). They are spread into a prior and followed
-    (:meth:`FrameColorizer.guided`). Returns a markdown table: the mean gain, the share of
-    photos made worse by more than 0.1 dB and the worst photo, beside the colour error at the
-    hints.
+    (``worst``: area x chroma error). They are spread into a prior and followed, as in the
+    render's anchor frame (:func:`vidcolor.shot.anchor_frame`). Returns a markdown table: the
+    mean gain, the share of photos made worse by more than 0.1 dB and the worst photo, beside
+    the colour error at the hints.
     """
     import time
 
-    from vidcolor.hints import hint_prior, sample_hints
+    from vidcolor.hints import sample_hints
+    from vidcolor.shot import AnchorInputs, anchor_frame
 
     paths = list_images(folder)[: limit or None]
     auto_psnr: list[float] = []
@@ -310,13 +311,11 @@ def evaluate_hints(colorizer: FrameColorizer, folder: Path, counts: list[int],
         auto = to_uint8(torch.from_numpy(colorizer.colorize_luma(luma)))
         auto_psnr.append(psnr(auto, truth))
         truth_lab = cv2.cvtColor(truth.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-        small = colorizer.working_luma(luma)
         for rule, k in rows:
             hints = sample_hints(truth, k, auto=auto if rule == "worst" else None)
             r = rows[(rule, k)]
             t0 = time.perf_counter()
-            prior = hint_prior(hints, small[0, 0], truth.shape[:2])
-            ab = colorizer.guided(small, None, prior)
+            ab = anchor_frame(colorizer, luma, AnchorInputs(hints=tuple(hints))).ab
             r["ms"].append(1000 * (time.perf_counter() - t0))
             ab = colorizer.upsample(ab, luma)
             out = to_uint8(torch.from_numpy(merge_rgb(luma, ab)))

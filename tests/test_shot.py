@@ -1,0 +1,131 @@
+"""A shot's colour state: one owner (Shot), a stateless FrameColorizer, one anchor-frame recipe."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import av
+import cv2
+import numpy as np
+import pytest
+from media import make_video
+
+from vidcolor.colorize import FrameColorizer
+from vidcolor.config import TemporalConfig, TileConfig
+from vidcolor.hints import Hint
+from vidcolor.shot import AnchorInputs, Shot, anchor_frame
+from vidcolor.temporal import ShotState
+
+
+def _frames(seed: int, n: int = 6) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    big = cv2.GaussianBlur(rng.uniform(0, 1, (48, 64 + 2 * n)).astype(np.float32), (0, 0), 3)
+    big = cv2.normalize(big, None, 0, 1, cv2.NORM_MINMAX)
+    return [big[None, None, :, 2 * t:2 * t + 64].copy() for t in range(n)]
+
+
+class _Net:
+    """A stand-in network (the real one is slow on CPU): chroma from the lightness's texture,
+    leaning on the prior by its confidence."""
+
+    name = "stub"
+    precision = "fp32"
+
+    def predict(self, lum: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        own = np.concatenate([lum - lum.mean(), 0.5 * lum[..., ::-1, :] - 20.0], axis=1)
+        c = prior[:, 2:3]
+        return (own * (1 - 0.7 * c) + 0.7 * c * prior[:, :2]).astype(np.float32)
+
+
+def _colorizer() -> FrameColorizer:
+    return FrameColorizer(_Net(), TileConfig(render_size=48), TemporalConfig(reanchor_every=2))
+
+
+def test_interleaved_shots_on_one_colorizer_give_what_each_gives_alone():
+    key = np.full((1, 2, 48, 64), 20.0, np.float32)
+    inputs = [AnchorInputs(),
+              AnchorInputs(hints=(Hint(frame=0, x=20, y=24, a=40.0, b=-30.0, radius=3),)),
+              AnchorInputs(keyframe=key)]
+    frames = [_frames(seed) for seed in range(3)]
+    alone = []
+    for i, inp in enumerate(inputs):
+        shot = Shot(_colorizer(), inp)
+        alone.append([shot.colorize(f) for f in frames[i]])
+    col = _colorizer()
+    held = dict(vars(col))
+    shots = [Shot(col, inp) for inp in inputs]
+    together: list[list[np.ndarray]] = [[], [], []]
+    for t, i in itertools.product(range(6), range(3)):
+        together[i].append(shots[i].colorize(frames[i][t]))
+    for a, b in zip(alone, together, strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+    # The colorizer's fields are its settings and a window-grid cache, nothing of a shot.
+    assert set(vars(col)) == {"backend", "tile", "temporal", "_grids"}
+    assert all(vars(col)[k] is v for k, v in held.items() if k != "_grids")
+
+
+def test_a_shot_state_keeps_its_saved_form():
+    # A job folder's states are np.savez of these names; a resume after an upgrade reads them.
+    state = ShotState(luma=np.zeros((4, 6), np.uint8), ab=np.zeros((4, 6, 2), np.float32),
+                      anchor=np.arange(4.0), keyed=True, since=3,
+                      hinted=np.ones((4, 6), np.float32))
+    assert set(state.arrays()) == {"luma", "ab", "anchor", "keyed", "since", "goal", "hinted"}
+    old = {k: v for k, v in state.arrays().items() if k not in ("since", "goal", "hinted")}
+    back = ShotState.from_arrays(old)  # a state saved before re-anchoring and hints
+    assert back.since == 0 and back.hinted is None
+    np.testing.assert_array_equal(back.goal, back.anchor)
+
+
+def test_reference_photos_are_a_slot_not_yet_a_prior():
+    with pytest.raises(NotImplementedError):
+        AnchorInputs(reference=np.zeros((1, 3, 4, 4), np.float32))
+
+
+def test_the_hints_page_still_is_the_render_s_anchor_frame(tmp_path, random_weights,
+                                                          monkeypatch):
+    import vidcolor.server
+    import vidcolor.shot
+    from vidcolor.cli import main
+    from vidcolor.config import JobConfig
+    from vidcolor.lab.video_metrics import chroma_difference, frame_rgb
+    from vidcolor.probe import read_media_info
+    from vidcolor.runner import make_colorizer
+    from vidcolor.server import HintsSession
+
+    calls: list[tuple[str, AnchorInputs]] = []
+
+    def spy(where):
+        def call(colorizer, luma, inputs=vidcolor.shot.NO_INPUTS):
+            calls.append((where, inputs))
+            return anchor_frame(colorizer, luma, inputs)
+        return call
+
+    monkeypatch.setattr(vidcolor.shot, "anchor_frame", spy("render"))
+    monkeypatch.setattr(vidcolor.server, "anchor_frame", spy("server"))
+    # Full range: the page's gray still holds the frame's luma exactly.
+    src = make_video(tmp_path / "two.mp4", 160, 96, frames=24, shots=2, pix_fmt="yuvj420p")
+    folder = tmp_path / "P"
+    w = ["--weights", str(random_weights), "--render-size", "64", "-q"]
+    assert main([str(src), "--preview", str(folder), *w]) == 0
+    shot = json.loads((folder / "shots.json").read_text())["shots"][1]
+    session = HintsSession(folder, make_colorizer(JobConfig(weights=random_weights,
+                                                            tile=TileConfig(render_size=64))))
+    session.set_hints(2, [{"x": 80, "y": 48, "radius": 6, "lab": [50.0, 60.0, 50.0]}])
+    png = np.frombuffer(session.still(2), np.uint8)
+    still = cv2.imdecode(png, cv2.IMREAD_COLOR)[:, :, ::-1]
+    dst = tmp_path / "hinted.mp4"
+    assert main([str(src), "-o", str(dst), "--hints", str(folder / "hints.json"), "--crf", "0",
+                 *w]) == 0
+    # Both went through anchor_frame with the same hints (the render: for each shot's anchor).
+    hinted = [inp for _, inp in calls if inp.hints]
+    assert [where for where, inp in calls if inp.hints] == ["server", "render"]
+    assert hinted[0].hints == hinted[1].hints and hinted[0].keyframe is hinted[1].keyframe is None
+    info = read_media_info(dst)
+    with av.open(str(dst)) as c:
+        frame = next(f for i, f in enumerate(c.decode(video=0)) if i == shot["preview_frame"])
+    rendered = frame_rgb(frame, info.full_range, info.matrix)
+    mean, p90 = chroma_difference(still, rendered)
+    assert mean == 0.0, (mean, p90)  # the same frame, as the preview's stills are
+    assert still[48, 80, 0] > still[48, 80, 2] + 30  # and it shows the hint
