@@ -130,3 +130,24 @@ def test_a_hint_on_drawn_content_fills_the_region_it_is_put_in():
     assert plain[0, 2, :, 40:46].max() < left[2].min()
     # Across the outline the hint hardly reaches (the edge-aware spread stops at the line).
     assert right[2].max() < 0.02
+
+
+def test_the_animation_model_fills_a_hinted_region_and_the_photo_model_does_not():
+    from vidcolor.colorize import FrameColorizer
+    from vidcolor.hints import Hint
+    from vidcolor.runner import make_colorizer
+    from vidcolor.shot import AnchorInputs, anchor_frame
+
+    drawn = make_colorizer(JobConfig(model="animation", backend="torch"))
+    assert drawn.drawn and not make_colorizer(JobConfig(backend="torch")).drawn
+    luma = np.full((1, 1, 64, 256), 0.8, np.float32)
+    luma[..., 200:203] = 0.02  # an outline; the hint is far left of it
+    inputs = AnchorInputs(hints=(Hint(frame=0, x=8.0, y=32.0, a=60.0, b=50.0, radius=3.0),))
+    filled = anchor_frame(drawn, luma, inputs).ab
+    plain = anchor_frame(FrameColorizer(drawn.backend, drawn.tile, drawn.temporal), luma,
+                         inputs).ab
+    hint = np.array([60.0, 50.0])[:, None]
+    far = np.s_[0, :, 20:44, 150:190]  # inside the hinted area, far from the point
+    err_filled = np.abs(filled[far].reshape(2, -1) - hint).mean()
+    err_plain = np.abs(plain[far].reshape(2, -1) - hint).mean()
+    assert err_filled < 0.5 * err_plain, (err_filled, err_plain)

@@ -62,7 +62,7 @@ def test_interleaved_shots_on_one_colorizer_give_what_each_gives_alone():
         for x, y in zip(a, b, strict=True):
             np.testing.assert_array_equal(x, y)
     # The colorizer's fields are its settings and a window-grid cache, nothing of a shot.
-    assert set(vars(col)) == {"backend", "tile", "temporal", "_grids"}
+    assert set(vars(col)) == {"backend", "tile", "temporal", "drawn", "_grids"}
     assert all(vars(col)[k] is v for k, v in held.items() if k != "_grids")
 
 

@@ -48,11 +48,13 @@ class FrameColorizer:
 
     def __init__(
         self, backend: Backend, tile: TileConfig | None = None,
-        temporal: TemporalConfig | None = None,
+        temporal: TemporalConfig | None = None, drawn: bool = False,
     ) -> None:
         self.backend = backend
         self.tile = tile or TileConfig()
         self.temporal = temporal if temporal is not None and temporal.enabled else None
+        # Drawn content (the animation model): a colour hint fills its line-bounded region.
+        self.drawn = drawn
         self._grids: dict[tuple[int, int], WindowGrid] = {}  # a cache, the same for any frame
 
     def working_luma(self, luma: np.ndarray) -> np.ndarray:

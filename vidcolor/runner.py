@@ -45,9 +45,10 @@ def make_colorizer(cfg: JobConfig, weights: Weights | None = None) -> FrameColor
                              cfg.precision)
     log.debug("backend: %s (%s)", backend.name, backend.precision)
     tile = cfg.tile
-    if shipped_model(cfg.model).flat_regions:
+    model = shipped_model(cfg.model)
+    if model.flat_regions:
         tile = dataclasses.replace(tile, flat_regions=True)
-    return FrameColorizer(backend, tile, cfg.temporal)
+    return FrameColorizer(backend, tile, cfg.temporal, drawn=model.drawn)
 
 
 class Executor(Protocol):

@@ -91,8 +91,8 @@ def anchor_frame(colorizer: FrameColorizer, luma: np.ndarray,
         loop = colorizer.predict_small(small, None, 1.0)
         return AnchorFrame(ab=np.clip(loop * colorizer.tile.saturation, -110.0, 110.0),
                            loop=loop, hinted=None, keyed=False)
-    prior = hint_prior(list(inputs.hints), small[0, 0], luma.shape[-2:]) if inputs.hints \
-        else None
+    prior = hint_prior(list(inputs.hints), small[0, 0], luma.shape[-2:],
+                       fill_regions=colorizer.drawn) if inputs.hints else None
     ab, hinted = colorizer.steered(small, inputs.keyframe, prior)
     loop = ab if hinted is None else ab / colorizer.gain_map(hinted)
     return AnchorFrame(ab=ab, loop=loop, hinted=hinted, keyed=inputs.keyframe is not None)

@@ -39,6 +39,7 @@ class ShippedModel:
     weights_name: str
     sha256: str
     flat_regions: bool = False  # render with one chroma per line-bounded region
+    drawn: bool = False  # made for drawn content: a colour hint fills its line-bounded region
 
     @property
     def onnx_name(self) -> str:
@@ -54,7 +55,8 @@ class ShippedModel:
 # ``--model``'s choices; the first is the default.
 SHIPPED_MODELS: dict[str, ShippedModel] = {
     "photo": ShippedModel("photo", WEIGHTS_NAME, WEIGHTS_SHA256),
-    "animation": ShippedModel("animation", ANIMATION_WEIGHTS_NAME, ANIMATION_WEIGHTS_SHA256),
+    "animation": ShippedModel("animation", ANIMATION_WEIGHTS_NAME, ANIMATION_WEIGHTS_SHA256,
+                              drawn=True),
 }
 MODEL_NAMES = tuple(SHIPPED_MODELS)
 
