@@ -16,6 +16,9 @@ Example::
     python scripts/bench.py --reanchor 5        # the cost of re-anchoring, 5 rounds
     python scripts/bench.py --determinism 20    # same bytes every run?
     python scripts/bench.py --batch 6           # a folder as one batch vs one run per file
+    python scripts/bench.py --whole             # the whole process on a multi-shot clip, per
+                                                # stage, and its ratio to the I/O floor
+    python scripts/bench.py --whole CLIP --every 1 4   # a clip of yours, two settings in turns
 """
 
 from __future__ import annotations
@@ -199,6 +202,52 @@ def preview_vs_render(lengths: list[float], repeat: int = 3) -> int:
     return 0
 
 
+def whole_vs_floor(args: argparse.Namespace, run) -> int:
+    """The whole process on a multi-shot clip, every stage timed, and the I/O floor, in turns.
+
+    ``--runs`` rounds of the floor and of each ``--every``; prints each setting's median-round
+    profile and the ratios (the floor's seconds over the whole process's, start-up included).
+    """
+    from bench_profile import print_whole
+
+    settings = args.every or [None]
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.whole:
+            src = Path(args.whole)
+        else:
+            w, h = (int(v) for v in args.sizes[0].split("x"))
+            src = Path(tmp) / f"multi_{w}x{h}.mp4"
+            make_clip(src, w, h, 480)
+        floors, results = [], {e: [] for e in settings}
+        for _ in range(args.runs):
+            res = run("--worker", "floor", "--src", str(src), "--dst", str(Path(tmp) / "f.mp4"))
+            floors.append({"seconds": res["seconds"], "fps": res["frames"] / res["seconds"]})
+            for every in settings:
+                extra = ["--every", str(every)] if every is not None else []
+                t0 = time.perf_counter()
+                res = run("--worker", "whole", "--precision", args.precision, *extra,
+                          "--src", str(src), "--dst", str(Path(tmp) / "p.mp4"))
+                res["total"] = time.perf_counter() - t0
+                results[every].append(res)
+        floor = sorted(floors, key=lambda f: f["seconds"])[len(floors) // 2]
+        print(f"clip: {src if args.whole else 'the sample film looped, ' + args.sizes[0]}; "
+              f"precision {args.precision}; {args.runs} round(s), floor and settings in turns\n")
+        summary = []
+        for every in settings:
+            rounds = sorted(results[every], key=lambda r: r["total"])
+            mid = rounds[len(rounds) // 2]
+            label = "default" if every is None else f"--every {every}"
+            print_whole(mid, mid["total"], floor, label)
+            ratios = [f["seconds"] / r["total"] for f, r in zip(floors, results[every],
+                                                                strict=True)]
+            summary.append(f"| {label} | {mid['frames'] / mid['total']:.2f} | "
+                           f"{floor['fps']:.2f} | {statistics.median(ratios):.3f} | "
+                           f"{', '.join(f'{r:.3f}' for r in ratios)} | {mid['rss_mb']:.0f} |")
+        print_table(["setting", "whole-process fps:", "I/O floor fps:",
+                     "ratio (median):", "ratio per round", "peak RSS MB:"], summary)
+    return 0
+
+
 def print_table(columns: list[str], rows: list[str]) -> None:
     """A markdown table; a column named with a trailing ``:`` is numeric (right-aligned)."""
     print("| " + " | ".join(c.rstrip(":") for c in columns) + " |")
@@ -235,7 +284,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--determinism", type=int, metavar="N",
                    help="instead: N renders each of the sample and of a multi-shot clip, 3 at "
                         "once; prints how many distinct outputs (must be 1)")
-    p.add_argument("--worker", choices=("pipeline", "floor", "window", "single"),
+    p.add_argument("--whole", nargs="?", const="", metavar="CLIP",
+                   help="instead: the whole process (start-up to the assembled file) on a "
+                        "multi-shot clip (CLIP, else 480 frames of the looped sample film at "
+                        "the first --sizes: 8 shots), every stage timed, against the I/O floor "
+                        "in the same run")
+    p.add_argument("--every", type=int, nargs="+", metavar="N",
+                   help="with --whole: the network-frame gaps to compare (default: the default)")
+    p.add_argument("--worker", choices=("pipeline", "floor", "window", "single", "whole"),
                    help=argparse.SUPPRESS)
     p.add_argument("--backend", default="onnx", help=argparse.SUPPRESS)
     p.add_argument("--precision", default="auto", help=argparse.SUPPRESS)
@@ -251,6 +307,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker == "window":
         print(json.dumps({"ms": window_ms(args.backend, args.threads, args.precision)}))
         return 0
+    if args.worker == "whole":
+        from bench_profile import whole_process
+
+        result = whole_process(args.src, args.dst, args.precision,
+                               args.every[0] if args.every else None)
+        result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return 0
     if args.worker:
         result = worker(args.worker, args.src, args.dst, args.threads, args.backend,
                         args.render_size, args.precision)
@@ -263,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
+    if args.whole is not None:
+        return whole_vs_floor(args, run)
     if args.profile:
         from bench_profile import profile_sizes
 

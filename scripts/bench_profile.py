@@ -108,3 +108,141 @@ def reanchor_cost(sizes: list[str], frames: int, rounds: int, make_clip) -> int:
             a, b = statistics.median(times["on"]), statistics.median(times["off"])
             print(f"| {size}, {frames} frames | {a:.1f} | {b:.1f} | {a / b:.3f} |")
     return 0
+
+
+# The whole process, stage by stage: (module, owner attribute path, stage). Each wrapped
+# function's own time (less the wrapped functions it calls) goes to its stage, per thread.
+WHOLE_STAGES = (
+    ("vidcolor.pipeline", "verify_weights", "start-up: weights check (sha256)"),
+    ("vidcolor.pipeline", "make_colorizer", "start-up: model load"),
+    ("vidcolor.pipeline", "first_pass", "first pass: decode, cuts, frame times"),
+    ("vidcolor.render", "_backward_chroma", "backward first pass: decode, working luma, scratch"),
+    ("vidcolor.render", "luma_plane", "Y' plane of a decoded frame"),
+    ("vidcolor.render", "plane_to_luma", "Y' to luma, working size"),
+    ("vidcolor.colorize", "plane_to_luma", "Y' to luma, working size"),
+    ("vidcolor.colorize", "FrameColorizer.working_luma", "Y' to luma, working size"),
+    ("vidcolor.colorize", "FrameColorizer._predict_small", "network"),
+    ("vidcolor.colorize", "FrameColorizer._global_pass", "network"),
+    ("vidcolor.temporal", "flow_between", "optical flow (DIS, two a frame)"),
+    ("vidcolor.temporal", "TemporalPrior.prior", "prior: warp, flow check"),
+    ("vidcolor.colorize", "FrameColorizer.predict_working", "temporal loop: blend, drift guard"),
+    ("vidcolor.colorize", "guided_upsample", "chroma upsampling (guided filter)"),
+    ("vidcolor.colorize", "merge_chroma", "colour conversion (Lab to Cb/Cr)"),
+    ("vidcolor.colorize", "FrameColorizer.planes_from_ab", "colour conversion (Lab to Cb/Cr)"),
+    ("vidcolor.encode", "build_frame", "frame building"),
+    ("vidcolor.encode", "VideoWriter.write", "encode (libx264)"),
+    ("vidcolor.encode", "VideoWriter.close", "encode (libx264)"),
+    ("vidcolor.encode", "AsyncWriter.write", "waits on the encoder thread"),
+    ("vidcolor.encode", "AsyncWriter.write_deferred", "waits on the encoder thread"),
+    ("vidcolor.encode", "AsyncWriter.close", "waits on the encoder thread"),
+    ("vidcolor.pipeline", "assemble", "assembly (packet copy)"),
+)
+
+
+class StageTimer:
+    """Wall time of wrapped functions, each call's own (less wrapped callees), per thread."""
+
+    def __init__(self) -> None:
+        import threading
+        from collections import defaultdict
+
+        self.own: dict[tuple[str, str], float] = defaultdict(float)
+        self.calls: list[tuple[str, float]] = []  # (stage, inclusive seconds) of every call
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def wrap(self, owner: object, name: str, stage: str) -> None:
+        """Replace ``owner.name`` by a timed version (``stage``)."""
+        import functools
+        import threading
+
+        fn = getattr(owner, name)
+        if getattr(fn, "_timed", False):
+            return
+
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            stack = self._local.__dict__.setdefault("stack", [])
+            frame = [time.perf_counter(), 0.0]
+            stack.append(frame)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                stack.pop()
+                spent = time.perf_counter() - frame[0]
+                if stack:
+                    stack[-1][1] += spent
+                who = "main" if threading.current_thread() is threading.main_thread() \
+                    else "worker threads"
+                with self._lock:
+                    self.own[stage, who] += spent - frame[1]
+                    self.calls.append((stage, spent))
+
+        timed._timed = True  # type: ignore[attr-defined]
+        setattr(owner, name, timed)
+
+    def install(self) -> None:
+        """Wrap every function of :data:`WHOLE_STAGES`."""
+        import importlib
+
+        for module, path, stage in WHOLE_STAGES:
+            owner: object = importlib.import_module(module)
+            *parents, name = path.split(".")
+            for p in parents:
+                owner = getattr(owner, p)
+            self.wrap(owner, name, stage)
+
+
+def whole_process(src: Path, dst: Path, precision: str, every: int | None = None) -> dict:
+    """Render ``src`` in this process with every stage timed; returns the times (seconds).
+
+    ``startup_imports``: importing the pipeline; the other stages as :data:`WHOLE_STAGES`.
+    """
+    import dataclasses
+
+    t0 = time.perf_counter()
+    from vidcolor.config import JobConfig
+    from vidcolor.pipeline import run_job
+
+    imports = time.perf_counter() - t0
+    timer = StageTimer()
+    timer.install()
+    cfg = JobConfig(overwrite=True, precision=precision)
+    if every is not None:
+        cfg = dataclasses.replace(cfg, temporal=dataclasses.replace(cfg.temporal, every=every))
+    t1 = time.perf_counter()
+    frames = run_job(src, dst, cfg)
+    wall = time.perf_counter() - t1
+    backward = [s for st, s in timer.calls if st.startswith("backward first pass")]
+    network_calls = sum(1 for st, _ in timer.calls if st == "network")
+    return {"frames": frames, "wall": wall, "imports": imports,
+            "own": {f"{k[0]}|{k[1]}": v for k, v in timer.own.items()},
+            "backward": backward, "network_calls": network_calls}
+
+
+def print_whole(result: dict, total: float, floor: dict, label: str) -> None:
+    """The table of :func:`whole_process` (``total``: the process's wall, start-up included)."""
+    frames = result["frames"]
+    own: dict[str, float] = result["own"]
+    stages = list(dict.fromkeys(stage for _, _, stage in WHOLE_STAGES))
+    main = {s: own.get(f"{s}|main", 0.0) for s in stages}
+    side = {s: own.get(f"{s}|worker threads", 0.0) for s in stages}
+    startup = total - result["wall"]
+    print(f"{label}: {frames} frames, whole process {total:.1f} s ({frames / total:.2f} fps); "
+          f"I/O floor {floor['seconds']:.1f} s ({floor['fps']:.2f} fps); "
+          f"ratio {floor['seconds'] / total:.3f}\n")
+    print("| stage | main thread s | ms/frame | encoder thread s |")
+    print("| --- | ---: | ---: | ---: |")
+    print(f"| start-up: Python, imports (outside run_job) | {startup:.2f} | "
+          f"{1000 * startup / frames:.1f} | |")
+    for s in stages:
+        if main[s] or side[s]:
+            print(f"| {s} | {main[s]:.2f} | {1000 * main[s] / frames:.1f} | "
+                  f"{side[s]:.2f} |")
+    rest = result["wall"] - sum(main.values())
+    print(f"| other: decode waits, segments, glue | {rest:.2f} | {1000 * rest / frames:.1f} | |")
+    print(f"| **whole process** | **{total:.2f}** | **{1000 * total / frames:.1f}** | |")
+    if result["backward"]:
+        print("\nbackward first passes (each backward segment, s): "
+              + ", ".join(f"{s:.2f}" for s in result["backward"]))
+    print(f"network calls: {result['network_calls']}\n")
