@@ -9,9 +9,9 @@ same bytes.
 A segment forward of its shot's anchor colorizes its frames in order, starting from the anchor
 (the preview's still) or from the state the segment before it ended with. A segment before the
 anchor is colorized backward: its frames' working-size luma is read first (to a memory map in
-``scratch``), colorized from its last frame to its first, starting from the state of the frame
-after it; then its frames are read again in order and encoded with that chroma. Memory stays
-bounded for any shot length.
+``scratch``, a slot per frame that takes the frame's chroma once colorized), colorized from its
+last frame to its first, starting from the state of the frame after it; then its frames are read
+again in order and encoded with that chroma. Memory stays bounded for any shot length.
 """
 
 from __future__ import annotations
@@ -38,16 +38,19 @@ from vidcolor.planes import luma_plane, plane_to_luma
 from vidcolor.probe import MediaInfo
 from vidcolor.progress import NullProgress, Progress
 from vidcolor.shot import NO_INPUTS, AnchorInputs, Shot
-from vidcolor.space import scratch_array
+from vidcolor.space import (
+    SCRATCH_CHROMA,
+    SCRATCH_LUMA,
+    load_chroma,
+    load_luma,
+    scratch_array,
+    store_chroma,
+    store_luma,
+)
 from vidcolor.temporal import ShotState
 from vidcolor.tiling import working_size
 
 log = logging.getLogger(__name__)
-
-# A backward segment's scratch arrays on disk (see _backward_chroma and job_need).
-SCRATCH_LUMA = np.dtype(np.float32)
-SCRATCH_CHROMA = np.dtype(np.float16)
-
 
 @dataclass(frozen=True)
 class Segment:
@@ -237,7 +240,7 @@ def _render(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorize
             y = luma_plane(frame, writer.plan.depth)
             ab = None
             if chroma is not None:
-                ab = chroma[index - seg.start].astype(np.float32)[None]
+                ab = load_chroma(chroma[index - seg.start])[None]
             elif index == seg.anchor:  # the shot starts here (start_state is None)
                 shot = Shot(colorizer, _anchor_inputs(colorizer, seg, frame, y,
                                                       info.full_range))
@@ -264,8 +267,7 @@ def _render(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorize
             progress.advance(-advanced)
         raise
     finally:
-        for name in (f"{seg.file}.luma.npy", f"{seg.file}.chroma.npy"):
-            (scratch / name).unlink(missing_ok=True)
+        (scratch / f"{seg.file}.scratch.npy").unlink(missing_ok=True)
     jitter("segment-close")
     fault_point("segment-write")
     if not seg.backward:
@@ -304,32 +306,35 @@ def anchor_state(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameCol
 def _backward_chroma(src: Path, info: MediaInfo, shot: Shot, seg: Segment,
                      timeline: Timeline, scratch: Path, depth: int,
                      seek: bool) -> np.ndarray:
-    """A backward segment's chroma ``(frames, 2, h, w)`` float16 (working size), on disk.
+    """A backward segment's stored chroma ``(frames, 2, h, w)`` (working size), on disk.
 
     Its frames' working luma is read in order first, then colorized from the last frame to the
-    first, continuing ``shot`` (from the frame after the segment's end).
+    first, continuing ``shot`` (from the frame after the segment's end). One scratch slot per
+    frame holds its luma, then its chroma (:func:`vidcolor.space.store_luma`,
+    :func:`~vidcolor.space.store_chroma`; read back with ``load_chroma``).
     """
-    lumas: np.ndarray | None = None
+    slots: np.ndarray | None = None
     for index, frame in segment_frames(src, info, timeline, seg.start, seg.end, seek):
         frame = _checked(src, info, frame)
         luma = plane_to_luma(luma_plane(frame, depth), info.full_range, depth)
         small = shot.colorizer.working_luma(luma)
-        if lumas is None:
-            lumas = scratch_array(scratch / f"{seg.file}.luma.npy", SCRATCH_LUMA,
+        if slots is None:
+            slots = scratch_array(scratch / f"{seg.file}.scratch.npy", SCRATCH_LUMA,
                                   (seg.frames, *small.shape[-2:]))
-        lumas[index - seg.start] = small[0, 0]
-    assert lumas is not None
-    chroma = scratch_array(scratch / f"{seg.file}.chroma.npy", SCRATCH_CHROMA,
-                           (seg.frames, 2, *lumas.shape[1:]))
+        slots[index - seg.start] = store_luma(small[0, 0])
+    assert slots is not None
+    h, w = slots.shape[1:]
+    chroma = slots.view(SCRATCH_CHROMA).reshape(seg.frames, 2, h, w)
     for j in range(seg.frames - 1, -1, -1):
-        chroma[j] = shot.colorize_working(np.asarray(lumas[j])[None, None])[0]
+        luma = load_luma(slots[j])[None, None]  # read before its bytes take the chroma
+        chroma[j] = store_chroma(shot.colorize_working(luma)[0])
     return chroma
 
 
 def job_need(src: Path, info: MediaInfo, cfg: JobConfig, segments: list[dict]) -> int:
     """Bytes of disk the remaining ``segments`` need, estimated.
 
-    The largest backward segment's scratch arrays (a luma and two chroma planes per working
+    The largest backward segment's scratch slots (a luma, later two chroma planes, per working
     pixel) and, for the encoded segments and the assembled output, twice the source's size in
     proportion to the frames left.
     """
@@ -339,7 +344,7 @@ def job_need(src: Path, info: MediaInfo, cfg: JobConfig, segments: list[dict]) -
     longest = max((s["end"] - s["start"] + 1 for s in segments if s["backward"]), default=0)
     left = sum(s["end"] - s["start"] + 1 for s in segments)
     total = max(1, info.frames or left)
-    per_pixel = SCRATCH_LUMA.itemsize + 2 * SCRATCH_CHROMA.itemsize
+    per_pixel = max(SCRATCH_LUMA.itemsize, 2 * SCRATCH_CHROMA.itemsize)
     return longest * h * w * per_pixel + int(2 * src.stat().st_size * min(1.0, left / total))
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from vidcolor.colorize import FrameColorizer
 from vidcolor.hints import Hint, hint_prior
 from vidcolor.planes import plane_to_luma
+from vidcolor.space import load_chroma, load_luma, store_chroma, store_luma
 from vidcolor.temporal import ShotState, TemporalPrior, chroma_stats, hold_stats
 
 log = logging.getLogger(__name__)
@@ -216,9 +217,9 @@ def shot_chroma(colorizer: FrameColorizer, lumas: list[np.ndarray], anchor: int,
     """Working-size chroma of a whole shot held in memory, as a render gives it.
 
     The shot is colorized outward from frame ``anchor``: forward to its end, then backward
-    from the anchor to its start (the chroma of frames before the anchor passes through
-    float16, as the render keeps it on disk). For evaluations and tests; the render does
-    the same a segment at a time (:mod:`vidcolor.render`).
+    from the anchor to its start (the luma and chroma of frames before the anchor pass through
+    the values the render keeps on disk, :mod:`vidcolor.space`). For evaluations and tests;
+    the render does the same a segment at a time (:mod:`vidcolor.render`).
 
     Args:
         colorizer: the frame colorizer (its ``temporal`` settings carry the shot).
@@ -235,5 +236,6 @@ def shot_chroma(colorizer: FrameColorizer, lumas: list[np.ndarray], anchor: int,
     if at_anchor is not None:
         shot = Shot.resume(colorizer, at_anchor)
     for t in range(anchor - 1, -1, -1):
-        out[t] = shot.colorize(lumas[t]).astype(np.float16).astype(np.float32)
+        small = load_luma(store_luma(colorizer.working_luma(lumas[t])))
+        out[t] = load_chroma(store_chroma(shot.colorize_working(small)))
     return out

@@ -91,3 +91,34 @@ def full_disk_error(e: OSError, work: Path, need: int) -> OutputError:
     return OutputError(
         f"No space left on device{where}: {megabytes(free_bytes(work))} free, the job needs "
         f"about {megabytes(need)}; free some space and re-run the same command to resume")
+
+
+# A backward segment keeps one scratch slot per frame (see vidcolor.render): first the frame's
+# working luma, then, once the frame is colorized (its luma read, never again), its chroma in
+# the same bytes. Luma as uint16 (steps of 1/65535, 1/2000 of a unit of L: under the network's
+# own noise), chroma as int8 at CHROMA_SCALE (steps of 0.87 in a and b, under the visible
+# difference of about 2): 2 bytes per working pixel, where a float32 luma array and a float16
+# chroma array took 8 (docs/speed.md, the scratch disk).
+SCRATCH_LUMA = np.dtype(np.uint16)
+SCRATCH_CHROMA = np.dtype(np.int8)
+CHROMA_SCALE = 127.0 / 110.0  # the chroma is clipped to +-110
+
+
+def store_luma(small: np.ndarray) -> np.ndarray:
+    """Working luma ``(h, w)`` in 0..1 as its scratch values (uint16)."""
+    return np.round(np.clip(small, 0.0, 1.0) * 65535.0).astype(SCRATCH_LUMA)
+
+
+def load_luma(stored: np.ndarray) -> np.ndarray:
+    """The float32 luma :func:`store_luma` stored."""
+    return stored.astype(np.float32) * np.float32(1.0 / 65535.0)
+
+
+def store_chroma(ab: np.ndarray) -> np.ndarray:
+    """Chroma (any shape, within +-110) as its scratch values (int8)."""
+    return np.clip(np.round(ab * CHROMA_SCALE), -127, 127).astype(SCRATCH_CHROMA)
+
+
+def load_chroma(stored: np.ndarray) -> np.ndarray:
+    """The float32 chroma :func:`store_chroma` stored."""
+    return stored.astype(np.float32) * np.float32(1.0 / CHROMA_SCALE)
