@@ -8,11 +8,13 @@ colorized in-process exactly as the pipeline does (same frame building, no encod
 turned gray) and compares each shot's still with the rendered frame it shows. Also: a synthetic
 camera pan over a photo (``--pan-frames``, colourfulness drift) and shot
 detection on all clips joined end to end. ``--plot`` writes per-frame colourfulness and warp
-error of one clip as a PNG.
+error of one clip as a PNG. ``--every N ...`` instead compares propagated frames (the network
+every N frames at most) with the network on every frame.
 
 Example::
 
     python scripts/evaluate_video.py --plot temporal.png
+    python scripts/evaluate_video.py --every 2 4 8
 """
 
 from __future__ import annotations
@@ -259,6 +261,49 @@ def preview_agreement_table(clips: list[Path], work: Path) -> None:
           + ", ".join(f"{name} {'yes' if same else 'NO'}" for name, same in untouched))
 
 
+def every_table(clips: list[Path], frames: int, make, settings: list[int]) -> None:
+    """Propagated frames (``--every N``) against the network on every frame, per clip.
+
+    Prints warp error, PSNR against the truth, mean colourfulness and the share of network
+    frames; then, on average over the clips, each setting's PSNR difference, warp-error ratio
+    and colourfulness ratio to ``--every 1``.
+    """
+    import vidcolor.shot
+
+    decide = vidcolor.shot.propagates
+    decisions: list[bool] = []
+
+    def counted(*args, **kwargs) -> bool:
+        decisions.append(decide(*args, **kwargs))
+        return decisions[-1]
+
+    vidcolor.shot.propagates = counted
+    print("| clip | --every | warp error x1000 | PSNR dB | colourfulness | network frames |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    rows: dict[int, list[list[float]]] = {}
+    for clip in clips:
+        ys, truth, full, matrix = read_clip(clip, frames)
+        for every in [1, *settings]:
+            decisions.clear()
+            out = colorize(make(True, every), ys, full, matrix)
+            row = [1000 * float(np.mean(warp_errors(out, ys))),
+                   float(np.mean([psnr(f, g) for f, g in zip(out, truth, strict=True)])),
+                   float(np.mean([colorfulness(f) for f in out])),
+                   1.0 - sum(decisions) / len(ys)]
+            rows.setdefault(every, []).append(row)
+            print(f"| {clip.stem} | {every} | {row[0]:.3f} | {row[1]:.2f} | {row[2]:.2f} | "
+                  f"{100 * row[3]:.0f}% |")
+    vidcolor.shot.propagates = decide
+    base = np.mean(rows[1], axis=0)
+    print("\n| --every | PSNR vs --every 1, dB | warp error / --every 1 | colourfulness / "
+          "--every 1 | network frames |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for every, r in rows.items():
+        m = np.mean(r, axis=0)
+        print(f"| {every} | {m[1] - base[1]:+.3f} | {m[0] / base[0]:.3f} | "
+              f"{m[2] / base[2]:.3f} | {100 * m[3]:.0f}% |")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--clips", type=Path, nargs="*",
@@ -289,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preview-agreement", action="store_true",
                    help="only: each clip turned gray (and samples/film.mp4), previewed and "
                         "rendered with the CLI's defaults; preview still vs rendered frame")
+    p.add_argument("--every", type=int, nargs="+", metavar="N",
+                   help="only: propagated frames, the network every N frames at most, against "
+                        "every frame (warp error, PSNR, colourfulness, network frames)")
     args = p.parse_args(argv)
     if args.preview_agreement:
         clips = [*args.clips, Path(__file__).resolve().parents[1] / "samples" / "film.mp4"]
@@ -300,14 +348,18 @@ def main(argv: list[str] | None = None) -> int:
                              precision=args.precision)
     tile = TileConfig(render_size=args.render_size, saturation=args.saturation)
 
-    def make(temporal: bool) -> FrameColorizer:
+    def make(temporal: bool, every: int = 1) -> FrameColorizer:
         return FrameColorizer(backend, tile,
                               TemporalConfig(enabled=temporal, confidence=args.confidence,
                                              uncertain_confidence=args.uncertain_confidence,
                                              drift_tolerance=args.drift_tolerance,
                                              reanchor_every=args.reanchor_every,
                                              reanchor_rate=args.reanchor_rate,
-                                             blend=args.blend))
+                                             blend=args.blend, every=every))
+
+    if args.every:
+        every_table(args.clips, args.frames, make, args.every)
+        return 0
 
     print("| clip | method | warp error x1000 | CDC x1000 | PSNR dB | CF end/start |")
     print("| --- | --- | --- | --- | --- | --- |")

@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"gain on the predicted colours ({tile.saturation})")
     p.add_argument("--no-temporal", action="store_true",
                    help="colorize every frame on its own (no previous-frame prior)")
+    p.add_argument("--every", type=_int_in(1, 1000), default=TemporalConfig().every,
+                   metavar="N",
+                   help="run the network at least every N frames; between, carry the colours "
+                        "along the motion (1: every frame; default %(default)s)")
     p.add_argument("--shot-sensitivity", type=_float_in(0, 1), default=ShotConfig().sensitivity,
                    help="0..1, higher finds more cuts")
     p.add_argument("--shots", type=Path, metavar="FILE",
@@ -338,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             edge_aware=not args.no_edge_aware, saturation=args.saturation,
         ),
         encode=EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset),
-        temporal=TemporalConfig(enabled=not args.no_temporal),
+        temporal=TemporalConfig(enabled=not args.no_temporal, every=args.every),
         shots=ShotConfig(sensitivity=args.shot_sensitivity, cut_list=args.shots),
         keyframes_dir=args.keyframes,
         keyframes=tuple(args.keyframe),

@@ -94,6 +94,11 @@ class TemporalConfig:
             guard's target glides to, ``reanchor_rate`` of the way each frame: the guard keeps
             the loop from drifting but follows the colours of what the shot comes to show.
         reanchor_rate: see ``reanchor_every``.
+        every: the longest run of frames between network frames (``--every``): between them
+            a frame's chroma is the one before it carried along the flow, the drift guard
+            applied; the network runs earlier where the flow check fails on much of the frame
+            or the brightness jumps, and at anchors and re-anchoring frames
+            (:mod:`vidcolor.propagate`). 1: the network colorizes every frame.
     """
 
     enabled: bool = True
@@ -104,6 +109,7 @@ class TemporalConfig:
     drift_tolerance: float = 0.01
     reanchor_every: int = 16
     reanchor_rate: float = 0.05
+    every: int = 4
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import numpy as np
 from vidcolor.colorize import FrameColorizer
 from vidcolor.hints import Hint, hint_prior
 from vidcolor.planes import plane_to_luma
+from vidcolor.propagate import lean, propagated_chroma, propagates
 from vidcolor.space import load_chroma, load_luma, store_chroma, store_luma
 from vidcolor.temporal import ShotState, TemporalPrior, chroma_stats, hold_stats
 
@@ -183,13 +184,17 @@ class Shot:
         else:
             prior, carried = carry
             rest = None if carried is None else 1.0 - carried
-            ab = col.predict_small(small, prior, 1.0)
-            blend = cfg.keyframe_blend if self.keyed else cfg.blend
-            if blend > 0:
-                # Smoothing along the motion: where the warped neighbour's chroma is trusted,
-                # the output leans on it, so what changes from frame to frame is only what must.
-                w = blend * prior[:, 2:3]
-                ab = w * prior[:, :2] + (1.0 - w) * ab
+            if propagates(cfg, previous, small_u8, self.since + 1):
+                ab = propagated_chroma(previous)  # no network: the neighbour's, moved
+            else:
+                ab = col.predict_small(small, prior, 1.0)
+                blend = cfg.keyframe_blend if self.keyed else cfg.blend
+                if blend > 0:
+                    # Smoothing along the motion: where the warped neighbour's chroma is
+                    # trusted, the output leans on it, so what changes from frame to frame is
+                    # only what must.
+                    w = lean(blend * prior[:, 2:3], cfg.every, self.since + 1)
+                    ab = w * prior[:, :2] + (1.0 - w) * ab
             self.since += 1
             if cfg.reanchor_every and not self.keyed and carried is None:
                 # The guard's target follows what the shot comes to show (its own colours,

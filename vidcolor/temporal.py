@@ -159,6 +159,10 @@ class TemporalPrior:
         self._luma: np.ndarray | None = None
         self._ab: np.ndarray | None = None
         self._hinted: np.ndarray | None = None
+        # Of the last carry(): the share of the frame that passed the flow check, and where
+        # each of its pixels comes from in the frame before (vidcolor.propagate).
+        self.reliable = 1.0
+        self.target: np.ndarray | None = None
 
     def reset(self) -> None:
         """Forget the previous frame (a cut)."""
@@ -189,6 +193,7 @@ class TemporalPrior:
             uncertain = self.cfg.uncertain_confidence
         within = _inside(target)
         ok = _round_trip_ok(backward, forward, target) & within  # consistent(), sharing within
+        self.reliable, self.target = float(np.count_nonzero(ok)) / ok.size, target
         conf = np.where(ok, np.float32(self.cfg.confidence), np.float32(uncertain))
         conf[~within] = 0.0
         carried = None
