@@ -19,6 +19,7 @@ Example::
     python scripts/bench.py --whole             # the whole process on a multi-shot clip, per
                                                 # stage, and its ratio to the I/O floor
     python scripts/bench.py --whole CLIP --every 1 4   # a clip of yours, two settings in turns
+    python scripts/bench.py --whole A.mp4 B.mp4 C.mp4  # their gray versions joined: 3 shots
 """
 
 from __future__ import annotations
@@ -202,6 +203,32 @@ def preview_vs_render(lengths: list[float], repeat: int = 3) -> int:
     return 0
 
 
+def join_gray(clips: list[Path], out: Path, rate: int = 25) -> None:
+    """The Y' planes of ``clips`` joined end to end at ``rate`` fps (libx264 crf 18 veryfast)."""
+    import av
+
+    with av.open(str(out), "w") as dst:
+        stream = dst.add_stream("libx264", rate=rate)
+        first = True
+        n = 0
+        for clip in clips:
+            with av.open(str(clip)) as c:
+                for f in c.decode(video=0):
+                    if first:
+                        stream.width, stream.height, stream.pix_fmt = f.width, f.height, \
+                            "yuv420p"
+                        stream.codec_context.options = {"crf": "18", "preset": "veryfast"}
+                        first = False
+                    g = av.VideoFrame.from_ndarray(f.to_ndarray(format="gray"), format="gray")
+                    g = g.reformat(format="yuv420p")
+                    g.pts = n
+                    n += 1
+                    for p in stream.encode(g):
+                        dst.mux(p)
+        for p in stream.encode(None):
+            dst.mux(p)
+
+
 def whole_vs_floor(args: argparse.Namespace, run) -> int:
     """The whole process on a multi-shot clip, every stage timed, and the I/O floor, in turns.
 
@@ -212,8 +239,11 @@ def whole_vs_floor(args: argparse.Namespace, run) -> int:
 
     settings = args.every or [None]
     with tempfile.TemporaryDirectory() as tmp:
-        if args.whole:
-            src = Path(args.whole)
+        if len(args.whole) == 1:
+            src = args.whole[0]
+        elif args.whole:
+            src = Path(tmp) / "joined.mp4"
+            join_gray(args.whole, src)
         else:
             w, h = (int(v) for v in args.sizes[0].split("x"))
             src = Path(tmp) / f"multi_{w}x{h}.mp4"
@@ -230,7 +260,9 @@ def whole_vs_floor(args: argparse.Namespace, run) -> int:
                 res["total"] = time.perf_counter() - t0
                 results[every].append(res)
         floor = sorted(floors, key=lambda f: f["seconds"])[len(floors) // 2]
-        print(f"clip: {src if args.whole else 'the sample film looped, ' + args.sizes[0]}; "
+        name = (", ".join(str(c) for c in args.whole) if args.whole
+                else "the sample film looped, " + args.sizes[0])
+        print(f"clip: {name}; "
               f"precision {args.precision}; {args.runs} round(s), floor and settings in turns\n")
         summary = []
         for every in settings:
@@ -284,11 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--determinism", type=int, metavar="N",
                    help="instead: N renders each of the sample and of a multi-shot clip, 3 at "
                         "once; prints how many distinct outputs (must be 1)")
-    p.add_argument("--whole", nargs="?", const="", metavar="CLIP",
+    p.add_argument("--whole", nargs="*", type=Path, metavar="CLIP",
                    help="instead: the whole process (start-up to the assembled file) on a "
-                        "multi-shot clip (CLIP, else 480 frames of the looped sample film at "
-                        "the first --sizes: 8 shots), every stage timed, against the I/O floor "
-                        "in the same run")
+                        "multi-shot clip (one CLIP; several: their Y' planes joined, one shot "
+                        "each; none: 480 frames of the looped sample film at the first --sizes, "
+                        "8 shots), every stage timed, against the I/O floor in the same run")
     p.add_argument("--every", type=int, nargs="+", metavar="N",
                    help="with --whole: the network-frame gaps to compare (default: the default)")
     p.add_argument("--worker", choices=("pipeline", "floor", "window", "single", "whole"),
