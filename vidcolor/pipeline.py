@@ -31,7 +31,13 @@ from vidcolor.probe import (
 )
 from vidcolor.progress import NullProgress, Progress
 from vidcolor.render import Timeline, check_keyframes, job_need
-from vidcolor.runner import LocalExecutor, make_colorizer, run_segments
+from vidcolor.runner import (
+    LocalExecutor,
+    make_colorizer,
+    make_references,
+    read_references,
+    run_segments,
+)
 from vidcolor.scan import first_pass
 from vidcolor.segments import Job, JobLock, discard_job, fingerprint, job_identity
 from vidcolor.space import check_free_space, full_disk_error
@@ -64,7 +70,10 @@ def run_job(src: Path, dst: Path, cfg: JobConfig, progress: Progress | None = No
                 f"unsupported output extension {dst.suffix!r} for an image; "
                 f"use one of {', '.join(sorted(IMAGE_SUFFIXES))}"
             )
-        colorize_image_file(make_colorizer(cfg), src, dst, cfg.overwrite)
+        images = read_references(cfg)  # a bad reference fails before any work
+        weights = verify_weights(cfg.weights, cfg.model)
+        colorize_image_file(make_colorizer(cfg, weights), src, dst, cfg.overwrite,
+                            make_references(cfg, weights, images))
         return None
     return run_video(src, dst, cfg, progress)
 

@@ -153,7 +153,7 @@ def output_settings(cfg: JobConfig, segment_frames: int) -> dict[str, Any]:
     shots = dataclasses.asdict(cfg.shots)
     shots["cut_list"] = _file_digest(cfg.shots.cut_list)
     hints = _file_digest(cfg.hints)
-    return {
+    settings = {
         "vidcolor": __version__,
         "model": cfg.model,
         "tile": dataclasses.asdict(cfg.tile),
@@ -167,6 +167,9 @@ def output_settings(cfg: JobConfig, segment_frames: int) -> dict[str, Any]:
         "precision": cfg.precision,
         "device": cfg.device,
     }
+    if cfg.references:  # absent without: the identity of other jobs stays as it was
+        settings["references"] = [_file_digest(p) for p in cfg.references]
+    return settings
 
 
 def plan_segments(shots: list[tuple[int, int, int]], segment_frames: int,
@@ -304,7 +307,7 @@ class Job:
             detail = ""
             if "settings" in changed:
                 old, new = manifest.get("settings", {}), identity["settings"]
-                keys = sorted(k for k in new if old.get(k) != new[k])
+                keys = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
                 detail = f" ({', '.join(keys)})" if keys else ""
             raise ResumeError(
                 f"{folder} holds an interrupted job, but its {' and '.join(changed)}{detail} "
