@@ -143,3 +143,62 @@ def test_a_job_names_its_references_only_when_it_has_some(tmp_path):
     write(ref, scene(seed=1))
     changed = output_settings(dataclasses.replace(JobConfig(), references=(ref,)), 10)
     assert with_ref["references"] != changed["references"]
+
+
+def _planes(path):
+    import av
+
+    with av.open(str(path)) as c:
+        return [f.to_ndarray() for f in c.decode(video=0)]
+
+
+def test_a_shot_reference_in_the_preview_folder_steers_its_shot_only(tmp_path, random_weights):
+    import json
+    import shutil
+
+    from media import make_video
+
+    src = make_video(tmp_path / "three.mp4", 96, 64, frames=36, shots=3)
+    w = ["--weights", str(random_weights), "--render-size", "64", "-q"]
+    assert main([str(src), "--preview", str(tmp_path / "P"), *w]) == 0
+    auto = tmp_path / "auto.mp4"
+    assert main([str(src), "-o", str(auto), "--crf", "0", *w]) == 0
+    folder = tmp_path / "Q"
+    shutil.copytree(tmp_path / "P", folder)
+    shots = json.loads((folder / "shots.json").read_text())["shots"]
+    gray = cv2.imread(str(folder / shots[1]["gray_image"]), cv2.IMREAD_GRAYSCALE)
+    lab = cv2.cvtColor(cv2.merge([gray, gray, gray]), cv2.COLOR_BGR2LAB)
+    lab[..., 1], lab[..., 2] = 128 + 45, 128 - 35  # the shot's scene, in one strong colour
+    cv2.imwrite(str(folder / "shot-0002.reference.png"), cv2.cvtColor(lab, cv2.COLOR_LAB2BGR))
+    steered = tmp_path / "steered.mp4"
+    assert main([str(src), "-o", str(steered), "--crf", "0", "--keyframes", str(folder),
+                 *w]) == 0
+    a, b = _planes(auto), _planes(steered)
+    first, last = shots[1]["start_frame"], shots[1]["end_frame"]
+    for i, (pa, pb) in enumerate(zip(a, b, strict=True)):
+        if first <= i <= last:
+            assert not np.array_equal(pa, pb), i
+        else:
+            np.testing.assert_array_equal(pa, pb)  # shots without a reference: as before
+    # The whole film with --reference: every shot is steered, deterministically.
+    ref = folder / "shot-0002.reference.png"
+    again = [tmp_path / f"all{k}.mp4" for k in range(2)]
+    for out in again:
+        assert main([str(src), "-o", str(out), "--crf", "0", "--reference", str(ref), *w]) == 0
+    assert again[0].read_bytes() == again[1].read_bytes()
+    assert again[0].read_bytes() != auto.read_bytes()
+
+
+def test_a_gray_reference_for_a_video_is_refused_before_any_work(tmp_path, random_weights,
+                                                                 monkeypatch, capsys):
+    from media import make_video
+
+    monkeypatch.delenv("VIDCOLOR_DEBUG")
+    src = make_video(tmp_path / "one.mp4", 64, 48, frames=6)
+    ref = tmp_path / "gray.png"
+    cv2.imwrite(str(ref), np.full((40, 40), 90, np.uint8))
+    out = tmp_path / "out.mp4"
+    assert main([str(src), "-o", str(out), "--reference", str(ref), "--weights",
+                 str(random_weights), "-q"]) == 1
+    assert "gray" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "out.mp4.vidcolor-job").exists()

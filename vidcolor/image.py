@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import av
@@ -14,7 +16,7 @@ from vidcolor.colorize import FrameColorizer
 from vidcolor.colorspace import rgb_to_luma
 from vidcolor.errors import InputError, OutputError
 from vidcolor.probe import IMAGE_SUFFIXES, check_input_file
-from vidcolor.reference import ReferenceSet, follow, is_gray
+from vidcolor.reference import ReferenceSet, encoder_features, follow, is_gray
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,30 @@ def read_reference(path: Path) -> np.ndarray:
     if rgb.ndim == 2 or is_gray(rgb):
         raise InputError(f"the reference {path} is gray: there is no colour to take from it")
     return rgb
+
+
+def reference_set(paths: Sequence[Path | str], weights: Path) -> ReferenceSet:
+    """The references at ``paths``, read and prepared for the encoder of ``weights``.
+
+    Kept for the next call with the same files, unchanged (a film's shots share them).
+
+    Raises:
+        InputError: a reference is missing, unreadable, not an image, or gray.
+    """
+    key = []
+    for path in map(Path, paths):
+        try:
+            st = path.stat()
+        except OSError:
+            raise InputError(f"reference not found: {path}") from None
+        key.append((str(path), st.st_mtime_ns, st.st_size))
+    return _reference_set(tuple(key), str(weights))
+
+
+@functools.lru_cache(maxsize=4)
+def _reference_set(key: tuple[tuple[str, int, int], ...], weights: str) -> ReferenceSet:
+    images = [read_reference(Path(path)) for path, _, _ in key]
+    return ReferenceSet(encoder_features(Path(weights)), images)
 
 
 def colorize_array(colorizer: FrameColorizer, pixels: np.ndarray, peak: int = 255,

@@ -20,6 +20,7 @@ torch); any function with the :data:`Features` signature serves, e.g. a test's.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,16 +66,16 @@ class MatchConfig:
         gate_high: the mean best similarity at and over which they are taken for its scene.
     """
 
-    temperature: float = 0.02
-    top_k: int = 16
-    floor: float = 0.3
-    ceiling: float = 0.8
+    temperature: float = 0.01
+    top_k: int = 8
+    floor: float = 0.2
+    ceiling: float = 0.45
     peak: float = 1.0
-    not_mutual: float = 0.5
+    not_mutual: float = 0.7
     mutual_radius: float = 2.0
     deep_weight: float = 0.7
-    gate_low: float = 0.4
-    gate_high: float = 0.5
+    gate_low: float = 0.42
+    gate_high: float = 0.52
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,7 @@ def match(query: np.ndarray, desc: np.ndarray, ab: np.ndarray, size: tuple[int, 
     return out[None].astype(np.float32)
 
 
+@functools.lru_cache(maxsize=2)
 def encoder_features(weights_path: Path) -> Features:
     """The :data:`Features` of the network in a weights file (its encoder, run with torch)."""
     import torch
