@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from vidcolor.colorspace import l_to_luma, luma_to_l, rgb_to_lab
+from vidcolor.errors import ModelError
 from vidcolor.resample import resize_area, resize_bilinear
 from vidcolor.tiling import STRIDE, pad_to_stride, working_size
 
@@ -213,29 +214,27 @@ def encoder_features(weights_path: Path) -> Features:
     import torch
     from safetensors.torch import load_file
 
-    from vidcolor.network import _FEATURE_BLOCKS, EfficientNetLite0, normalize_rgb
+    from vidcolor.network import EfficientNetLite0, normalize_rgb
 
-    state = load_file(str(weights_path))
     encoder = EfficientNetLite0()
     prefix = "encoder."
-    encoder.load_state_dict({k[len(prefix):]: v.float() for k, v in state.items()
-                             if k.startswith(prefix)}, strict=True)
+    try:
+        state = load_file(str(weights_path))
+        encoder.load_state_dict({k[len(prefix):]: v.float() for k, v in state.items()
+                                 if k.startswith(prefix)}, strict=True)
+    except Exception as e:
+        raise ModelError(f"weights file {weights_path} has no encoder vidcolor can match "
+                         f"references with: {e}") from e
     encoder.eval()
-    last = _FEATURE_BLOCKS[3]  # stride 16: no need to run the deeper blocks
+    # Near-zero activations become denormal floats, which make CPU inference several times
+    # slower (as in the torch backend).
+    torch.set_flush_denormal(True)
 
     def features(lum: np.ndarray) -> list[np.ndarray]:
-        import torch.nn.functional as F
-
+        gray = torch.from_numpy(l_to_luma(np.ascontiguousarray(lum, np.float32)))
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(lum, np.float32))
-            x = normalize_rgb(torch.from_numpy(l_to_luma(lum.astype(np.float32)))).expand(
-                -1, 3, -1, -1)
-            x = F.relu6(encoder._bn0(encoder._conv_stem(encoder._stem_pad(x))))
-            out = []
-            for i, block in enumerate(encoder._blocks[: last + 1]):
-                x = block(x)
-                if i in _FEATURE_BLOCKS[2:4]:
-                    out.append(x.numpy().copy())
-        return out
+            # Strides 8 and 16: the deeper blocks are not run.
+            feats = encoder.features(normalize_rgb(gray).expand(-1, 3, -1, -1), 4)[2:]
+        return [f.numpy().copy() for f in feats]
 
     return features
