@@ -202,3 +202,20 @@ def test_a_gray_reference_for_a_video_is_refused_before_any_work(tmp_path, rando
                  str(random_weights), "-q"]) == 1
     assert "gray" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "out.mp4.vidcolor-job").exists()
+
+
+def test_a_folder_applies_the_reference_to_every_photo(tmp_path, random_weights):
+    reels = tmp_path / "reels"
+    reels.mkdir()
+    truth = scene()
+    for k in range(2):
+        cv2.imwrite(str(reels / f"p{k}.png"), cv2.cvtColor(truth, cv2.COLOR_RGB2GRAY))
+    ref = write(tmp_path / "ref.png", cv2.resize(truth[10:, 20:], None, fx=0.9, fy=0.9))
+    common = ["--weights", str(random_weights), "--render-size", "160", "-q"]
+    assert main([str(reels), "-o", str(tmp_path / "auto"), *common]) == 0
+    assert main([str(reels), "-o", str(tmp_path / "ref"), "--reference", str(ref), *common]) == 0
+    for k in range(2):
+        auto = cv2.cvtColor(cv2.imread(str(tmp_path / "auto" / f"p{k}.png")), cv2.COLOR_BGR2RGB)
+        steered = cv2.cvtColor(cv2.imread(str(tmp_path / "ref" / f"p{k}.png")),
+                               cv2.COLOR_BGR2RGB)
+        assert chroma_error(steered, truth) < chroma_error(auto, truth)
