@@ -30,6 +30,7 @@ from vidcolor.config import JobConfig
 from vidcolor.lab.metrics import psnr
 from vidcolor.reference import ReferenceSet, encoder_features
 from vidcolor.runner import make_colorizer
+from vidcolor.shot import AnchorInputs, shot_chroma
 from vidcolor.weights import verify_weights
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         shown = FRAMES - 1 - far
         refs = ReferenceSet(features, [truth[far].astype(np.float32) / 255.0])
         prior = refs.prior(colorizer.working_luma(lumas[at])[0, 0])
-        auto = colorizer.shot_chroma(lumas, at)
-        steered = colorizer.shot_chroma(lumas, at, reference=prior)
+        auto = shot_chroma(colorizer, lumas, at)
+        steered = shot_chroma(colorizer, lumas, at, AnchorInputs(reference=prior))
         outs = {}
         for label, chroma in (("automatic", auto), ("reference", steered)):
             frames = [to_u8(colorizer.rgb_from_ab(luma, ab)) for luma, ab in
