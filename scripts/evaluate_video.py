@@ -72,20 +72,23 @@ def anchor_of(ys: list[np.ndarray]) -> int:
 def colorize(colorizer: FrameColorizer, ys: list[np.ndarray], full: bool, matrix: str,
              key: tuple[int, np.ndarray] | None = None,
              hinted: tuple[int, np.ndarray, int, np.ndarray | None] | None = None,
-             ) -> list[np.ndarray]:
+             key_ab: tuple[int, np.ndarray] | None = None,
+             reference: tuple[int, np.ndarray] | None = None) -> list[np.ndarray]:
     """A one-shot clip colorized as the render does it (anchored, when temporal), as RGB.
 
     ``key``: a keyframe (frame index, RGB image) to anchor the shot at instead; ``hinted``:
     (frame index, its true RGB, K, the automatic RGB of that frame or None): K hints taken from
     that frame's truth anchor it, where the automatic result is most wrong when it is given
-    (as a user places them), else at the largest regions of one true colour.
+    (as a user places them), else at the largest regions of one true colour. ``key_ab``: a
+    keyframe given as working-size chroma (frame index, ``(1, 2, h, w)``); ``reference``: the
+    prior of reference photos for the anchor frame (frame index, ``(1, 3, h, w)``).
     """
     h, w = ys[0].shape
     plan = plan_pixels("libx264", w, h)
     chroma: list[np.ndarray | None] = [None] * len(ys)
     if colorizer.temporal is not None:
         lumas = [plane_to_luma(y, full) for y in ys]
-        anchor, key_ab, hints = anchor_of(ys), None, ()
+        anchor, key_chroma, hints = anchor_of(ys), None, ()
         if hinted is not None:
             anchor = hinted[0]
             hints = tuple(sample_hints(hinted[1], hinted[2], auto=hinted[3]))
@@ -93,8 +96,14 @@ def colorize(colorizer: FrameColorizer, ys: list[np.ndarray], full: bool, matrix
             anchor = key[0]
             small = colorizer.working_luma(lumas[anchor])
             rgb = key[1].astype(np.float32).transpose(2, 0, 1)[None] / 255.0
-            key_ab = resize_area(rgb_to_lab(rgb)[:, 1:], small.shape[-2:])
-        chroma = list(shot_chroma(colorizer, lumas, anchor, AnchorInputs(key_ab, hints)))
+            key_chroma = resize_area(rgb_to_lab(rgb)[:, 1:], small.shape[-2:])
+        if key_ab is not None:
+            anchor, key_chroma = key_ab
+        ref_prior = None
+        if reference is not None:
+            anchor, ref_prior = reference
+        chroma = list(shot_chroma(colorizer, lumas, anchor,
+                                  AnchorInputs(key_chroma, hints, ref_prior)))
     out = []
     for y, ab in zip(ys, chroma, strict=True):
         cb, cr = colorizer.chroma_planes(y, full, matrix, plan.subsample, ab)

@@ -240,3 +240,21 @@ def test_second_run_on_the_same_output_refuses_then_takes_a_stale_lock(tmp_path,
     third = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
     assert third.returncode == 0, third.stderr
     assert len(_decoded(dst)[0]) == 300
+
+
+def test_a_changed_reference_is_a_changed_job_named_in_the_refusal(tmp_path, random_weights):
+    import cv2
+
+    mine = make_video(tmp_path / "in.mp4", 96, 64, frames=FRAMES, shots=2)
+    ref = tmp_path / "ref.png"
+    colour = np.zeros((48, 64, 3), np.uint8)
+    colour[:, :32], colour[:, 32:] = (40, 60, 200), (200, 120, 30)
+    cv2.imwrite(str(ref), colour)
+    dst = tmp_path / "out.mp4"
+    killed = _run(mine, dst, random_weights, "--reference", str(ref),
+                  VIDCOLOR_KILL_AT="segment-write:2")
+    assert killed.returncode == -9
+    cv2.imwrite(str(ref), colour[:, ::-1])  # the same file name, other colours
+    proc = _run(mine, dst, random_weights, "--reference", str(ref))
+    assert proc.returncode == 1 and "settings (references) changed" in proc.stderr
+    assert _run(mine, dst, random_weights, "--reference", str(ref), "--restart").returncode == 0

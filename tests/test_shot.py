@@ -8,7 +8,6 @@ import json
 import av
 import cv2
 import numpy as np
-import pytest
 from media import make_video
 
 from vidcolor.colorize import FrameColorizer
@@ -78,9 +77,22 @@ def test_a_shot_state_keeps_its_saved_form():
     np.testing.assert_array_equal(back.goal, back.anchor)
 
 
-def test_reference_photos_are_a_slot_not_yet_a_prior():
-    with pytest.raises(NotImplementedError):
-        AnchorInputs(reference=np.zeros((1, 3, 4, 4), np.float32))
+def test_a_reference_prior_colours_the_anchor_frame_by_its_confidence():
+    col = _colorizer()
+    luma = _frames(3)[0]
+    auto = anchor_frame(col, luma)
+    h, w = auto.ab.shape[-2:]
+    reference = np.zeros((1, 3, h, w), np.float32)
+    reference[:, 0], reference[:, 1] = 40.0, -30.0
+    reference[:, 2, :, : w // 2] = 1.0  # confident on the left half only
+    made = anchor_frame(col, luma, AnchorInputs(reference=reference))
+    np.testing.assert_allclose(made.ab[..., : w // 2], reference[:, :2, :, : w // 2], atol=1e-4)
+    np.testing.assert_array_equal(made.ab[..., w // 2:], auto.ab[..., w // 2:])
+    assert not made.keyed
+    # Without confidence anywhere: the automatic anchor frame, bit for bit.
+    reference[:, 2] = 0.0
+    np.testing.assert_array_equal(anchor_frame(col, luma, AnchorInputs(reference=reference)).ab,
+                                  auto.ab)
 
 
 def test_the_hints_page_still_is_the_render_s_anchor_frame(tmp_path, random_weights,

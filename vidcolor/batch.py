@@ -132,10 +132,12 @@ def run_batch(src: Path, dst: Path, cfg: JobConfig, render: RenderFile, recursiv
         OutputError: ``dst`` cannot be the output folder.
     """
     from vidcolor.image import colorize_image_file
-    from vidcolor.runner import make_colorizer
+    from vidcolor.runner import make_colorizer, make_references, read_references
     from vidcolor.weights import verify_weights
 
     image_colorizer = None  # one network for all the photos
+    references = None  # and one preparation of the references
+    reference_images = read_references(cfg)  # a bad reference fails before any work
     if video_ext is not None and video_ext not in VIDEO_FORMATS:
         raise OutputError(f"--video-ext {video_ext} is not a video output; use one of "
                           f"{', '.join(sorted(VIDEO_FORMATS))}")
@@ -173,7 +175,10 @@ def run_batch(src: Path, dst: Path, cfg: JobConfig, render: RenderFile, recursiv
                 if item.kind == "image":
                     check_output(path, out, file_cfg.overwrite)
                     image_colorizer = image_colorizer or make_colorizer(cfg)
-                    colorize_image_file(image_colorizer, path, out, file_cfg.overwrite)
+                    if reference_images and references is None:
+                        references = make_references(cfg, images=reference_images)
+                    colorize_image_file(image_colorizer, path, out, file_cfg.overwrite,
+                                        references)
                 else:
                     item.frames = render(path, out, file_cfg,
                                          file_progress() if file_progress else None)

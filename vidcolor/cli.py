@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recoloured preview images (same names) that steer their shots")
     p.add_argument("--keyframe", action="append", default=[], metavar="FRAME=PATH",
                    help="a colour image of frame FRAME (0-based) that steers its shot; repeatable")
+    p.add_argument("--reference", action="append", default=[], type=Path, metavar="IMAGE",
+                   help="a colour photo of the same place, people or era whose colours "
+                        "are taken where it matches; repeatable")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--recursive", action="store_true",
                    help="with a folder: its subfolders too, mirrored under the output")
@@ -347,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         keyframes_dir=args.keyframes,
         keyframes=tuple(args.keyframe),
         hints=args.hints,
+        references=tuple(args.reference),
         work_dir=args.work_dir,
         segment_frames=args.segment_frames,
         restart=args.restart,

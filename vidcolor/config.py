@@ -129,6 +129,7 @@ class JobConfig:
         keyframes_dir: a folder of recoloured preview images (``--keyframes``).
         keyframes: ``FRAME=PATH`` keyframes (``--keyframe``).
         hints: a ``hints.json`` of colour hints (``--hints``; see :mod:`vidcolor.hints`).
+        references: colour reference photos (``--reference``; see :mod:`vidcolor.reference`).
         work_dir: the job folder (default: ``<output>.vidcolor-job`` beside the output).
         segment_frames: longest segment, in frames (0: about 30 seconds of the video).
         restart: discard an interrupted job instead of resuming it.
@@ -154,6 +155,7 @@ class JobConfig:
     keyframes_dir: Path | None = None
     keyframes: tuple[str, ...] = ()
     hints: Path | None = None
+    references: tuple[Path, ...] = ()
     work_dir: Path | None = None
     segment_frames: int = 0
     restart: bool = False

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import av
@@ -14,6 +16,7 @@ from vidcolor.colorize import FrameColorizer
 from vidcolor.colorspace import rgb_to_luma
 from vidcolor.errors import InputError, OutputError
 from vidcolor.probe import IMAGE_SUFFIXES, check_input_file
+from vidcolor.reference import ReferenceSet, encoder_features, follow, is_gray
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +118,65 @@ def image_luma(pixels: np.ndarray, peak: int) -> np.ndarray:
     return rgb_to_luma(x.transpose(2, 0, 1)[None])
 
 
-def colorize_array(colorizer: FrameColorizer, pixels: np.ndarray, peak: int = 255) -> np.ndarray:
-    """Colorize gray, RGB or RGBA pixels; returns RGB (RGBA: alpha kept) of the same dtype."""
+def read_reference(path: Path) -> np.ndarray:
+    """A reference photo as RGB ``(H, W, 3)`` float32 in 0..1 (EXIF orientation applied).
+
+    Raises:
+        InputError: missing, unreadable, not an image, or gray (no colour to take).
+    """
+    if not path.is_file():
+        raise InputError(f"reference not found: {path}")
+    try:
+        pixels, peak = read_image(path)
+    except InputError as e:
+        raise InputError(f"the reference {path} cannot be used: {e}") from e
+    except OSError as e:
+        raise InputError(f"cannot read the reference {path}: {e.strerror or e}") from e
+    rgb = (pixels[:, :, :3] if pixels.ndim == 3 else pixels).astype(np.float32) / peak
+    if rgb.ndim == 2 or is_gray(rgb):
+        raise InputError(f"the reference {path} is gray: there is no colour to take from it")
+    return rgb
+
+
+def reference_set(paths: Sequence[Path | str], weights: Path) -> ReferenceSet:
+    """The references at ``paths``, read and prepared for the encoder of ``weights``.
+
+    Kept for the next call with the same files, unchanged (a film's shots share them).
+
+    Raises:
+        InputError: a reference is missing, unreadable, not an image, or gray.
+    """
+    key = []
+    for path in map(Path, paths):
+        try:
+            st = path.stat()
+        except OSError:
+            raise InputError(f"reference not found: {path}") from None
+        key.append((str(path), st.st_mtime_ns, st.st_size))
+    return _reference_set(tuple(key), str(weights))
+
+
+@functools.lru_cache(maxsize=4)
+def _reference_set(key: tuple[tuple[str, int, int], ...], weights: str) -> ReferenceSet:
+    images = [read_reference(Path(path)) for path, _, _ in key]
+    return ReferenceSet(encoder_features(Path(weights)), images)
+
+
+def colorize_array(colorizer: FrameColorizer, pixels: np.ndarray, peak: int = 255,
+                   references: ReferenceSet | None = None) -> np.ndarray:
+    """Colorize gray, RGB or RGBA pixels; returns RGB (RGBA: alpha kept) of the same dtype.
+
+    With ``references``, the colours of what matches in them are taken where the match is
+    confident (:mod:`vidcolor.reference`); the rest is the network's own.
+    """
     colour = pixels[:, :, :3] if pixels.ndim == 3 else pixels
-    rgb = colorizer.colorize_luma(image_luma(colour, peak))[0].transpose(1, 2, 0)
+    luma = image_luma(colour, peak)
+    if references is None:
+        rgb = colorizer.colorize_luma(luma)[0].transpose(1, 2, 0)
+    else:
+        ab = colorizer.predict_ab(luma)
+        ab = follow(ab, references.prior(colorizer.working_luma(luma)[0, 0]))
+        rgb = colorizer.rgb_from_ab(luma, ab)[0].transpose(1, 2, 0)
     out = (rgb * peak + 0.5).astype(pixels.dtype)
     if pixels.ndim == 3 and pixels.shape[2] == 4:
         out = np.dstack([out, pixels[:, :, 3]])
@@ -149,7 +207,8 @@ def write_image(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
         raise OutputError(f"cannot write {path}: {e}") from e
 
 
-def colorize_image_file(colorizer: FrameColorizer, src: Path, dst: Path, overwrite: bool) -> None:
-    """Colorize one image file into ``dst`` (format from its extension)."""
+def colorize_image_file(colorizer: FrameColorizer, src: Path, dst: Path, overwrite: bool,
+                        references: ReferenceSet | None = None) -> None:
+    """Colorize one image file into ``dst`` (format from its extension; see colorize_array)."""
     pixels, peak = read_image(src, alpha=True)
-    write_image(dst, colorize_array(colorizer, pixels, peak), overwrite)
+    write_image(dst, colorize_array(colorizer, pixels, peak, references), overwrite)

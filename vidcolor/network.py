@@ -109,15 +109,16 @@ class EfficientNetLite0(nn.Module):
         self._bn1 = _bn(1280)
         self._fc = nn.Linear(1280, num_classes)
 
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def features(self, x: torch.Tensor, levels: int = len(_FEATURE_BLOCKS)) -> list[torch.Tensor]:
         """Feature maps at strides 2, 4, 8, 16, 32 (16/24/40/112/320 channels).
 
         Args:
             x: ``(B, 3, H, W)`` normalised input, ``(rgb255 - 127) / 128``; H, W multiples of 32.
+            levels: only the first ``levels`` maps (the deeper blocks are not run).
         """
         x = F.relu6(self._bn0(self._conv_stem(self._stem_pad(x))))
         feats = []
-        for i, block in enumerate(self._blocks):
+        for i, block in enumerate(self._blocks[: _FEATURE_BLOCKS[levels - 1] + 1]):
             x = block(x)
             if i in _FEATURE_BLOCKS:
                 feats.append(x)

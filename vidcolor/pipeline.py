@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from vidcolor.encode import check_encoder_options, resolve_codec
 from vidcolor.errors import InputError, OutputError
 from vidcolor.faults import fault_point
 from vidcolor.hints import by_frame, read_hints
-from vidcolor.image import colorize_image_file
+from vidcolor.image import colorize_image_file, read_reference
 from vidcolor.keyframes import find_keyframes
 from vidcolor.outputs import VIDEO_FORMATS, check_output
 from vidcolor.probe import (
@@ -31,7 +32,13 @@ from vidcolor.probe import (
 )
 from vidcolor.progress import NullProgress, Progress
 from vidcolor.render import Timeline, check_keyframes, job_need
-from vidcolor.runner import LocalExecutor, make_colorizer, run_segments
+from vidcolor.runner import (
+    LocalExecutor,
+    make_colorizer,
+    make_references,
+    read_references,
+    run_segments,
+)
 from vidcolor.scan import first_pass
 from vidcolor.segments import Job, JobLock, discard_job, fingerprint, job_identity
 from vidcolor.space import check_free_space, full_disk_error
@@ -64,12 +71,33 @@ def run_job(src: Path, dst: Path, cfg: JobConfig, progress: Progress | None = No
                 f"unsupported output extension {dst.suffix!r} for an image; "
                 f"use one of {', '.join(sorted(IMAGE_SUFFIXES))}"
             )
-        colorize_image_file(make_colorizer(cfg), src, dst, cfg.overwrite)
+        images = read_references(cfg)  # a bad reference fails before any work
+        weights = verify_weights(cfg.weights, cfg.model)
+        colorize_image_file(make_colorizer(cfg, weights), src, dst, cfg.overwrite,
+                            make_references(cfg, weights, images))
         return None
     return run_video(src, dst, cfg, progress)
 
 
 SEGMENT_SECONDS = 30  # default segment length
+SHOT_REFERENCE = re.compile(r"^shot-(\d+)\.reference$")  # shot-0007.reference.jpg
+
+
+def shot_reference_files(cfg: JobConfig) -> dict[int, Path]:
+    """Shot number (1-based, as the preview numbers them) -> its own reference photo.
+
+    Found in the preview folder a render is given (``--keyframes DIR``, or the folder of
+    ``--hints``), named ``shot-0007.reference.jpg`` (any image extension).
+    """
+    folders = {f for f in (cfg.keyframes_dir, cfg.hints.parent if cfg.hints else None)
+               if f is not None and f.is_dir()}
+    found: dict[int, Path] = {}
+    for folder in sorted(folders):
+        for path in sorted(folder.iterdir()):
+            match = SHOT_REFERENCE.match(path.stem)
+            if match and path.suffix.lower() in IMAGE_SUFFIXES:
+                found.setdefault(int(match.group(1)), path)
+    return found
 
 
 def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> int:
@@ -102,6 +130,14 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> int:
             raise InputError("hints are carried through their shot by the temporal prior: "
                              "drop --no-temporal")
         read_hints(cfg.hints)  # a bad file fails before any work
+    references = bool(cfg.references) or bool(shot_reference_files(cfg))
+    if references:
+        if not cfg.temporal.enabled:
+            raise InputError("references steer each shot's anchor frame, carried through the "
+                             "shot by the temporal prior: drop --no-temporal")
+        read_references(cfg)  # a bad reference fails before any work
+        for path in shot_reference_files(cfg).values():
+            read_reference(path)
     weights = verify_weights(cfg.weights, cfg.model)
     # On Ray the workers colorize; the driver needs no network of its own. Either way the job
     # records the precision that runs (``auto`` resolved here), so that every worker and any
@@ -204,8 +240,14 @@ def _plan_job(src: Path, info: MediaInfo, cfg: JobConfig, work: Path, identity: 
     keyed_anchors = {a: str(keyframes[a].resolve()) for _, _, a in shots if a in keyframes}
     check_keyframes(src, info, timeline, keyed_anchors)
     hinted_anchors = {a: [h.to_json() for h in hints[a]] for _, _, a in shots if a in hints}
+    per_shot = shot_reference_files(cfg)
+    referenced = {}
+    for number, (_, _, anchor) in enumerate(shots, start=1):
+        files = [*cfg.references, *([per_shot[number]] if number in per_shot else [])]
+        if files:
+            referenced[anchor] = [str(Path(p).resolve()) for p in files]
     job = Job.create(work, identity, scan.cuts, scan.frames, shots, segment_frames,
-                     keyed_anchors, timeline.seekable, temporal, hinted_anchors)
+                     keyed_anchors, timeline.seekable, temporal, hinted_anchors, referenced)
     np.save(work / "times.npy", scan.times)
     np.save(work / "pts.npy", timeline.pts)
     return job, timeline

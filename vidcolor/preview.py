@@ -37,6 +37,7 @@ from vidcolor.probe import (
     read_media_info,
 )
 from vidcolor.progress import NullProgress, Progress
+from vidcolor.reference import ReferenceSet, follow
 from vidcolor.scan import ScanResult, first_pass, format_timecode
 from vidcolor.shot import Shot
 
@@ -67,7 +68,7 @@ def render_still(colorizer: FrameColorizer, y: np.ndarray, full_range: bool, mat
 def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 0.0,
                 progress: Progress | None = None) -> list[dict]:
     """Write the preview of ``src`` into ``out_dir``; returns the shot list."""
-    from vidcolor.runner import make_colorizer
+    from vidcolor.runner import make_colorizer, make_references, read_references
 
     progress = progress or NullProgress()
     check_input_file(src)
@@ -80,6 +81,7 @@ def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 
     if not out_dir.parent.is_dir():
         raise OutputError(f"output folder does not exist: {out_dir.parent}")
     info = read_media_info(src)
+    images = read_references(cfg)  # a bad reference fails before any work
     # The network loads on a second thread while the scan decodes.
     with ThreadPoolExecutor(1, thread_name_prefix="vidcolor-load") as pool:
         loading = pool.submit(make_colorizer, cfg)
@@ -107,7 +109,8 @@ def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 
             "image": f"{stem}.png",
             "gray_image": f"{stem}_gray.png",
         })
-    _write_stills(src, info, scan, colorizer, shots, out_dir, cfg.overwrite, progress)
+    _write_stills(src, info, scan, colorizer, shots, out_dir, cfg.overwrite, progress,
+                  make_references(cfg, images=images))
     if clip_seconds > 0:
         _write_clips(src, info, colorizer, shots, out_dir, clip_seconds, cfg)
     # The hints page re-colorizes stills from their gray images: it needs how they were made.
@@ -139,8 +142,12 @@ def _still_lumas(src: Path, info: MediaInfo, scan: ScanResult,
 
 
 def _write_stills(src: Path, info: MediaInfo, scan: ScanResult, colorizer: FrameColorizer,
-                  shots: list[dict], out_dir: Path, overwrite: bool, progress: Progress) -> None:
-    """Each shot's still: its anchor frame, built from the planes the render would encode."""
+                  shots: list[dict], out_dir: Path, overwrite: bool, progress: Progress,
+                  references: ReferenceSet | None = None) -> None:
+    """Each shot's still: its anchor frame, built from the planes the render would encode.
+
+    With ``references``, the anchor frame takes their matched colours, as the render's does.
+    """
     wanted = {s["preview_frame"]: s for s in shots}
     progress.start(len(wanted), "shots")
     try:
@@ -148,8 +155,10 @@ def _write_stills(src: Path, info: MediaInfo, scan: ScanResult, colorizer: Frame
             shot = wanted[index]
             luma = plane_to_luma(y, info.full_range)
             # The anchor frame of the render is this frame colorized on its own.
-            rgb8 = render_still(colorizer, y, info.full_range, info.matrix,
-                                colorizer.predict_ab(luma))
+            ab = colorizer.predict_ab(luma)
+            if references is not None:
+                ab = follow(ab, references.prior(colorizer.working_luma(luma)[0, 0]))
+            rgb8 = render_still(colorizer, y, info.full_range, info.matrix, ab)
             gray8 = (luma[0, 0] * 255.0 + 0.5).astype(np.uint8)
             still = upright(rgb8, info.rotation)
             write_image(out_dir / shot["image"], still, overwrite)

@@ -33,6 +33,7 @@ from vidcolor.encode import AsyncWriter, VideoWriter, writer_plan
 from vidcolor.errors import InputError, OutputError
 from vidcolor.faults import fault_point, jitter
 from vidcolor.hints import Hint, parse_hints
+from vidcolor.image import reference_set
 from vidcolor.keyframes import keyframe_chroma
 from vidcolor.planes import luma_plane, plane_to_luma
 from vidcolor.probe import MediaInfo
@@ -49,6 +50,7 @@ from vidcolor.space import (
 )
 from vidcolor.temporal import ShotState
 from vidcolor.tiling import working_size
+from vidcolor.weights import default_weights_path
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +66,15 @@ class Segment:
     keyframe: str | None  # the shot's keyframe image (the anchor is its frame)
     file: str
     hints: tuple[Hint, ...] = ()  # the anchor frame's colour hints (stored-frame pixels)
+    references: tuple[str, ...] = ()  # the shot's reference photos
 
     @classmethod
     def from_manifest(cls, seg: dict[str, Any]) -> Segment:
         """The task of a manifest row (see :func:`vidcolor.segments.plan_segments`)."""
         return cls(index=seg["index"], start=seg["start"], end=seg["end"],
                    anchor=seg["anchor"], backward=seg["backward"], keyframe=seg["keyframe"],
-                   file=seg["file"], hints=tuple(parse_hints({"hints": seg.get("hints", [])})))
+                   file=seg["file"], hints=tuple(parse_hints({"hints": seg.get("hints", [])})),
+                   references=tuple(seg.get("references", ())))
 
     @property
     def frames(self) -> int:
@@ -243,7 +247,7 @@ def _render(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorize
                 ab = load_chroma(chroma[index - seg.start])[None]
             elif index == seg.anchor:  # the shot starts here (start_state is None)
                 shot = Shot(colorizer, _anchor_inputs(colorizer, seg, frame, y,
-                                                      info.full_range))
+                                                      info.full_range, writer.plan.depth, cfg))
             if ab is None:
                 ab = shot.colorize(plane_to_luma(y, info.full_range, writer.plan.depth))
             if index == seg.anchor:
@@ -276,14 +280,18 @@ def _render(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorize
 
 
 def _anchor_inputs(colorizer: FrameColorizer, seg: Segment, frame: av.VideoFrame,
-                   y: np.ndarray, full_range: bool) -> AnchorInputs:
-    """What steers the anchor frame of ``seg``'s shot: its keyframe and hints, if any."""
-    if seg.keyframe is None and not seg.hints:
+                   y: np.ndarray, full_range: bool, depth: int, cfg: JobConfig) -> AnchorInputs:
+    """What steers the anchor frame of ``seg``'s shot: its keyframe, hints, references."""
+    if seg.keyframe is None and not seg.hints and not seg.references:
         return NO_INPUTS
     size = working_size(*y.shape, colorizer.tile.render_size)
     key = None if seg.keyframe is None else keyframe_chroma(
         Path(seg.keyframe), luma_plane(frame), full_range, size)
-    return AnchorInputs(keyframe=key, hints=seg.hints)
+    reference = None
+    if key is None and seg.references:  # a keyframe sets every colour: no need to match
+        refs = reference_set(seg.references, cfg.weights or default_weights_path(cfg.model))
+        reference = refs.prior(colorizer.working_luma(plane_to_luma(y, full_range, depth))[0, 0])
+    return AnchorInputs(keyframe=key, hints=seg.hints, reference=reference)
 
 
 def anchor_state(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorizer,
@@ -296,7 +304,8 @@ def anchor_state(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameCol
     depth = writer_plan(info, cfg.encode, fmt).depth
     frame = _checked(src, info, read_frame(src, info, timeline, seg.anchor))
     y = luma_plane(frame, depth)
-    shot = Shot(colorizer, _anchor_inputs(colorizer, seg, frame, y, info.full_range))
+    shot = Shot(colorizer, _anchor_inputs(colorizer, seg, frame, y, info.full_range, depth,
+                                          cfg))
     shot.colorize(plane_to_luma(y, info.full_range, depth))
     state = shot.state()
     assert state is not None

@@ -22,8 +22,10 @@ from typing import Any, Protocol
 from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig
+from vidcolor.image import read_reference
 from vidcolor.probe import MediaInfo
 from vidcolor.progress import Progress
+from vidcolor.reference import ReferenceSet, encoder_features
 from vidcolor.render import Segment, Timeline, render_segment
 from vidcolor.segments import Job, render_order
 from vidcolor.temporal import ShotState
@@ -49,6 +51,24 @@ def make_colorizer(cfg: JobConfig, weights: Weights | None = None) -> FrameColor
     if model.flat_regions:
         tile = dataclasses.replace(tile, flat_regions=True)
     return FrameColorizer(backend, tile, cfg.temporal, drawn=model.drawn)
+
+
+def read_references(cfg: JobConfig) -> list:
+    """The job's reference photos, read and checked (one line on a bad one, before any work)."""
+    return [read_reference(path) for path in cfg.references]
+
+
+def make_references(cfg: JobConfig, weights: Weights | None = None,
+                    images: list | None = None) -> ReferenceSet | None:
+    """The job's references prepared for matching with the network's encoder (``None``: none).
+
+    ``images``: already read by :func:`read_references`.
+    """
+    if not cfg.references:
+        return None
+    images = images if images is not None else read_references(cfg)
+    weights = weights or verify_weights(cfg.weights, cfg.model)
+    return ReferenceSet(encoder_features(weights.path), images)
 
 
 class Executor(Protocol):

@@ -153,7 +153,7 @@ def output_settings(cfg: JobConfig, segment_frames: int) -> dict[str, Any]:
     shots = dataclasses.asdict(cfg.shots)
     shots["cut_list"] = _file_digest(cfg.shots.cut_list)
     hints = _file_digest(cfg.hints)
-    return {
+    settings = {
         "vidcolor": __version__,
         "model": cfg.model,
         "tile": dataclasses.asdict(cfg.tile),
@@ -167,11 +167,15 @@ def output_settings(cfg: JobConfig, segment_frames: int) -> dict[str, Any]:
         "precision": cfg.precision,
         "device": cfg.device,
     }
+    if cfg.references:  # absent without: the identity of other jobs stays as it was
+        settings["references"] = [_file_digest(p) for p in cfg.references]
+    return settings
 
 
 def plan_segments(shots: list[tuple[int, int, int]], segment_frames: int,
                   keyframes: dict[int, str] | None = None, temporal: bool = True,
-                  hints: dict[int, list[dict]] | None = None) -> list[dict[str, Any]]:
+                  hints: dict[int, list[dict]] | None = None,
+                  references: dict[int, list[str]] | None = None) -> list[dict[str, Any]]:
     """The segments of a render and the chain of states between them.
 
     Every shot ``(first, last, anchor)`` is colorized outward from its anchor frame: forward
@@ -188,14 +192,17 @@ def plan_segments(shots: list[tuple[int, int, int]], segment_frames: int,
         keyframes: the keyframe image of a shot, by its anchor frame.
         temporal: ``False``: frames are colorized on their own, no segment hands a state on.
         hints: the colour hints (``hints.json`` items) of a shot, by its anchor frame.
+        references: the reference photos of a shot, by its anchor frame.
     """
-    keyframes, hints = keyframes or {}, hints or {}
+    keyframes, hints, references = keyframes or {}, hints or {}, references or {}
     parts: list[dict[str, Any]] = []
     for first, last, anchor in shots:
         whole = max(last - first + 1, 1)
         step = segment_frames if segment_frames > 0 else whole
         common = {"shot": first, "anchor": anchor, "keyframe": keyframes.get(anchor),
                   "hints": hints.get(anchor, []), "done": False}
+        if references.get(anchor):  # absent without: other jobs' manifests stay as they were
+            common["references"] = list(references[anchor])
         backward = []
         for end in range(anchor - 1, first - 1, -step):
             backward.append({"start": max(first, end - step + 1), "end": end, "backward": True,
@@ -262,7 +269,8 @@ class Job:
     def create(cls, folder: Path, identity: dict[str, Any], cuts: list[int], frames: int,
                shots: list[tuple[int, int, int]], segment_frames: int,
                keyframes: dict[int, str] | None = None, seekable: bool = False,
-               temporal: bool = True, hints: dict[int, list[dict]] | None = None) -> Job:
+               temporal: bool = True, hints: dict[int, list[dict]] | None = None,
+               references: dict[int, list[str]] | None = None) -> Job:
         """A new job: the folder and its first manifest (see :func:`plan_segments`).
 
         ``seekable``: a segment's frames may be reached by seeking (else decoded in order).
@@ -271,7 +279,7 @@ class Job:
         manifest = {"version": MANIFEST_VERSION, **identity, "cuts": cuts, "frames": frames,
                     "seekable": seekable,
                     "segments": plan_segments(shots, segment_frames, keyframes, temporal,
-                                              hints)}
+                                              hints, references)}
         job = cls(folder, manifest)
         job.save()
         return job
@@ -304,7 +312,7 @@ class Job:
             detail = ""
             if "settings" in changed:
                 old, new = manifest.get("settings", {}), identity["settings"]
-                keys = sorted(k for k in new if old.get(k) != new[k])
+                keys = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
                 detail = f" ({', '.join(keys)})" if keys else ""
             raise ResumeError(
                 f"{folder} holds an interrupted job, but its {' and '.join(changed)}{detail} "

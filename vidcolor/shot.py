@@ -23,6 +23,7 @@ from vidcolor.colorize import FrameColorizer
 from vidcolor.hints import Hint, hint_prior
 from vidcolor.planes import plane_to_luma
 from vidcolor.propagate import lean, propagated_chroma, propagates
+from vidcolor.reference import follow
 from vidcolor.space import load_chroma, load_luma, store_chroma, store_luma
 from vidcolor.temporal import ShotState, TemporalPrior, chroma_stats, hold_stats
 
@@ -41,17 +42,16 @@ class AnchorInputs:
         hints: colour hints in the pixels of the anchor frame's luma (see
             :func:`vidcolor.hints.hint_prior`); with a keyframe, they override it where they
             are confident.
-        reference: the dense prior ``(1, 3, h, w)`` of reference photos (issue 38, not yet
-            made: must be ``None``).
+        reference: the prior ``(1, 3, h, w)`` (working size) of reference photos
+            (:meth:`vidcolor.reference.ReferenceSet.prior`): the anchor frame, colorized on its
+            own, takes their matched colours by their confidence, and the shot goes on as
+            without them; with hints (and no keyframe), the frame so coloured is the keyframe
+            the hints override where they are confident.
     """
 
     keyframe: np.ndarray | None = None
     hints: tuple[Hint, ...] = ()
     reference: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        if self.reference is not None:
-            raise NotImplementedError("reference photos do not steer an anchor frame yet")
 
     @property
     def steers(self) -> bool:
@@ -89,15 +89,23 @@ def anchor_frame(colorizer: FrameColorizer, luma: np.ndarray,
     by them (:meth:`FrameColorizer.steered`). Hints are in the pixels of ``luma``.
     """
     small = colorizer.working_luma(luma)
+    reference = inputs.reference if inputs.keyframe is None else None
     if not inputs.steers:
         loop = colorizer.predict_small(small, None, 1.0)
+        if reference is not None:  # in the loop's gain-1 chroma
+            conf = np.clip(reference[:, 2:3], 0.0, 1.0)
+            gain = max(colorizer.tile.saturation, 1e-3)
+            loop = conf * reference[:, :2] / gain + (1.0 - conf) * loop
         return AnchorFrame(ab=np.clip(loop * colorizer.tile.saturation, -110.0, 110.0),
                            loop=loop, hinted=None, keyed=False)
+    keyframe = inputs.keyframe
+    if reference is not None:  # hints over the references' colours
+        keyframe = follow(colorizer.predict_small(small, None), reference)
     prior = hint_prior(list(inputs.hints), small[0, 0], luma.shape[-2:],
                        fill_regions=colorizer.drawn) if inputs.hints else None
-    ab, hinted = colorizer.steered(small, inputs.keyframe, prior)
+    ab, hinted = colorizer.steered(small, keyframe, prior)
     loop = ab if hinted is None else ab / colorizer.gain_map(hinted)
-    return AnchorFrame(ab=ab, loop=loop, hinted=hinted, keyed=inputs.keyframe is not None)
+    return AnchorFrame(ab=ab, loop=loop, hinted=hinted, keyed=keyframe is not None)
 
 
 class Shot:
