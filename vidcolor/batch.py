@@ -137,7 +137,7 @@ def run_batch(src: Path, dst: Path, cfg: JobConfig, render: RenderFile, recursiv
 
     image_colorizer = None  # one network for all the photos
     references = None  # and one preparation of the references
-    reference_images = read_references(cfg)  # a bad reference fails before any work
+    has_references = bool(read_references(cfg))  # a bad reference fails before any work
     if video_ext is not None and video_ext not in VIDEO_FORMATS:
         raise OutputError(f"--video-ext {video_ext} is not a video output; use one of "
                           f"{', '.join(sorted(VIDEO_FORMATS))}")
@@ -175,8 +175,8 @@ def run_batch(src: Path, dst: Path, cfg: JobConfig, render: RenderFile, recursiv
                 if item.kind == "image":
                     check_output(path, out, file_cfg.overwrite)
                     image_colorizer = image_colorizer or make_colorizer(cfg)
-                    if reference_images and references is None:
-                        references = make_references(cfg, images=reference_images)
+                    if has_references and references is None:
+                        references = make_references(cfg)
                     colorize_image_file(image_colorizer, path, out, file_cfg.overwrite,
                                         references)
                 else:

@@ -16,7 +16,8 @@ from vidcolor.colorize import FrameColorizer
 from vidcolor.colorspace import rgb_to_luma
 from vidcolor.errors import InputError, OutputError
 from vidcolor.probe import IMAGE_SUFFIXES, check_input_file
-from vidcolor.reference import ReferenceSet, encoder_features, follow, is_gray
+from vidcolor.reference import ReferenceSet, encoder_features, is_gray
+from vidcolor.shot import AnchorInputs, anchor_frame
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +175,9 @@ def colorize_array(colorizer: FrameColorizer, pixels: np.ndarray, peak: int = 25
     if references is None:
         rgb = colorizer.colorize_luma(luma)[0].transpose(1, 2, 0)
     else:
-        ab = colorizer.predict_ab(luma)
-        ab = follow(ab, references.prior(colorizer.working_luma(luma)[0, 0]))
+        # As a film's anchor frame is steered by its references.
+        prior = references.prior(colorizer.working_luma(luma)[0, 0])
+        ab = anchor_frame(colorizer, luma, AnchorInputs(reference=prior)).ab
         rgb = colorizer.rgb_from_ab(luma, ab)[0].transpose(1, 2, 0)
     out = (rgb * peak + 0.5).astype(pixels.dtype)
     if pixels.ndim == 3 and pixels.shape[2] == 4:

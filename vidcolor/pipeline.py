@@ -71,10 +71,9 @@ def run_job(src: Path, dst: Path, cfg: JobConfig, progress: Progress | None = No
                 f"unsupported output extension {dst.suffix!r} for an image; "
                 f"use one of {', '.join(sorted(IMAGE_SUFFIXES))}"
             )
-        images = read_references(cfg)  # a bad reference fails before any work
         weights = verify_weights(cfg.weights, cfg.model)
-        colorize_image_file(make_colorizer(cfg, weights), src, dst, cfg.overwrite,
-                            make_references(cfg, weights, images))
+        references = make_references(cfg, weights)  # a bad reference fails before any work
+        colorize_image_file(make_colorizer(cfg, weights), src, dst, cfg.overwrite, references)
         return None
     return run_video(src, dst, cfg, progress)
 
@@ -130,13 +129,13 @@ def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> int:
             raise InputError("hints are carried through their shot by the temporal prior: "
                              "drop --no-temporal")
         read_hints(cfg.hints)  # a bad file fails before any work
-    references = bool(cfg.references) or bool(shot_reference_files(cfg))
-    if references:
+    per_shot = shot_reference_files(cfg)
+    if cfg.references or per_shot:
         if not cfg.temporal.enabled:
             raise InputError("references steer each shot's anchor frame, carried through the "
                              "shot by the temporal prior: drop --no-temporal")
         read_references(cfg)  # a bad reference fails before any work
-        for path in shot_reference_files(cfg).values():
+        for path in per_shot.values():
             read_reference(path)
     weights = verify_weights(cfg.weights, cfg.model)
     # On Ray the workers colorize; the driver needs no network of its own. Either way the job

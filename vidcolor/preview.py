@@ -37,9 +37,9 @@ from vidcolor.probe import (
     read_media_info,
 )
 from vidcolor.progress import NullProgress, Progress
-from vidcolor.reference import ReferenceSet, follow
+from vidcolor.reference import ReferenceSet
 from vidcolor.scan import ScanResult, first_pass, format_timecode
-from vidcolor.shot import Shot
+from vidcolor.shot import AnchorInputs, Shot, anchor_frame
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 
     if not out_dir.parent.is_dir():
         raise OutputError(f"output folder does not exist: {out_dir.parent}")
     info = read_media_info(src)
-    images = read_references(cfg)  # a bad reference fails before any work
+    read_references(cfg)  # a bad reference fails before any work
     # The network loads on a second thread while the scan decodes.
     with ThreadPoolExecutor(1, thread_name_prefix="vidcolor-load") as pool:
         loading = pool.submit(make_colorizer, cfg)
@@ -110,7 +110,7 @@ def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 
             "gray_image": f"{stem}_gray.png",
         })
     _write_stills(src, info, scan, colorizer, shots, out_dir, cfg.overwrite, progress,
-                  make_references(cfg, images=images))
+                  make_references(cfg))
     if clip_seconds > 0:
         _write_clips(src, info, colorizer, shots, out_dir, clip_seconds, cfg)
     # The hints page re-colorizes stills from their gray images: it needs how they were made.
@@ -155,9 +155,11 @@ def _write_stills(src: Path, info: MediaInfo, scan: ScanResult, colorizer: Frame
             shot = wanted[index]
             luma = plane_to_luma(y, info.full_range)
             # The anchor frame of the render is this frame colorized on its own.
-            ab = colorizer.predict_ab(luma)
-            if references is not None:
-                ab = follow(ab, references.prior(colorizer.working_luma(luma)[0, 0]))
+            if references is None:
+                ab = colorizer.predict_ab(luma)
+            else:  # the render's anchor frame, steered by the references
+                prior = references.prior(colorizer.working_luma(luma)[0, 0])
+                ab = anchor_frame(colorizer, luma, AnchorInputs(reference=prior)).ab
             rgb8 = render_still(colorizer, y, info.full_range, info.matrix, ab)
             gray8 = (luma[0, 0] * 255.0 + 0.5).astype(np.uint8)
             still = upright(rgb8, info.rotation)

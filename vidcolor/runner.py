@@ -22,10 +22,10 @@ from typing import Any, Protocol
 from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import JobConfig
-from vidcolor.image import read_reference
+from vidcolor.image import read_reference, reference_set
 from vidcolor.probe import MediaInfo
 from vidcolor.progress import Progress
-from vidcolor.reference import ReferenceSet, encoder_features
+from vidcolor.reference import ReferenceSet
 from vidcolor.render import Segment, Timeline, render_segment
 from vidcolor.segments import Job, render_order
 from vidcolor.temporal import ShotState
@@ -58,17 +58,16 @@ def read_references(cfg: JobConfig) -> list:
     return [read_reference(path) for path in cfg.references]
 
 
-def make_references(cfg: JobConfig, weights: Weights | None = None,
-                    images: list | None = None) -> ReferenceSet | None:
+def make_references(cfg: JobConfig, weights: Weights | None = None) -> ReferenceSet | None:
     """The job's references prepared for matching with the network's encoder (``None``: none).
 
-    ``images``: already read by :func:`read_references`.
+    Through :func:`vidcolor.image.reference_set`, as the render's anchor frames take theirs, so
+    a still and a film prepare a reference the same way, once.
     """
     if not cfg.references:
         return None
-    images = images if images is not None else read_references(cfg)
     weights = weights or verify_weights(cfg.weights, cfg.model)
-    return ReferenceSet(encoder_features(weights.path), images)
+    return reference_set(cfg.references, weights.path)
 
 
 class Executor(Protocol):
