@@ -256,13 +256,15 @@ def chroma_stats(ab: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray
 
     ``weight`` ``(h, w)``: each pixel's share (a shot's hinted pixels are left out this way).
     """
-    flat = ab[0].reshape(2, -1).astype(np.float64)
     if weight is None or float(weight.sum()) < 1.0:
-        mean, std = flat.mean(axis=1), flat.std(axis=1)
-    else:
-        w = weight.reshape(-1).astype(np.float64)
-        mean = flat @ w / w.sum()
-        std = np.sqrt(np.clip(((flat - mean[:, None]) ** 2) @ w / w.sum(), 0.0, None))
+        # OpenCV sums in float64 without a float64 copy of the frame (1.6 ms -> 0.05 ms at
+        # 224 x 398, every frame).
+        m = [cv2.meanStdDev(np.ascontiguousarray(ab[0, c])) for c in range(2)]
+        return np.array([m[0][0][0, 0], m[0][1][0, 0], m[1][0][0, 0], m[1][1][0, 0]])
+    flat = ab[0].reshape(2, -1).astype(np.float64)
+    w = weight.reshape(-1).astype(np.float64)
+    mean = flat @ w / w.sum()
+    std = np.sqrt(np.clip(((flat - mean[:, None]) ** 2) @ w / w.sum(), 0.0, None))
     return np.array([mean[0], std[0], mean[1], std[1]])
 
 
