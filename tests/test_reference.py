@@ -145,6 +145,25 @@ def test_a_job_names_its_references_only_when_it_has_some(tmp_path):
     assert with_ref["references"] != changed["references"]
 
 
+def test_a_shot_s_own_reference_beside_the_hints_file_is_part_of_the_job(tmp_path):
+    # The hints page saves a dropped reference beside hints.json: a render resumed after a new
+    # one was dropped would mix the two, so the job names it (not only under --keyframes DIR).
+    import dataclasses
+
+    from vidcolor.config import JobConfig
+    from vidcolor.segments import output_settings
+
+    hints = tmp_path / "hints.json"
+    hints.write_text('{"version": 1, "hints": []}')
+    cfg = dataclasses.replace(JobConfig(), hints=hints)
+    assert "shot_references" not in output_settings(cfg, 10)  # others' jobs stay as they were
+    ref = write(tmp_path / "shot-0002.reference.png", scene())
+    first = output_settings(cfg, 10)["shot_references"]
+    assert list(first) == ["2"]
+    write(ref, scene(seed=1))
+    assert output_settings(cfg, 10)["shot_references"] != first
+
+
 def _planes(path):
     import av
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import logging
-import re
 import shutil
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from vidcolor.runner import (
 )
 from vidcolor.scan import first_pass
 from vidcolor.segments import Job, JobLock, discard_job, fingerprint, job_identity
+from vidcolor.shot_reference import shot_reference_files
 from vidcolor.space import check_free_space, full_disk_error
 from vidcolor.weights import verify_weights
 
@@ -79,24 +79,6 @@ def run_job(src: Path, dst: Path, cfg: JobConfig, progress: Progress | None = No
 
 
 SEGMENT_SECONDS = 30  # default segment length
-SHOT_REFERENCE = re.compile(r"^shot-(\d+)\.reference$")  # shot-0007.reference.jpg
-
-
-def shot_reference_files(cfg: JobConfig) -> dict[int, Path]:
-    """Shot number (1-based, as the preview numbers them) -> its own reference photo.
-
-    Found in the preview folder a render is given (``--keyframes DIR``, or the folder of
-    ``--hints``), named ``shot-0007.reference.jpg`` (any image extension).
-    """
-    folders = {f for f in (cfg.keyframes_dir, cfg.hints.parent if cfg.hints else None)
-               if f is not None and f.is_dir()}
-    found: dict[int, Path] = {}
-    for folder in sorted(folders):
-        for path in sorted(folder.iterdir()):
-            match = SHOT_REFERENCE.match(path.stem)
-            if match and path.suffix.lower() in IMAGE_SUFFIXES:
-                found.setdefault(int(match.group(1)), path)
-    return found
 
 
 def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> int:

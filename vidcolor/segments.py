@@ -29,6 +29,7 @@ from vidcolor.config import JobConfig
 from vidcolor.errors import OutputError, ResumeError
 from vidcolor.faults import fault_point
 from vidcolor.probe import MediaInfo
+from vidcolor.shot_reference import shot_reference_files
 from vidcolor.temporal import ShotState
 from vidcolor.weights import sha256_of
 
@@ -169,6 +170,11 @@ def output_settings(cfg: JobConfig, segment_frames: int) -> dict[str, Any]:
     }
     if cfg.references:  # absent without: the identity of other jobs stays as it was
         settings["references"] = [_file_digest(p) for p in cfg.references]
+    # A shot's own reference (shot-0007.reference.jpg beside --hints, or in --keyframes DIR):
+    # one dropped on the hints page while a job waits to resume is a changed job too.
+    own = shot_reference_files(cfg)
+    if own:
+        settings["shot_references"] = {str(n): _file_digest(p) for n, p in sorted(own.items())}
     return settings
 
 
