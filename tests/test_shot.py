@@ -97,7 +97,7 @@ def test_a_reference_prior_colours_the_anchor_frame_by_its_confidence():
 
 def test_the_hints_page_still_is_the_render_s_anchor_frame(tmp_path, random_weights,
                                                           monkeypatch):
-    import vidcolor.server
+    import vidcolor.hints_session
     import vidcolor.shot
     from vidcolor.cli import main
     from vidcolor.config import JobConfig
@@ -115,7 +115,7 @@ def test_the_hints_page_still_is_the_render_s_anchor_frame(tmp_path, random_weig
         return call
 
     monkeypatch.setattr(vidcolor.shot, "anchor_frame", spy("render"))
-    monkeypatch.setattr(vidcolor.server, "anchor_frame", spy("server"))
+    monkeypatch.setattr(vidcolor.hints_session, "anchor_frame", spy("server"))
     # Full range: the page's gray still holds the frame's luma exactly.
     src = make_video(tmp_path / "two.mp4", 160, 96, frames=24, shots=2, pix_fmt="yuvj420p")
     folder = tmp_path / "P"
