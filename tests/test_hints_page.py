@@ -282,14 +282,16 @@ def test_the_command_prints_and_opens_one_url_with_the_token(page, random_weight
     assert opened == [printed[1]]
 
 
-@pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="Debian's chromium and chromium-driver "
-                    "are not installed (apt-get install chromium chromium-driver)")
-def test_click_a_point_pick_a_colour_and_the_still_follows(page, tmp_path):
+BROWSER = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="Debian's chromium and "
+                             "chromium-driver are not installed (apt-get install chromium "
+                             "chromium-driver)")
+
+
+def _browser(tmp_path: Path):
+    """A headless Chromium (Selenium), and a 30-second wait on it."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    folder, url, server = page
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -299,7 +301,16 @@ def test_click_a_point_pick_a_colour_and_the_still_follows(page, tmp_path):
         options.add_argument(flag)
     browser = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER),
                                options=options)
-    wait = WebDriverWait(browser, 30)
+    return browser, WebDriverWait(browser, 30)
+
+
+@BROWSER
+def test_click_a_point_pick_a_colour_and_the_still_follows(page, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+
+    folder, url, server = page
+    browser, wait = _browser(tmp_path)
     try:
         browser.get(url + "/")  # without the token: refused, and told what to open
         assert "?token=" in browser.find_element(By.TAG_NAME, "body").text
@@ -346,3 +357,79 @@ def test_click_a_point_pick_a_colour_and_the_still_follows(page, tmp_path):
     finally:
         browser.quit()
     assert Path(tmp_path / "page.png").stat().st_size > 0
+
+
+SHOWN = """const i = arguments[0], c = document.createElement("canvas");
+if (!i.complete || !i.naturalWidth) return null;
+c.width = i.naturalWidth; c.height = i.naturalHeight; c.getContext("2d").drawImage(i, 0, 0);
+return c.toDataURL("image/png");"""
+
+DROP = """const [target, data, name] = arguments, bytes = Uint8Array.from(atob(data), (c) =>
+c.charCodeAt(0)), dt = new DataTransfer();
+dt.items.add(new File([bytes], name, {type: "image/jpeg"}));
+target.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));"""
+
+
+@BROWSER
+def test_a_reference_chosen_or_dropped_on_the_page_recolours_the_still(page, tmp_path):
+    import base64
+
+    from selenium.webdriver.common.by import By
+
+    folder, _, server = page
+    gray = tmp_path / "gray.png"
+    cv2.imwrite(str(gray), np.full((48, 64), 90, np.uint8))
+    colour = tmp_path / "colour.png"
+    colour.write_bytes(_reference(folder, 2))
+    browser, wait = _browser(tmp_path)
+
+    def shown(element) -> np.ndarray | None:  # the pixels an <img> shows (None: loading)
+        url = browser.execute_script(SHOWN, element)
+        return None if url is None else _pixels(base64.b64decode(url.split(",", 1)[1]))
+
+    def shows(element, test) -> bool:
+        pixels = shown(element)
+        return pixels is not None and test(pixels)
+
+    try:
+        browser.get(server.url)
+        wait.until(lambda b: b.find_elements(By.ID, "shot-2"))
+        browser.find_element(By.ID, "shot-2").click()
+        wait.until(lambda b: b.find_element(By.ID, "status").text == "saved")
+        still = browser.find_element(By.ID, "still")
+        before = shown(still)
+        picker = browser.find_element(By.ID, "reference-file")
+        # A gray photo: refused in one line on the page, nothing saved.
+        picker.send_keys(str(gray))
+        wait.until(lambda b: "gray" in b.find_element(By.ID, "reference-status").text)
+        said = browser.find_element(By.ID, "reference-status").text
+        assert said.startswith("error: ") and "gray.png is gray" in said, said
+        assert _saved(folder, 2) == []
+        assert not browser.find_element(By.ID, "reference").is_displayed()
+        # A colour one: saved as the shot's, shown beside the still, and the still follows.
+        picker.send_keys(str(colour))
+        wait.until(lambda b: (folder / "shot-0002.reference.png").exists())
+        assert (folder / "shot-0002.reference.png").read_bytes() == colour.read_bytes()
+        reference = browser.find_element(By.ID, "reference")
+        wait.until(lambda b: reference.is_displayed() and b.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth", reference) == 160)
+        assert browser.find_element(By.ID, "reference-status").text == ""
+        wait.until(lambda b: shows(still, lambda p: np.abs(p.astype(int) - before).mean() > 2))
+        wait.until(lambda b: b.find_element(By.ID, "status").text == "saved")
+        assert np.array_equal(shown(still), _pixels(_ask(server, "/api/still/2.png")[2]))
+        browser.save_screenshot(str(tmp_path / "reference.png"))
+        # Removed with its button: the file goes, the still is the preview's again.
+        browser.find_element(By.ID, "remove-reference").click()
+        wait.until(lambda b: not _saved(folder, 2))
+        wait.until(lambda b: shows(still, lambda p: np.array_equal(p, before)))
+        assert not browser.find_element(By.ID, "reference").is_displayed()
+        # Dropped on a shot of the contact sheet: that shot's reference.
+        browser.find_element(By.ID, "back").click()
+        card = wait.until(lambda b: b.find_element(By.ID, "shot-1"))
+        data = base64.b64encode(_reference(folder, 1, ".jpg")).decode()
+        browser.execute_script(DROP, card, data, "dropped.jpg")
+        wait.until(lambda b: "reference" in b.find_element(By.ID, "shot-1").text)
+        assert _saved(folder, 1) == ["shot-0001.reference.jpg"]
+        assert browser.find_element(By.ID, "message").text == ""
+    finally:
+        browser.quit()
