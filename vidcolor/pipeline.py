@@ -42,7 +42,7 @@ from vidcolor.scan import first_pass
 from vidcolor.segments import Job, JobLock, discard_job, fingerprint, job_identity
 from vidcolor.shot_reference import shot_reference_files
 from vidcolor.space import check_free_space, full_disk_error
-from vidcolor.weights import verify_weights
+from vidcolor.weights import sha256_of, verify_weights
 
 log = logging.getLogger(__name__)
 
@@ -222,11 +222,13 @@ def _plan_job(src: Path, info: MediaInfo, cfg: JobConfig, work: Path, identity: 
     check_keyframes(src, info, timeline, keyed_anchors)
     hinted_anchors = {a: [h.to_json() for h in hints[a]] for _, _, a in shots if a in hints}
     per_shot = shot_reference_files(cfg)
-    referenced = {}
+    referenced, digests = {}, {}
     for number, (_, _, anchor) in enumerate(shots, start=1):
         files = [*cfg.references, *([per_shot[number]] if number in per_shot else [])]
+        for path in files:  # a task checks that it reads these very files (see reference_set)
+            digests.setdefault(path, sha256_of(path))
         if files:
-            referenced[anchor] = [str(Path(p).resolve()) for p in files]
+            referenced[anchor] = [(str(Path(p).resolve()), digests[p]) for p in files]
     job = Job.create(work, identity, scan.cuts, scan.frames, shots, segment_frames,
                      keyed_anchors, timeline.seekable, temporal, hinted_anchors, referenced)
     np.save(work / "times.npy", scan.times)
