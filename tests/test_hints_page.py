@@ -231,6 +231,10 @@ def test_a_reference_that_is_not_a_colour_image_is_refused_and_nothing_saved(pag
     assert _ask(server, "/api/reference/1", method="DELETE", token=False)[0] == 403
     assert _saved(folder, 1) == ["shot-0001.reference.png"]
     assert (folder / "shot-0001.reference.png").read_bytes() == colour
+    # A gray one put in the folder by hand: the still says why it cannot be made, in one line.
+    (folder / "shot-0002.reference.png").write_bytes(gray_png)
+    status, _, body = _ask(server, "/api/still/2.png")
+    assert status == 404 and "is gray" in json.loads(body)["error"], body
 
 
 def test_a_stalled_client_holds_only_itself_and_not_for_long(page):

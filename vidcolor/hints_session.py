@@ -146,7 +146,11 @@ class HintsSession:
         shot = self._shot(number)
         with self.lock:
             ref = shot_references(self.folder).get(number)
-            key = None if ref is None else (ref.name, ref.stat().st_mtime_ns, ref.stat().st_size)
+            try:
+                st = None if ref is None else ref.stat()
+            except OSError:  # removed by hand just now
+                ref = st = None
+            key = None if st is None else (ref.name, st.st_mtime_ns, st.st_size)
             if number not in self._stills or self._stills[number][0] != key:
                 self._stills[number] = key, self._colorize(shot, self.hints.get(number, []), ref)
             return self._stills[number][1]

@@ -159,6 +159,11 @@ function showStill() {
   $("status").textContent = "colorizing…";
   const img = $("still");
   img.onload = () => { drawDots(); $("status").textContent = "saved"; };
+  img.onerror = async () => { // e.g. a reference put in the folder by hand that is gray
+    const res = await fetch(img.src);
+    $("status").textContent = "error: " + ((await res.json().catch(() => ({}))).error ||
+                                           `the still could not be made (${res.status})`);
+  };
   img.src = `/api/still/${current.shot}.png?v=${++version}`;
 }
 
