@@ -125,8 +125,10 @@ class _Handler(BaseHTTPRequestHandler):
                 name, kind = STATIC[path]
                 self._send(200, (WEB / name).read_bytes(), kind)
             elif path == "/api/shots":
-                self._json(200, {**self.server.session.meta, "max_reference_bytes": MAX_BYTES,
-                                 "shots": self.server.session.shot_list()})
+                session = self.server.session
+                self._json(200, {**session.meta, "max_reference_bytes": MAX_BYTES,
+                                 "command": session.render_command(),
+                                 "problem": session.problem, "shots": session.shot_list()})
             elif match := re.fullmatch(r"/api/still/(\d+)\.png", path):
                 self._send(200, self.server.session.still(int(match.group(1))), "image/png")
             elif match := re.fullmatch(r"/api/reference/(\d+)\.png", path):
