@@ -168,3 +168,28 @@ def test_the_hints_command_refuses_a_bad_reference_in_one_line(made, tmp_path, r
                      "--reference", str(bad)]) == 1
         err = capsys.readouterr().err
         assert err.startswith("vidcolor: error: ") and err.count("\n") == 1, err
+
+
+def test_vidcolor_hints_prints_the_render_command_and_a_gone_reference(made, random_weights,
+                                                                       capsys, monkeypatch):
+    import vidcolor.server
+
+    class Stopped:  # a server stopped at once (Ctrl-C)
+        url = "http://127.0.0.1:1/?token=t"
+
+        def serve_forever(self):
+            raise KeyboardInterrupt
+
+        def server_close(self):
+            pass
+
+    sessions = []
+    monkeypatch.setattr(vidcolor.server, "make_server",
+                        lambda session, port: sessions.append(session) or Stopped())
+    _, folder, ref, _ = made
+    ref.unlink()
+    assert main(["hints", str(folder), "--weights", str(random_weights)]) == 0
+    out, err = capsys.readouterr()
+    assert err == f"vidcolor hints: warning: {sessions[0].problem}\n"
+    assert f"render with: {sessions[0].render_command()}\n" in out
+    assert f"--reference {ref.resolve()}" in out
