@@ -101,7 +101,7 @@ def test_a_reference_given_to_the_page_takes_the_place_of_the_preview_s(made, tm
                                                                          random_weights):
     from vidcolor.lab.video_metrics import chroma_difference
 
-    src, folder, ref, w = made
+    src, folder, _, w = made
     shot = json.loads((folder / "shots.json").read_text())["shots"][1]
     as_made = (folder / shot["image"]).read_bytes()
     assert _session(folder, random_weights).still(2) == as_made  # nothing to re-colorize
@@ -193,3 +193,16 @@ def test_vidcolor_hints_prints_the_render_command_and_a_gone_reference(made, ran
     assert err == f"vidcolor hints: warning: {sessions[0].problem}\n"
     assert f"render with: {sessions[0].render_command()}\n" in out
     assert f"--reference {ref.resolve()}" in out
+
+
+def test_references_recorded_wrongly_are_one_line(tmp_path):
+    from vidcolor.errors import InputError
+    from vidcolor.shot_reference import check_recorded
+
+    for bad in ("a.jpg", [{"path": "a.jpg"}], [3], {"path": "a.jpg"}):
+        with pytest.raises(InputError, match="make the preview again"):
+            check_recorded(bad)
+    assert check_recorded(None) == ([], None)
+    folder = tmp_path / "d.png"
+    folder.mkdir()  # not a file: gone
+    assert "is gone" in check_recorded([{"path": str(folder), "sha256": "0"}])[1]

@@ -50,8 +50,9 @@ class HintsSession:
 
     def __init__(self, folder: Path, colorizer: FrameColorizer, weights: Path | None = None,
                  references: Sequence[Path] | None = None) -> None:
-        """``references``: every shot's (``--reference``); ``None``: those the preview was made
-        with, as its ``shots.json`` records them.
+        """A session over ``folder``; ``references``: every shot's (``--reference``).
+
+        ``None``: those the preview was made with, as its ``shots.json`` records them.
 
         Raises:
             InputError: the folder holds no preview; a bad one of ``references``.

@@ -44,10 +44,11 @@ def shot_reference_files(cfg: JobConfig) -> dict[int, Path]:
 
 
 def steering(references: Sequence[Path], own: dict[int, Path], number: int) -> list[Path]:
-    """The reference photos that steer shot ``number``: every shot's (``--reference``), then its own.
+    """The reference photos that steer shot ``number``: every shot's, then the shot's own.
 
-    The one rule of the render's anchor frames and of the hints page's stills (``own``: shot
-    number -> its own reference, :func:`shot_reference_files` or :func:`shot_references`).
+    Every shot's are ``--reference``'s. The one rule of the render's anchor frames and of the
+    hints page's stills (``own``: shot number -> its own reference, :func:`shot_reference_files`
+    or :func:`shot_references`).
     """
     return [*references, *([own[number]] if number in own else [])]
 
@@ -69,11 +70,15 @@ def check_recorded(entries: object) -> tuple[list[Path], str | None]:
         raise InputError("the preview's shots.json names its references wrongly: make the "
                          "preview again") from e
     for path, digest in items:
-        if not path.is_file():
+        try:
+            now = sha256_of(path) if path.is_file() else None
+        except OSError:
+            now = None
+        if now is None:
             return [p for p, _ in items], (
                 f"the preview was made with --reference {path}, which is gone: start vidcolor "
                 "hints with --reference (that photo, or another)")
-        if sha256_of(path) != digest:
+        if now != digest:
             return [p for p, _ in items], (
                 f"the preview's reference {path} has changed since the preview was made: start "
                 f"vidcolor hints with --reference {path} to use it as it is now")
