@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from media import make_video
+from test_hints_page import BROWSER, _browser
 
 from vidcolor.cli import main
 
@@ -206,3 +207,28 @@ def test_references_recorded_wrongly_are_one_line(tmp_path):
     folder = tmp_path / "d.png"
     folder.mkdir()  # not a file: gone
     assert "is gone" in check_recorded([{"path": str(folder), "sha256": "0"}])[1]
+
+
+@BROWSER
+def test_the_page_shows_the_command_and_a_gone_reference_in_a_browser(made, tmp_path,
+                                                                      random_weights):
+    from selenium.webdriver.common.by import By
+
+    from vidcolor.server import make_server
+
+    _, folder, ref, _ = made
+    ref.unlink()
+    session = _session(folder, random_weights)
+    server = make_server(session, client_timeout=2)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    browser, wait = _browser(tmp_path)
+    try:
+        browser.get(server.url)
+        wait.until(lambda b: b.find_elements(By.ID, "shot-2"))
+        assert browser.find_element(By.ID, "message").text == session.problem
+        command = browser.find_element(By.ID, "command").text
+        assert command == session.render_command() and str(ref.resolve()) in command
+    finally:
+        browser.quit()
+        server.shutdown()
+        server.server_close()
