@@ -378,7 +378,10 @@ target.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, can
 def test_a_reference_chosen_or_dropped_on_the_page_recolours_the_still(page, tmp_path):
     import base64
 
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import WebDriverWait
 
     folder, _, server = page
     gray = tmp_path / "gray.png"
@@ -398,6 +401,8 @@ def test_a_reference_chosen_or_dropped_on_the_page_recolours_the_still(page, tmp
     try:
         browser.get(server.url)
         wait.until(lambda b: b.find_elements(By.ID, "shot-2"))
+        # The render command it offers is the server's (with the preview's --reference, if any).
+        assert browser.find_element(By.ID, "command").text == server.session.render_command()
         browser.find_element(By.ID, "shot-2").click()
         wait.until(lambda b: b.find_element(By.ID, "status").text == "saved")
         still = browser.find_element(By.ID, "still")
@@ -428,11 +433,15 @@ def test_a_reference_chosen_or_dropped_on_the_page_recolours_the_still(page, tmp
         wait.until(lambda b: shows(still, lambda p: np.array_equal(p, before)))
         assert not browser.find_element(By.ID, "reference").is_displayed()
         # Dropped on a shot of the contact sheet: that shot's reference.
+        # (Back rebuilds the sheet, as a saved reference does: wait for the new cards.)
+        old = browser.find_element(By.ID, "shot-1")
         browser.find_element(By.ID, "back").click()
+        wait.until(staleness_of(old))
         card = wait.until(lambda b: b.find_element(By.ID, "shot-1"))
         data = base64.b64encode(_reference(folder, 1, ".jpg")).decode()
         browser.execute_script(DROP, card, data, "dropped.jpg")
-        wait.until(lambda b: "reference" in b.find_element(By.ID, "shot-1").text)
+        WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda b: "reference" in b.find_element(By.ID, "shot-1").text)
         assert _saved(folder, 1) == ["shot-0001.reference.jpg"]
         assert browser.find_element(By.ID, "message").text == ""
     finally:

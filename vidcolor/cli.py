@@ -261,6 +261,8 @@ def hints_main(argv: list[str]) -> int:
     p.add_argument("--open", action="store_true",
                    help="open the page (its address, with the token) in the default browser")
     p.add_argument("--weights", type=Path, help="other safetensors weights (as for the render)")
+    p.add_argument("--reference", type=Path, action="append", default=None, metavar="IMAGE",
+                   help="every shot's reference photo (repeatable; instead of the preview's)")
     p.add_argument("--render-size", type=_int_in(32, 4096), default=TileConfig().render_size)
     p.add_argument("--saturation", type=_float_in(0, 4), default=TileConfig().saturation)
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
@@ -278,12 +280,16 @@ def hints_main(argv: list[str]) -> int:
                     tile=TileConfig(render_size=args.render_size, saturation=args.saturation))
     try:
         weights = verify_weights(cfg.weights, cfg.model)  # the reference's encoder's too
-        session = HintsSession(args.preview, make_colorizer(cfg, weights), weights.path)
+        session = HintsSession(args.preview, make_colorizer(cfg, weights), weights.path,
+                               args.reference)
         server = make_server(session, args.port)
     except VidcolorError as e:
         print(f"vidcolor: error: {e}", file=sys.stderr)
         return 1
+    if session.problem:
+        print(f"vidcolor hints: warning: {session.problem}", file=sys.stderr)
     print(f"vidcolor hints: {server.url} (Ctrl-C to stop)", flush=True)
+    print(f"vidcolor hints: render with: {session.render_command()}", flush=True)
     if args.open:
         import webbrowser
 

@@ -9,7 +9,9 @@ page shows is that frame.
 from __future__ import annotations
 
 import json
+import shlex
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +28,18 @@ from vidcolor.hints import (
     stored_point,
     write_hints,
 )
-from vidcolor.image import read_image, reference_set
+from vidcolor.image import read_image, read_reference, reference_set
 from vidcolor.preview import render_still, upright
 from vidcolor.probe import quarter_turns
 from vidcolor.shot import AnchorInputs, anchor_frame
-from vidcolor.shot_reference import remove_reference, save_reference, shot_references, thumbnail
+from vidcolor.shot_reference import (
+    check_recorded,
+    remove_reference,
+    save_reference,
+    shot_references,
+    steering,
+    thumbnail,
+)
 from vidcolor.weights import default_weights_path
 
 HINTS = "hints.json"
@@ -39,8 +48,15 @@ HINTS = "hints.json"
 class HintsSession:
     """A preview folder, its shots and hints, and the colorizer that re-colorizes stills."""
 
-    def __init__(self, folder: Path, colorizer: FrameColorizer,
-                 weights: Path | None = None) -> None:
+    def __init__(self, folder: Path, colorizer: FrameColorizer, weights: Path | None = None,
+                 references: Sequence[Path] | None = None) -> None:
+        """A session over ``folder``; ``references``: every shot's (``--reference``).
+
+        ``None``: those the preview was made with, as its ``shots.json`` records them.
+
+        Raises:
+            InputError: the folder holds no preview; a bad one of ``references``.
+        """
         self.folder = folder.resolve()
         # The encoder a shot's reference is matched with: the colorizer's weights, as the render.
         self.weights = weights or default_weights_path(JobConfig().model)
@@ -51,13 +67,33 @@ class HintsSession:
             raise InputError(f"{folder} holds no preview (shots.json): make one with "
                              "vidcolor FILM --preview DIR") from e
         self.meta = {k: data.get(k) for k in ("source", "frames", "rotation", "matrix")}
+        # Every shot's references, as the render takes them with its shot's own (steering).
+        # ``problem``: one line if a recorded one is gone or changed; ``as_made``: the preview's
+        # stills were made with these (a shot with nothing of its own shows its still as made).
+        made, problem = check_recorded(data.get("references"))
+        if references is None:
+            self.references, self.problem, self.as_made = made, problem, True
+        else:
+            self.references = [Path(p).resolve() for p in references]
+            for path in self.references:
+                read_reference(path)  # a bad one fails before any work, in one line
+            self.problem, self.as_made = None, self.references == made and problem is None
         self.colorizer = colorizer
         self.lock = threading.Lock()
         self.hints: dict[int, list[Hint]] = {}
         if (self.folder / HINTS).exists():
             for hint in read_hints(self.folder / HINTS):
                 self.hints.setdefault(hint.shot, []).append(hint)
-        self._stills: dict[int, tuple[object, bytes]] = {}  # by shot: (its reference, PNG)
+        self._stills: dict[int, tuple[object, bytes]] = {}  # by shot: (its references, PNG)
+
+    def render_command(self) -> str:
+        """The render that gives the page's stills (the film by the name the preview kept)."""
+        source = Path(self.meta["source"] or "FILM")
+        args = ["vidcolor", str(source), "-o", f"{source.stem}_color.mp4",
+                "--hints", str(self.folder / HINTS)]
+        for path in self.references:
+            args += ["--reference", str(path)]
+        return shlex.join(args)
 
     def shot_list(self) -> list[dict[str, Any]]:
         """The shots with their hints, for the page."""
@@ -145,27 +181,36 @@ class HintsSession:
         """The shot's still, re-colorized with its hints and reference, as PNG bytes."""
         shot = self._shot(number)
         with self.lock:
-            ref = shot_references(self.folder).get(number)
-            try:
-                st = None if ref is None else ref.stat()
-            except OSError:  # removed by hand just now
-                ref = st = None
-            key = None if st is None else (ref.name, st.st_mtime_ns, st.st_size)
+            files = steering(self.references, shot_references(self.folder), number)
+            key = []
+            for path in files:
+                try:
+                    st = path.stat()
+                except OSError:  # a shot's own removed by hand just now (a film's: one line)
+                    st = None
+                key.append((str(path), None if st is None else (st.st_mtime_ns, st.st_size)))
+            own = len(files) > len(self.references) and key[-1][1] is not None
+            if not own:
+                files = files[:len(self.references)]
             if number not in self._stills or self._stills[number][0] != key:
-                self._stills[number] = key, self._colorize(shot, self.hints.get(number, []), ref)
+                self._stills[number] = key, self._colorize(shot, self.hints.get(number, []),
+                                                           files, own)
             return self._stills[number][1]
 
-    def _colorize(self, shot: dict, hints: list[Hint], reference: Path | None) -> bytes:
-        if not hints and reference is None:
+    def _colorize(self, shot: dict, hints: list[Hint], references: list[Path],
+                  own: bool) -> bytes:
+        if not hints and not own and self.as_made:  # the preview's still is this frame
             return (self.folder / shot["image"]).read_bytes()
+        if self.problem and self.references:
+            raise InputError(self.problem)
         turns = quarter_turns(self.meta["rotation"])
         gray = np.ascontiguousarray(np.rot90(self._gray(shot), -turns))  # the stored frame
         h, w = gray.shape
         hints = [stored_point(x, turns, w, h) for x in hints]
         luma = gray.astype(np.float32)[None, None] / 255.0
         prior = None
-        if reference is not None:  # matched as the render matches a shot's reference
-            refs = reference_set([str(reference)], self.weights)
+        if references:  # matched as the render matches its shot's references
+            refs = reference_set([str(p) for p in references], self.weights)
             prior = refs.prior(self.colorizer.working_luma(luma)[0, 0])
         # The render's anchor frame with these hints and reference (the still is that frame).
         ab = anchor_frame(self.colorizer, luma,

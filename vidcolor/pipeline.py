@@ -40,7 +40,7 @@ from vidcolor.runner import (
 )
 from vidcolor.scan import first_pass
 from vidcolor.segments import Job, JobLock, discard_job, fingerprint, job_identity
-from vidcolor.shot_reference import shot_reference_files
+from vidcolor.shot_reference import shot_reference_files, steering
 from vidcolor.space import check_free_space, full_disk_error
 from vidcolor.weights import sha256_of, verify_weights
 
@@ -224,7 +224,7 @@ def _plan_job(src: Path, info: MediaInfo, cfg: JobConfig, work: Path, identity: 
     per_shot = shot_reference_files(cfg)
     referenced, digests = {}, {}
     for number, (_, _, anchor) in enumerate(shots, start=1):
-        files = [*cfg.references, *([per_shot[number]] if number in per_shot else [])]
+        files = steering(cfg.references, per_shot, number)
         for path in files:  # a task checks that it reads these very files (see reference_set)
             digests.setdefault(path, sha256_of(path))
         if files:

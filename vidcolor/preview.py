@@ -40,6 +40,7 @@ from vidcolor.progress import NullProgress, Progress
 from vidcolor.reference import ReferenceSet
 from vidcolor.scan import ScanResult, first_pass, format_timecode
 from vidcolor.shot import AnchorInputs, Shot, anchor_frame
+from vidcolor.shot_reference import recorded
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +114,13 @@ def run_preview(src: Path, out_dir: Path, cfg: JobConfig, clip_seconds: float = 
                   make_references(cfg))
     if clip_seconds > 0:
         _write_clips(src, info, colorizer, shots, out_dir, clip_seconds, cfg)
-    # The hints page re-colorizes stills from their gray images: it needs how they were made.
-    write_atomic(out_dir / "shots.json", json.dumps(
-        {"source": src.name, "frames": scan.frames, "rotation": info.rotation,
-         "matrix": info.matrix, "shots": shots}, indent=2) + "\n")
+    # The hints page re-colorizes stills from their gray images: it needs how they were made,
+    # the --reference photos too (path and sha256), which it steers them with, as the render.
+    made = {"source": src.name, "frames": scan.frames, "rotation": info.rotation,
+            "matrix": info.matrix}
+    if cfg.references:  # absent without: other previews' shots.json stay as they were
+        made["references"] = recorded(cfg.references)
+    write_atomic(out_dir / "shots.json", json.dumps({**made, "shots": shots}, indent=2) + "\n")
     write_atomic(out_dir / "index.html", contact_sheet(src.name, shots))
     log.info("preview of %d shots in %s", len(shots), out_dir)
     return shots

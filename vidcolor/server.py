@@ -13,9 +13,11 @@ or as ``?token=`` on any request (scripts). A ``PUT`` or ``DELETE`` with an ``Or
 come from the page's own. Anything else is answered 403. Sockets time out, so a stalled client
 holds only its own thread, for a while.
 
-API: ``GET /api/shots`` (the shot list with each shot's hints), ``PUT /api/hints/<shot>`` (a
+API: ``GET /api/shots`` (the shot list with each shot's hints; ``command``, the render that
+gives the stills, with the preview's ``--reference``; ``problem``, one line if one of those is
+gone or changed), ``PUT /api/hints/<shot>`` (a
 JSON list of hints for the shot's preview frame: ``x, y`` in the still's pixels, ``lab`` or
-``rgb``, ``radius``), ``GET /api/still/<shot>.png`` (the still with its hints and reference),
+``rgb``, ``radius``), ``GET /api/still/<shot>.png`` (the still with its hints and references),
 ``PUT /api/reference/<shot>?name=FILE`` (an image file's bytes, at most 32 MB: the shot's
 reference photo, refused with 400 and one line unless it is a colour image),
 ``GET /api/reference/<shot>.png`` (it, to show), ``DELETE /api/reference/<shot>``.
@@ -125,8 +127,10 @@ class _Handler(BaseHTTPRequestHandler):
                 name, kind = STATIC[path]
                 self._send(200, (WEB / name).read_bytes(), kind)
             elif path == "/api/shots":
-                self._json(200, {**self.server.session.meta, "max_reference_bytes": MAX_BYTES,
-                                 "shots": self.server.session.shot_list()})
+                session = self.server.session
+                self._json(200, {**session.meta, "max_reference_bytes": MAX_BYTES,
+                                 "command": session.render_command(),
+                                 "problem": session.problem, "shots": session.shot_list()})
             elif match := re.fullmatch(r"/api/still/(\d+)\.png", path):
                 self._send(200, self.server.session.still(int(match.group(1))), "image/png")
             elif match := re.fullmatch(r"/api/reference/(\d+)\.png", path):

@@ -10,6 +10,7 @@ extension of what it holds, and only once it has been read as a colour image.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -20,6 +21,7 @@ from vidcolor.config import JobConfig
 from vidcolor.errors import InputError
 from vidcolor.image import read_reference
 from vidcolor.probe import IMAGE_SUFFIXES
+from vidcolor.weights import sha256_of
 
 PATTERN = re.compile(r"^shot-(\d+)\.reference$")  # the stem of shot-0007.reference.jpg
 MAX_BYTES = 32 << 20  # a dropped reference's file
@@ -39,6 +41,48 @@ def shot_reference_files(cfg: JobConfig) -> dict[int, Path]:
         for number, path in shot_references(folder).items():
             found.setdefault(number, path)
     return found
+
+
+def steering(references: Sequence[Path], own: dict[int, Path], number: int) -> list[Path]:
+    """The reference photos that steer shot ``number``: every shot's, then the shot's own.
+
+    Every shot's are ``--reference``'s. The one rule of the render's anchor frames and of the
+    hints page's stills (``own``: shot number -> its own reference, :func:`shot_reference_files`
+    or :func:`shot_references`).
+    """
+    return [*references, *([own[number]] if number in own else [])]
+
+
+def recorded(references: Sequence[Path]) -> list[dict[str, str]]:
+    """``--reference`` photos as a preview's ``shots.json`` records them: path and sha256."""
+    return [{"path": str(Path(p).resolve()), "sha256": sha256_of(Path(p))} for p in references]
+
+
+def check_recorded(entries: object) -> tuple[list[Path], str | None]:
+    """The paths of references :func:`recorded` wrote, and one line if any is gone or changed.
+
+    Raises:
+        InputError: ``entries`` is not what :func:`recorded` writes.
+    """
+    try:
+        items = [(Path(e["path"]), str(e["sha256"])) for e in entries or []]  # type: ignore[union-attr]
+    except (TypeError, KeyError) as e:
+        raise InputError("the preview's shots.json names its references wrongly: make the "
+                         "preview again") from e
+    for path, digest in items:
+        try:
+            now = sha256_of(path) if path.is_file() else None
+        except OSError:
+            now = None
+        if now is None:
+            return [p for p, _ in items], (
+                f"the preview was made with --reference {path}, which is gone: start vidcolor "
+                "hints with --reference (that photo, or another)")
+        if now != digest:
+            return [p for p, _ in items], (
+                f"the preview's reference {path} has changed since the preview was made: start "
+                f"vidcolor hints with --reference {path} to use it as it is now")
+    return [p for p, _ in items], None
 
 
 def shot_references(folder: Path) -> dict[int, Path]:

@@ -44,6 +44,8 @@ async function loadShots() {
   shots = data.shots;
   maxReference = data.max_reference_bytes || maxReference;
   $("title").textContent = `${data.source || "preview"}: ${shots.length} shots`;
+  if (data.command) $("command").textContent = data.command; // with the preview's --reference
+  if (data.problem) $("message").textContent = data.problem; // a --reference gone or changed
   const sheet = $("sheet");
   sheet.textContent = "";
   for (const s of shots) {
