@@ -357,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
                              precision=args.precision)
     tile = TileConfig(render_size=args.render_size, saturation=args.saturation)
 
-    def make(temporal: bool, every: int = 1) -> FrameColorizer:
+    # As the CLI renders: the network every TemporalConfig().every frames at most (--every).
+    def make(temporal: bool, every: int = TemporalConfig().every) -> FrameColorizer:
         return FrameColorizer(backend, tile,
                               TemporalConfig(enabled=temporal, confidence=args.confidence,
                                              uncertain_confidence=args.uncertain_confidence,
