@@ -103,6 +103,48 @@ def test_a_task_that_fails_stops_the_job_in_one_line_and_it_resumes(film, tmp_pa
     assert dst.read_bytes() == ref
 
 
+def _in_colour(gray: Path, out: Path, a: int, b: int) -> Path:
+    """``gray`` (a preview's gray still) in one strong colour: a reference that matches it."""
+    import cv2
+
+    g = cv2.imread(str(gray), cv2.IMREAD_GRAYSCALE)
+    lab = cv2.cvtColor(cv2.merge([g, g, g]), cv2.COLOR_BGR2LAB)
+    lab[..., 1], lab[..., 2] = 128 + a, 128 + b
+    cv2.imwrite(str(out), cv2.cvtColor(lab, cv2.COLOR_LAB2BGR))
+    return out
+
+
+def test_references_on_two_workers_give_the_bytes_of_one_process(film, tmp_path,
+                                                                  random_weights):
+    # --reference for every shot, and shot 2's own in the preview folder beside --hints: the
+    # workers read the same files (tasks carry their paths; the job names their sha256).
+    import json
+
+    src, auto = film
+    folder = tmp_path / "P"
+    preview = subprocess.run(
+        [sys.executable, "-m", "vidcolor", str(src), "--preview", str(folder), "--weights",
+         str(random_weights), "--render-size", "64", "-q"],
+        capture_output=True, text=True, env=_env(), timeout=600)
+    assert preview.returncode == 0, preview.stderr
+    shots = json.loads((folder / "shots.json").read_text())["shots"]
+    everywhere = _in_colour(folder / shots[2]["gray_image"], tmp_path / "all.png", -40, 50)
+    _in_colour(folder / shots[1]["gray_image"], folder / "shot-0002.reference.png", 45, -35)
+    (folder / "hints.json").write_text('{"version": 1, "hints": []}\n')
+    steer = ["--reference", str(everywhere), "--hints", str(folder / "hints.json")]
+    one, ray = tmp_path / "one.mp4", tmp_path / "ray.mp4"
+    proc = _run(src, one, random_weights, *steer)
+    assert proc.returncode == 0, proc.stderr
+    proc = _run(src, ray, random_weights, *steer, "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert ray.read_bytes() == one.read_bytes()
+    # Both steered it: the shot's own reference, and --reference.
+    alone = tmp_path / "alone.mp4"
+    proc = _run(src, alone, random_weights, "--reference", str(everywhere))
+    assert proc.returncode == 0, proc.stderr
+    assert len({auto, alone.read_bytes(), one.read_bytes()}) == 3
+
+
 def test_ray_asked_for_without_ray_installed(film, tmp_path, random_weights):
     src, _ = film
     dst = tmp_path / "o.mp4"

@@ -67,7 +67,27 @@ def _routes(folder: Path) -> list[tuple[str, str, bytes | None]]:
     image = json.loads((folder / "shots.json").read_text())["shots"][0]["image"]
     return [("GET", "/", None), ("GET", "/app.js", None), ("GET", "/api/shots", None),
             ("GET", "/api/still/1.png", None), ("GET", f"/files/{image}", None),
-            ("PUT", "/api/hints/1", b"[]")]
+            ("PUT", "/api/hints/1", b"[]"), ("PUT", "/api/reference/1", _reference(folder, 1)),
+            ("GET", "/api/reference/1.png", None), ("DELETE", "/api/reference/1", None)]
+
+
+def _reference(folder: Path, shot: int, ext: str = ".png") -> bytes:
+    """A colour reference of shot ``shot``: its own gray still in one strong colour."""
+    name = json.loads((folder / "shots.json").read_text())["shots"][shot - 1]["gray_image"]
+    gray = cv2.imread(str(folder / name), cv2.IMREAD_GRAYSCALE)
+    lab = cv2.cvtColor(cv2.merge([gray, gray, gray]), cv2.COLOR_BGR2LAB)
+    lab[..., 1], lab[..., 2] = 128 + 45, 128 - 35
+    return cv2.imencode(ext, cv2.cvtColor(lab, cv2.COLOR_LAB2BGR))[1].tobytes()
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+
+
+def _saved(folder: Path, shot: int) -> list[str]:
+    """The shot's reference files in the folder, and any partial file left behind."""
+    return sorted(p.name for p in folder.iterdir()
+                  if p.name.startswith((f"shot-{shot:04d}.reference", ".shot-")))
 
 
 def test_server_listens_on_loopback_and_serves_nothing_outside_the_folder(page, tmp_path):
@@ -150,6 +170,73 @@ def test_a_change_must_come_from_the_page_itself(page):
     assert len(json.loads((folder / "hints.json").read_text())["hints"]) == 1
 
 
+def test_a_reference_photo_is_saved_as_the_shot_s_and_recolours_its_still(page):
+    folder, url, server = page
+    before = _ask(server, "/api/still/2.png")[2]
+    status, _, body = _ask(server, "/api/reference/2?name=street.png", method="PUT",
+                           body=_reference(folder, 2), headers={"Origin": url})
+    assert status == 200 and json.loads(body)["reference"] == "shot-0002.reference.png", body
+    assert _saved(folder, 2) == ["shot-0002.reference.png"]
+    assert (folder / "shot-0002.reference.png").read_bytes() == _reference(folder, 2)
+    assert json.loads((folder / "hints.json").read_text())["hints"] == []  # --hints finds it
+    shots = json.loads(_ask(server, "/api/shots")[2])["shots"]
+    assert [s["reference"] for s in shots] == [None, "shot-0002.reference.png"]
+    status, headers, shown = _ask(server, "/api/reference/2.png")
+    assert status == 200 and headers["Content-Type"] == "image/png"
+    assert _pixels(shown).shape == (96, 160, 3)
+    after = _pixels(_ask(server, "/api/still/2.png")[2])
+    assert np.abs(after.astype(int) - _pixels(before)).mean() > 2  # re-colorized with it
+    # Another file replaces it, whatever its extension: one reference per shot.
+    status, _, body = _ask(server, "/api/reference/2?name=street.jpg", method="PUT",
+                           body=_reference(folder, 2, ".jpg"))
+    assert status == 200 and _saved(folder, 2) == ["shot-0002.reference.jpg"], body
+    # Removed: the still is the preview's own again.
+    assert _ask(server, "/api/reference/2", method="DELETE", headers={"Origin": url})[0] == 200
+    assert _saved(folder, 2) == [] and _ask(server, "/api/still/2.png")[2] == before
+    assert _ask(server, "/api/reference/2.png")[0] == 404
+
+
+def test_a_reference_that_is_not_a_colour_image_is_refused_and_nothing_saved(page):
+    folder, _, server = page
+    port = server.server_address[1]
+    colour = _reference(folder, 1)
+    gray_png = cv2.imencode(".png", np.full((40, 60), 90, np.uint8))[1].tobytes()
+    gray_rgb = cv2.imencode(".jpg", np.full((40, 60, 3), 90, np.uint8))[1].tobytes()
+    for body, status, said in (
+            (gray_png, 400, "dull.png is gray"), (gray_rgb, 400, "dull.png is gray"),
+            (b"hello, not an image", 400, "dull.png is not an image"),
+            (b"\x89PNG\r\n\x1a\n" + b"\0" * 64, 400, "dull.png"),  # a broken PNG
+    ):
+        answer = _ask(server, "/api/reference/1?name=../dull.png", method="PUT", body=body)
+        error = json.loads(answer[2])["error"]
+        assert answer[0] == status and said in error and "\n" not in error, error
+        assert "/" not in error.replace("../", "")  # no path, only the name given
+    # Too large: refused from the header, before a byte of the body is read.
+    status, _, body = _ask(server, "/api/reference/1", method="PUT",
+                           headers={"Content-Length": str((32 << 20) + 1)})
+    assert status == 413 and "at most 32 MB" in json.loads(body)["error"]
+    assert _ask(server, "/api/reference/9", method="PUT", body=colour)[0] == 404  # no shot 9
+    # The page's guards: the token, and its own origin for a change.
+    assert _ask(server, "/api/reference/1", method="PUT", body=colour, token=False)[0] == 403
+    for origin in (f"http://evil.example:{port}", "null"):
+        assert _ask(server, "/api/reference/1", method="PUT", body=colour,
+                    headers={"Origin": origin})[0] == 403
+    assert _saved(folder, 1) == [] and not (folder / "hints.json").exists()
+    # Nor is a saved one removed or replaced by a refused one.
+    assert _ask(server, "/api/reference/1", method="PUT", body=colour)[0] == 200
+    assert _ask(server, "/api/reference/1", method="PUT", body=gray_png)[0] == 400
+    for origin in (f"http://evil.example:{port}", "null"):
+        assert _ask(server, "/api/reference/1", method="DELETE",
+                    headers={"Origin": origin})[0] == 403
+    assert _ask(server, "/api/reference/1", method="DELETE", token=False)[0] == 403
+    assert _saved(folder, 1) == ["shot-0001.reference.png"]
+    assert (folder / "shot-0001.reference.png").read_bytes() == colour
+    # A gray one put in the folder by hand: the still says why it cannot be made, in one line.
+    (folder / "shot-0002.reference.png").write_bytes(gray_png)
+    status, _, body = _ask(server, "/api/still/2.png")
+    assert status == 404 and "is gray" in json.loads(body)["error"], body
+
+
 def test_a_stalled_client_holds_only_itself_and_not_for_long(page):
     _, _, server = page  # client_timeout=2
     port = server.server_address[1]
@@ -199,14 +286,16 @@ def test_the_command_prints_and_opens_one_url_with_the_token(page, random_weight
     assert opened == [printed[1]]
 
 
-@pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="Debian's chromium and chromium-driver "
-                    "are not installed (apt-get install chromium chromium-driver)")
-def test_click_a_point_pick_a_colour_and_the_still_follows(page, tmp_path):
+BROWSER = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="Debian's chromium and "
+                             "chromium-driver are not installed (apt-get install chromium "
+                             "chromium-driver)")
+
+
+def _browser(tmp_path: Path):
+    """A headless Chromium (Selenium), and a 30-second wait on it."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    folder, url, server = page
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -216,7 +305,16 @@ def test_click_a_point_pick_a_colour_and_the_still_follows(page, tmp_path):
         options.add_argument(flag)
     browser = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER),
                                options=options)
-    wait = WebDriverWait(browser, 30)
+    return browser, WebDriverWait(browser, 30)
+
+
+@BROWSER
+def test_click_a_point_pick_a_colour_and_the_still_follows(page, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+
+    folder, url, server = page
+    browser, wait = _browser(tmp_path)
     try:
         browser.get(url + "/")  # without the token: refused, and told what to open
         assert "?token=" in browser.find_element(By.TAG_NAME, "body").text
@@ -263,3 +361,79 @@ def test_click_a_point_pick_a_colour_and_the_still_follows(page, tmp_path):
     finally:
         browser.quit()
     assert Path(tmp_path / "page.png").stat().st_size > 0
+
+
+SHOWN = """const i = arguments[0], c = document.createElement("canvas");
+if (!i.complete || !i.naturalWidth) return null;
+c.width = i.naturalWidth; c.height = i.naturalHeight; c.getContext("2d").drawImage(i, 0, 0);
+return c.toDataURL("image/png");"""
+
+DROP = """const [target, data, name] = arguments, bytes = Uint8Array.from(atob(data), (c) =>
+c.charCodeAt(0)), dt = new DataTransfer();
+dt.items.add(new File([bytes], name, {type: "image/jpeg"}));
+target.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));"""
+
+
+@BROWSER
+def test_a_reference_chosen_or_dropped_on_the_page_recolours_the_still(page, tmp_path):
+    import base64
+
+    from selenium.webdriver.common.by import By
+
+    folder, _, server = page
+    gray = tmp_path / "gray.png"
+    cv2.imwrite(str(gray), np.full((48, 64), 90, np.uint8))
+    colour = tmp_path / "colour.png"
+    colour.write_bytes(_reference(folder, 2))
+    browser, wait = _browser(tmp_path)
+
+    def shown(element) -> np.ndarray | None:  # the pixels an <img> shows (None: loading)
+        url = browser.execute_script(SHOWN, element)
+        return None if url is None else _pixels(base64.b64decode(url.split(",", 1)[1]))
+
+    def shows(element, test) -> bool:
+        pixels = shown(element)
+        return pixels is not None and test(pixels)
+
+    try:
+        browser.get(server.url)
+        wait.until(lambda b: b.find_elements(By.ID, "shot-2"))
+        browser.find_element(By.ID, "shot-2").click()
+        wait.until(lambda b: b.find_element(By.ID, "status").text == "saved")
+        still = browser.find_element(By.ID, "still")
+        before = shown(still)
+        picker = browser.find_element(By.ID, "reference-file")
+        # A gray photo: refused in one line on the page, nothing saved.
+        picker.send_keys(str(gray))
+        wait.until(lambda b: "gray" in b.find_element(By.ID, "reference-status").text)
+        said = browser.find_element(By.ID, "reference-status").text
+        assert said.startswith("error: ") and "gray.png is gray" in said, said
+        assert _saved(folder, 2) == []
+        assert not browser.find_element(By.ID, "reference").is_displayed()
+        # A colour one: saved as the shot's, shown beside the still, and the still follows.
+        picker.send_keys(str(colour))
+        wait.until(lambda b: (folder / "shot-0002.reference.png").exists())
+        assert (folder / "shot-0002.reference.png").read_bytes() == colour.read_bytes()
+        reference = browser.find_element(By.ID, "reference")
+        wait.until(lambda b: reference.is_displayed() and b.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth", reference) == 160)
+        assert browser.find_element(By.ID, "reference-status").text == ""
+        wait.until(lambda b: shows(still, lambda p: np.abs(p.astype(int) - before).mean() > 2))
+        wait.until(lambda b: b.find_element(By.ID, "status").text == "saved")
+        assert np.array_equal(shown(still), _pixels(_ask(server, "/api/still/2.png")[2]))
+        browser.save_screenshot(str(tmp_path / "reference.png"))
+        # Removed with its button: the file goes, the still is the preview's again.
+        browser.find_element(By.ID, "remove-reference").click()
+        wait.until(lambda b: not _saved(folder, 2))
+        wait.until(lambda b: shows(still, lambda p: np.array_equal(p, before)))
+        assert not browser.find_element(By.ID, "reference").is_displayed()
+        # Dropped on a shot of the contact sheet: that shot's reference.
+        browser.find_element(By.ID, "back").click()
+        card = wait.until(lambda b: b.find_element(By.ID, "shot-1"))
+        data = base64.b64encode(_reference(folder, 1, ".jpg")).decode()
+        browser.execute_script(DROP, card, data, "dropped.jpg")
+        wait.until(lambda b: "reference" in b.find_element(By.ID, "shot-1").text)
+        assert _saved(folder, 1) == ["shot-0001.reference.jpg"]
+        assert browser.find_element(By.ID, "message").text == ""
+    finally:
+        browser.quit()

@@ -22,8 +22,8 @@ from vidcolor.cli import main
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import TemporalConfig
 from vidcolor.propagate import FLOW_FAILED_SHARE, lean, network_frame, propagates
-from vidcolor.shot import shot_chroma
-from vidcolor.temporal import TemporalPrior
+from vidcolor.shot import Shot, shot_chroma
+from vidcolor.temporal import ShotState, TemporalPrior
 
 H, W = 72, 128
 
@@ -85,10 +85,28 @@ def test_the_network_runs_every_n_frames_and_at_re_anchoring():
 
 def test_a_network_frame_after_propagated_ones_leans_less_on_them():
     w = np.full((1, 1, 2, 2), 0.9, np.float32)
-    assert lean(w, 1, 7) is w  # --every 1: as before
-    np.testing.assert_allclose(lean(w, 4, 4), 0.9 ** 4, rtol=1e-6)  # after 3 propagated
-    np.testing.assert_allclose(lean(w, 4, 6), 0.9 ** 2, rtol=1e-6)  # a flow failure's
-    assert lean(w, 4, 5) is w  # right after a network frame
+    assert lean(w, None) is w  # right after a network frame, and --every 1: as before
+    before = np.array([[0.9 ** 3, 0.9 ** 3], [0.9 ** 2 * 0.76, 0.0]], np.float32)
+    np.testing.assert_allclose(lean(w, before)[0, 0], 0.9 * before, rtol=1e-6)
+
+
+def test_where_the_flow_failed_on_the_way_the_next_network_frame_leans_least():
+    # A pan of 8 pixels: the left strip of frame 2 is new (its flow leaves the frame).
+    frames = [_texture(1, 0), _texture(1, 0), _texture(1, 8), _texture(1, 8), _texture(1, 8)]
+    shot = Shot(FrameColorizer(CountingBackend(), temporal=TemporalConfig(every=4)))
+    leans = []
+    for f in frames:
+        shot.colorize(f.astype(np.float32)[None, None] / 255.0)
+        state = shot.state()
+        leans.append(state.lean)
+        restored = ShotState.from_arrays(state.arrays())  # it is part of the saved state
+        assert (restored.lean is None) == (state.lean is None)
+    assert leans[0] is None and leans[4] is None  # the anchor, and a network frame (since 4)
+    assert leans[1] is not None and leans[3] is not None  # propagated
+    np.testing.assert_allclose(leans[1], 0.95 * 0.95, rtol=1e-5)  # a still: blend x confidence
+    inside = float(leans[3][:, 40:].mean())
+    assert 0.95 ** 6 * 0.9 < inside < 0.95 ** 6 * 1.01  # three propagated frames
+    assert float(leans[3][:, :4].max()) < 0.5 * inside  # the new strip: the network's
 
 
 class CountingBackend:

@@ -145,6 +145,25 @@ def test_a_job_names_its_references_only_when_it_has_some(tmp_path):
     assert with_ref["references"] != changed["references"]
 
 
+def test_a_shot_s_own_reference_beside_the_hints_file_is_part_of_the_job(tmp_path):
+    # The hints page saves a dropped reference beside hints.json: a render resumed after a new
+    # one was dropped would mix the two, so the job names it (not only under --keyframes DIR).
+    import dataclasses
+
+    from vidcolor.config import JobConfig
+    from vidcolor.segments import output_settings
+
+    hints = tmp_path / "hints.json"
+    hints.write_text('{"version": 1, "hints": []}')
+    cfg = dataclasses.replace(JobConfig(), hints=hints)
+    assert "shot_references" not in output_settings(cfg, 10)  # others' jobs stay as they were
+    ref = write(tmp_path / "shot-0002.reference.png", scene())
+    first = output_settings(cfg, 10)["shot_references"]
+    assert list(first) == ["2"]
+    write(ref, scene(seed=1))
+    assert output_settings(cfg, 10)["shot_references"] != first
+
+
 def _planes(path):
     import av
 
@@ -219,3 +238,31 @@ def test_a_folder_applies_the_reference_to_every_photo(tmp_path, random_weights)
         steered = cv2.cvtColor(cv2.imread(str(tmp_path / "ref" / f"p{k}.png")),
                                cv2.COLOR_BGR2RGB)
         assert chroma_error(steered, truth) < chroma_error(auto, truth)
+
+
+def test_a_reference_changed_during_the_render_stops_it_in_one_line(tmp_path, random_weights,
+                                                                    monkeypatch, capsys):
+    # The hints page may replace a shot's reference while a render runs: the segments after it
+    # would take other colours than those before. Each task checks the file's sha256 against
+    # the job's (paths and sha256 are what a task carries, to a Ray worker too).
+    from media import make_video
+
+    import vidcolor.runner
+
+    monkeypatch.delenv("VIDCOLOR_DEBUG")
+    src = make_video(tmp_path / "two.mp4", 96, 64, frames=24, shots=2)
+    ref = write(tmp_path / "ref.png", scene(64, 96))
+    real = vidcolor.runner.render_segment
+
+    def then_change(*args, **kwargs):
+        result = real(*args, **kwargs)
+        write(ref, scene(64, 96, seed=3))  # after the first segment
+        return result
+
+    monkeypatch.setattr(vidcolor.runner, "render_segment", then_change)
+    out = tmp_path / "out.mp4"
+    assert main([str(src), "-o", str(out), "--reference", str(ref), "--weights",
+                 str(random_weights), "--render-size", "64", "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "was changed after the render started" in err[0], err
+    assert not out.exists()

@@ -97,7 +97,7 @@ def test_a_reference_prior_colours_the_anchor_frame_by_its_confidence():
 
 def test_the_hints_page_still_is_the_render_s_anchor_frame(tmp_path, random_weights,
                                                           monkeypatch):
-    import vidcolor.server
+    import vidcolor.hints_session
     import vidcolor.shot
     from vidcolor.cli import main
     from vidcolor.config import JobConfig
@@ -115,7 +115,7 @@ def test_the_hints_page_still_is_the_render_s_anchor_frame(tmp_path, random_weig
         return call
 
     monkeypatch.setattr(vidcolor.shot, "anchor_frame", spy("render"))
-    monkeypatch.setattr(vidcolor.server, "anchor_frame", spy("server"))
+    monkeypatch.setattr(vidcolor.hints_session, "anchor_frame", spy("server"))
     # Full range: the page's gray still holds the frame's luma exactly.
     src = make_video(tmp_path / "two.mp4", 160, 96, frames=24, shots=2, pix_fmt="yuvj420p")
     folder = tmp_path / "P"
@@ -182,3 +182,38 @@ def test_a_hinted_shot_follows_what_it_comes_to_show_where_no_hint_is():
     # The hinted one's followed it (11.1; it stayed at 5.3 before).
     assert abs(hinted[-1][right].mean() - auto[-1][right].mean()) < 0.1 * drift
     np.testing.assert_allclose(hinted[-1][0, :, 24, 14], [30.0, 30.0], atol=0.5)  # the hint
+
+
+def test_the_hints_page_still_with_a_reference_is_the_render_s_anchor_frame(tmp_path,
+                                                                           random_weights):
+    # A reference dropped on the page: its still is the frame the render then gives there.
+    from vidcolor.cli import main
+    from vidcolor.config import JobConfig
+    from vidcolor.lab.video_metrics import chroma_difference, frame_rgb
+    from vidcolor.probe import read_media_info
+    from vidcolor.runner import make_colorizer
+    from vidcolor.server import HintsSession
+
+    src = make_video(tmp_path / "two.mp4", 160, 96, frames=24, shots=2, pix_fmt="yuvj420p")
+    folder = tmp_path / "P"
+    w = ["--weights", str(random_weights), "--render-size", "64", "-q"]
+    assert main([str(src), "--preview", str(folder), *w]) == 0
+    shot = json.loads((folder / "shots.json").read_text())["shots"][1]
+    gray = cv2.imread(str(folder / shot["gray_image"]), cv2.IMREAD_GRAYSCALE)
+    lab = cv2.cvtColor(cv2.merge([gray, gray, gray]), cv2.COLOR_BGR2LAB)
+    lab[..., 1], lab[..., 2] = 128 + 45, 128 - 35
+    data = cv2.imencode(".jpg", cv2.cvtColor(lab, cv2.COLOR_LAB2BGR))[1].tobytes()
+    session = HintsSession(folder, make_colorizer(JobConfig(
+        weights=random_weights, tile=TileConfig(render_size=64))), random_weights)
+    assert session.set_reference(2, data, "ref.jpg") == "shot-0002.reference.jpg"
+    still = cv2.imdecode(np.frombuffer(session.still(2), np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+    dst = tmp_path / "steered.mp4"
+    assert main([str(src), "-o", str(dst), "--hints", str(folder / "hints.json"), "--crf", "0",
+                 *w]) == 0
+    info = read_media_info(dst)
+    with av.open(str(dst)) as c:
+        frame = next(f for i, f in enumerate(c.decode(video=0)) if i == shot["preview_frame"])
+    mean, p90 = chroma_difference(still, frame_rgb(frame, info.full_range, info.matrix))
+    assert mean == 0.0, (mean, p90)
+    auto = cv2.imread(str(folder / shot["image"]))[:, :, ::-1]
+    assert chroma_difference(still, auto)[0] > 2  # and the reference did steer it

@@ -272,11 +272,13 @@ def hints_main(argv: list[str]) -> int:
                         format="vidcolor: %(message)s", stream=sys.stderr)
     from vidcolor.runner import make_colorizer
     from vidcolor.server import HintsSession, make_server
+    from vidcolor.weights import verify_weights
 
     cfg = JobConfig(weights=args.weights,
                     tile=TileConfig(render_size=args.render_size, saturation=args.saturation))
     try:
-        session = HintsSession(args.preview, make_colorizer(cfg))
+        weights = verify_weights(cfg.weights, cfg.model)  # the reference's encoder's too
+        session = HintsSession(args.preview, make_colorizer(cfg, weights), weights.path)
         server = make_server(session, args.port)
     except VidcolorError as e:
         print(f"vidcolor: error: {e}", file=sys.stderr)

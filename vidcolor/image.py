@@ -18,6 +18,7 @@ from vidcolor.errors import InputError, OutputError
 from vidcolor.probe import IMAGE_SUFFIXES, check_input_file
 from vidcolor.reference import ReferenceSet, encoder_features, is_gray
 from vidcolor.shot import AnchorInputs, anchor_frame
+from vidcolor.weights import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -139,27 +140,37 @@ def read_reference(path: Path) -> np.ndarray:
     return rgb
 
 
-def reference_set(paths: Sequence[Path | str], weights: Path) -> ReferenceSet:
+def reference_set(paths: Sequence[Path | str], weights: Path,
+                  sha256: Sequence[str] = ()) -> ReferenceSet:
     """The references at ``paths``, read and prepared for the encoder of ``weights``.
 
-    Kept for the next call with the same files, unchanged (a film's shots share them).
+    Kept for the next call with the same files, unchanged (a film's shots share them). With
+    ``sha256`` (one per path: a render's segment), each file must still be the one its job was
+    planned with: one replaced since (on the hints page, say) would colour part of the film.
 
     Raises:
-        InputError: a reference is missing, unreadable, not an image, or gray.
+        InputError: a reference is missing, unreadable, not an image, or gray; or not the file
+            of ``sha256``.
     """
     key = []
-    for path in map(Path, paths):
+    digests = list(sha256) or [None] * len(paths)
+    for path, digest in zip(map(Path, paths), digests, strict=True):
         try:
             st = path.stat()
         except OSError:
             raise InputError(f"reference not found: {path}") from None
-        key.append((str(path), st.st_mtime_ns, st.st_size))
+        key.append((str(path), st.st_mtime_ns, st.st_size, digest))
     return _reference_set(tuple(key), str(weights))
 
 
 @functools.lru_cache(maxsize=4)
-def _reference_set(key: tuple[tuple[str, int, int], ...], weights: str) -> ReferenceSet:
-    images = [read_reference(Path(path)) for path, _, _ in key]
+def _reference_set(key: tuple[tuple[str, int, int, str | None], ...],
+                   weights: str) -> ReferenceSet:
+    for path, _, _, digest in key:
+        if digest is not None and sha256_of(Path(path)) != digest:
+            raise InputError(f"the reference {path} was changed after the render started; run "
+                             "the command again with --restart to render with it")
+    images = [read_reference(Path(path)) for path, _, _, _ in key]
     return ReferenceSet(encoder_features(Path(weights)), images)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import logging
-import re
 import shutil
 from pathlib import Path
 
@@ -41,8 +40,9 @@ from vidcolor.runner import (
 )
 from vidcolor.scan import first_pass
 from vidcolor.segments import Job, JobLock, discard_job, fingerprint, job_identity
+from vidcolor.shot_reference import shot_reference_files
 from vidcolor.space import check_free_space, full_disk_error
-from vidcolor.weights import verify_weights
+from vidcolor.weights import sha256_of, verify_weights
 
 log = logging.getLogger(__name__)
 
@@ -79,24 +79,6 @@ def run_job(src: Path, dst: Path, cfg: JobConfig, progress: Progress | None = No
 
 
 SEGMENT_SECONDS = 30  # default segment length
-SHOT_REFERENCE = re.compile(r"^shot-(\d+)\.reference$")  # shot-0007.reference.jpg
-
-
-def shot_reference_files(cfg: JobConfig) -> dict[int, Path]:
-    """Shot number (1-based, as the preview numbers them) -> its own reference photo.
-
-    Found in the preview folder a render is given (``--keyframes DIR``, or the folder of
-    ``--hints``), named ``shot-0007.reference.jpg`` (any image extension).
-    """
-    folders = {f for f in (cfg.keyframes_dir, cfg.hints.parent if cfg.hints else None)
-               if f is not None and f.is_dir()}
-    found: dict[int, Path] = {}
-    for folder in sorted(folders):
-        for path in sorted(folder.iterdir()):
-            match = SHOT_REFERENCE.match(path.stem)
-            if match and path.suffix.lower() in IMAGE_SUFFIXES:
-                found.setdefault(int(match.group(1)), path)
-    return found
 
 
 def run_video(src: Path, dst: Path, cfg: JobConfig, progress: Progress) -> int:
@@ -240,11 +222,13 @@ def _plan_job(src: Path, info: MediaInfo, cfg: JobConfig, work: Path, identity: 
     check_keyframes(src, info, timeline, keyed_anchors)
     hinted_anchors = {a: [h.to_json() for h in hints[a]] for _, _, a in shots if a in hints}
     per_shot = shot_reference_files(cfg)
-    referenced = {}
+    referenced, digests = {}, {}
     for number, (_, _, anchor) in enumerate(shots, start=1):
         files = [*cfg.references, *([per_shot[number]] if number in per_shot else [])]
+        for path in files:  # a task checks that it reads these very files (see reference_set)
+            digests.setdefault(path, sha256_of(path))
         if files:
-            referenced[anchor] = [str(Path(p).resolve()) for p in files]
+            referenced[anchor] = [(str(Path(p).resolve()), digests[p]) for p in files]
     job = Job.create(work, identity, scan.cuts, scan.frames, shots, segment_frames,
                      keyed_anchors, timeline.seekable, temporal, hinted_anchors, referenced)
     np.save(work / "times.npy", scan.times)

@@ -13,7 +13,9 @@ switched on). The anchor frame always runs the network (it has no neighbour).
 A network frame that follows propagated ones leans less on its warped neighbour
 (:func:`lean`), so the colours follow the network as fast as with the network on every frame;
 without it, on the clips, colourfulness drifted by up to 6 % and PSNR fell by up to 0.36 dB at
-``--every 4``.
+``--every 4``. How much less is carried per pixel along the motion (a propagated frame's own
+lean, where its flow held and where it failed), so a part whose flow failed on the way takes
+more of the network when it comes.
 
 The decision reads only the frame, its neighbour and how far it is from the anchor (part of
 :class:`~vidcolor.temporal.ShotState`), never a count kept since the last network frame, so the
@@ -85,14 +87,25 @@ def propagated_chroma(temporal: TemporalPrior) -> np.ndarray:
     return np.ascontiguousarray(ab.transpose(2, 0, 1))[None]
 
 
-def lean(weight: np.ndarray, every: int, since: int) -> np.ndarray:
-    """A network frame's lean on the warped neighbour after the propagated frames before it.
+def lean(weight: np.ndarray, before: np.ndarray | None) -> np.ndarray:
+    """A frame's lean on its warped neighbour, after the propagated frames before it.
 
-    Every frame of a shot leans ``weight`` on its warped neighbour and takes the rest from the
-    network: a running average along the motion. A network frame after ``k - 1`` propagated
-    ones leans ``weight ** k``, so the average follows the network as fast as with the network
-    on every frame. ``k`` is counted from the last scheduled network frame (``since`` is the
-    frame's distance from the anchor), not from a flow failure's (no count is kept).
+    Every frame of a shot leans ``weight`` ``(1, 1, h, w)`` (the blend times the prior's
+    confidence) on its warped neighbour and takes the rest from the network: a running average
+    along the motion. A propagated frame takes none from the network, so what it would have
+    leant is passed on: ``before`` ``(h, w)`` is the product of the leans of the propagated
+    frames since the last network frame, carried along the flow (:func:`propagated_lean`;
+    ``None`` after a network frame). A network frame after ``k - 1`` propagated ones thus leans
+    about ``weight ** k``, so the average follows the network as fast as with the network on
+    every frame, and more where the flow failed on the way (a smaller lean there).
     """
-    gap = 1 if every <= 1 else (since - 1) % every + 1
-    return weight if gap == 1 else weight ** gap
+    return weight if before is None else weight * before[None, None]
+
+
+def propagated_lean(temporal: TemporalPrior) -> np.ndarray | None:
+    """The previous frame's lean (:attr:`TemporalPrior.lean`) moved onto the frame, if any."""
+    if temporal.lean is None:
+        return None
+    assert temporal.target is not None
+    return cv2.remap(temporal.lean, temporal.target, None, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)

@@ -67,6 +67,7 @@ class Segment:
     file: str
     hints: tuple[Hint, ...] = ()  # the anchor frame's colour hints (stored-frame pixels)
     references: tuple[str, ...] = ()  # the shot's reference photos
+    reference_sha256: tuple[str, ...] = ()  # theirs when the job was planned (checked on use)
 
     @classmethod
     def from_manifest(cls, seg: dict[str, Any]) -> Segment:
@@ -74,7 +75,8 @@ class Segment:
         return cls(index=seg["index"], start=seg["start"], end=seg["end"],
                    anchor=seg["anchor"], backward=seg["backward"], keyframe=seg["keyframe"],
                    file=seg["file"], hints=tuple(parse_hints({"hints": seg.get("hints", [])})),
-                   references=tuple(seg.get("references", ())))
+                   references=tuple(seg.get("references", ())),
+                   reference_sha256=tuple(seg.get("reference_sha256", ())))
 
     @property
     def frames(self) -> int:
@@ -289,7 +291,8 @@ def _anchor_inputs(colorizer: FrameColorizer, seg: Segment, frame: av.VideoFrame
         Path(seg.keyframe), luma_plane(frame), full_range, size)
     reference = None
     if key is None and seg.references:  # a keyframe sets every colour: no need to match
-        refs = reference_set(seg.references, cfg.weights or default_weights_path(cfg.model))
+        refs = reference_set(seg.references, cfg.weights or default_weights_path(cfg.model),
+                             seg.reference_sha256)
         reference = refs.prior(colorizer.working_luma(plane_to_luma(y, full_range, depth))[0, 0])
     return AnchorInputs(keyframe=key, hints=seg.hints, reference=reference)
 

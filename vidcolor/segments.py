@@ -29,6 +29,7 @@ from vidcolor.config import JobConfig
 from vidcolor.errors import OutputError, ResumeError
 from vidcolor.faults import fault_point
 from vidcolor.probe import MediaInfo
+from vidcolor.shot_reference import shot_reference_files
 from vidcolor.temporal import ShotState
 from vidcolor.weights import sha256_of
 
@@ -169,13 +170,19 @@ def output_settings(cfg: JobConfig, segment_frames: int) -> dict[str, Any]:
     }
     if cfg.references:  # absent without: the identity of other jobs stays as it was
         settings["references"] = [_file_digest(p) for p in cfg.references]
+    # A shot's own reference (shot-0007.reference.jpg beside --hints, or in --keyframes DIR):
+    # one dropped on the hints page while a job waits to resume is a changed job too.
+    own = shot_reference_files(cfg)
+    if own:
+        settings["shot_references"] = {str(n): _file_digest(p) for n, p in sorted(own.items())}
     return settings
 
 
 def plan_segments(shots: list[tuple[int, int, int]], segment_frames: int,
                   keyframes: dict[int, str] | None = None, temporal: bool = True,
                   hints: dict[int, list[dict]] | None = None,
-                  references: dict[int, list[str]] | None = None) -> list[dict[str, Any]]:
+                  references: dict[int, list[tuple[str, str]]] | None = None,
+                  ) -> list[dict[str, Any]]:
     """The segments of a render and the chain of states between them.
 
     Every shot ``(first, last, anchor)`` is colorized outward from its anchor frame: forward
@@ -192,7 +199,8 @@ def plan_segments(shots: list[tuple[int, int, int]], segment_frames: int,
         keyframes: the keyframe image of a shot, by its anchor frame.
         temporal: ``False``: frames are colorized on their own, no segment hands a state on.
         hints: the colour hints (``hints.json`` items) of a shot, by its anchor frame.
-        references: the reference photos of a shot, by its anchor frame.
+        references: the reference photos of a shot, by its anchor frame: ``(path, sha256)``
+            each; a task checks the file it reads is still the one the job was planned with.
     """
     keyframes, hints, references = keyframes or {}, hints or {}, references or {}
     parts: list[dict[str, Any]] = []
@@ -202,7 +210,8 @@ def plan_segments(shots: list[tuple[int, int, int]], segment_frames: int,
         common = {"shot": first, "anchor": anchor, "keyframe": keyframes.get(anchor),
                   "hints": hints.get(anchor, []), "done": False}
         if references.get(anchor):  # absent without: other jobs' manifests stay as they were
-            common["references"] = list(references[anchor])
+            common["references"] = [path for path, _ in references[anchor]]
+            common["reference_sha256"] = [digest for _, digest in references[anchor]]
         backward = []
         for end in range(anchor - 1, first - 1, -step):
             backward.append({"start": max(first, end - step + 1), "end": end, "backward": True,
@@ -270,7 +279,7 @@ class Job:
                shots: list[tuple[int, int, int]], segment_frames: int,
                keyframes: dict[int, str] | None = None, seekable: bool = False,
                temporal: bool = True, hints: dict[int, list[dict]] | None = None,
-               references: dict[int, list[str]] | None = None) -> Job:
+               references: dict[int, list[tuple[str, str]]] | None = None) -> Job:
         """A new job: the folder and its first manifest (see :func:`plan_segments`).
 
         ``seekable``: a segment's frames may be reached by seeking (else decoded in order).

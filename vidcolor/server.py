@@ -1,21 +1,24 @@
 """The hints page: a small local web server over a preview folder (``vidcolor hints DIR``).
 
 It serves the static page in ``vidcolor/web/``, the preview's images, and a tiny JSON API; it
-listens on 127.0.0.1 only and serves nothing outside the preview folder. A change to a shot's
-hints is saved at once to ``DIR/hints.json`` (atomically) and answered with the shot's still
-re-colorized with them — exactly as the render colorizes that frame, the shot's anchor.
+listens on 127.0.0.1 only and serves nothing outside the preview folder. The folder, its hints
+and reference photos are :class:`vidcolor.hints_session.HintsSession`'s: a change is saved at
+once and the shot's still re-colorized with it, exactly as the render colorizes that frame.
 
 It answers only its own page, as Jupyter does: a request must name the server by a loopback
 ``Host`` (``127.0.0.1:PORT``, ``localhost:PORT``, ``[::1]:PORT``; a DNS-rebinding page names
 its own), and carry the token drawn at each start — in the printed URL (``/?token=…``, which
 sets a ``SameSite=Strict`` HttpOnly cookie for the page and its images and redirects to ``/``)
-or as ``?token=`` on any request (scripts). A ``PUT`` with an ``Origin`` must come from the
-page's own. Anything else is answered 403. Sockets time out, so a stalled client holds only
-its own thread, for a while.
+or as ``?token=`` on any request (scripts). A ``PUT`` or ``DELETE`` with an ``Origin`` must
+come from the page's own. Anything else is answered 403. Sockets time out, so a stalled client
+holds only its own thread, for a while.
 
 API: ``GET /api/shots`` (the shot list with each shot's hints), ``PUT /api/hints/<shot>`` (a
 JSON list of hints for the shot's preview frame: ``x, y`` in the still's pixels, ``lab`` or
-``rgb``, ``radius``), ``GET /api/still/<shot>.png`` (the still with its hints).
+``rgb``, ``radius``), ``GET /api/still/<shot>.png`` (the still with its hints and reference),
+``PUT /api/reference/<shot>?name=FILE`` (an image file's bytes, at most 32 MB: the shot's
+reference photo, refused with 400 and one line unless it is a colour image),
+``GET /api/reference/<shot>.png`` (it, to show), ``DELETE /api/reference/<shot>``.
 """
 
 from __future__ import annotations
@@ -26,30 +29,15 @@ import logging
 import re
 import secrets
 import sys
-import threading
 import time
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
-import cv2
-import numpy as np
-
-from vidcolor.colorize import FrameColorizer
 from vidcolor.errors import InputError, OutputError
-from vidcolor.hints import (
-    Hint,
-    parse_hints,
-    read_hints,
-    stored_point,
-    write_hints,
-)
-from vidcolor.image import read_image
-from vidcolor.preview import render_still, upright
-from vidcolor.probe import quarter_turns
-from vidcolor.shot import AnchorInputs, anchor_frame
+from vidcolor.hints_session import HintsSession
+from vidcolor.shot_reference import MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -57,100 +45,10 @@ WEB = Path(__file__).with_name("web")
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
           "/app.js": ("app.js", "text/javascript; charset=utf-8"),
           "/style.css": ("style.css", "text/css; charset=utf-8")}
-HINTS = "hints.json"
 MAX_BODY = 1 << 20
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 NO_TOKEN = ("open the address that vidcolor hints printed (it ends in ?token=…; a new one at "
             "each start)")
-
-
-class HintsSession:
-    """A preview folder, its shots and hints, and the colorizer that re-colorizes stills."""
-
-    def __init__(self, folder: Path, colorizer: FrameColorizer) -> None:
-        self.folder = folder.resolve()
-        try:
-            data = json.loads((self.folder / "shots.json").read_text(encoding="utf-8"))
-            self.shots = {int(s["shot"]): s for s in data["shots"]}
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise InputError(f"{folder} holds no preview (shots.json): make one with "
-                             "vidcolor FILM --preview DIR") from e
-        self.meta = {k: data.get(k) for k in ("source", "frames", "rotation", "matrix")}
-        self.colorizer = colorizer
-        self.lock = threading.Lock()
-        self.hints: dict[int, list[Hint]] = {}
-        if (self.folder / HINTS).exists():
-            for hint in read_hints(self.folder / HINTS):
-                self.hints.setdefault(hint.shot, []).append(hint)
-        self._stills: dict[int, bytes] = {}
-
-    def shot_list(self) -> list[dict[str, Any]]:
-        """The shots with their hints, for the page."""
-        out = []
-        for number, shot in sorted(self.shots.items()):
-            out.append({**shot, "hints": [h.to_json() for h in self.hints.get(number, [])]})
-        return out
-
-    def set_hints(self, number: int, items: object) -> None:
-        """Replace a shot's hints (validated) and save them all.
-
-        Raises:
-            InputError: an unknown shot, or hints that are not valid.
-        """
-        shot = self.shots.get(number)
-        if shot is None:
-            raise InputError(f"there is no shot {number}")
-        if not isinstance(items, list):
-            raise InputError("expected a JSON list of hints")
-        for item in items:
-            if isinstance(item, dict):
-                item.update(frame=shot["preview_frame"], shot=number)
-        try:
-            hints = parse_hints({"hints": items})
-        except ValueError as e:
-            raise InputError(str(e)) from e
-        gray = self._gray(shot)
-        h, w = gray.shape
-        for hint in hints:
-            if not (0 <= hint.x < w and 0 <= hint.y < h):
-                raise InputError(f"a hint at ({hint.x:g}, {hint.y:g}) lies outside the "
-                                 f"{w}x{h} still")
-        with self.lock:
-            self.hints[number] = hints
-            self._stills.pop(number, None)
-            write_hints(self.folder / HINTS, [x for k in sorted(self.hints)
-                                              for x in self.hints[k]])
-
-    def _gray(self, shot: dict) -> np.ndarray:
-        pixels, _ = read_image(self.folder / shot["gray_image"])
-        return pixels if pixels.ndim == 2 else pixels[..., 0]
-
-    def still(self, number: int) -> bytes:
-        """The shot's still, re-colorized with its hints, as PNG bytes."""
-        shot = self.shots.get(number)
-        if shot is None:
-            raise InputError(f"there is no shot {number}")
-        with self.lock:
-            if number not in self._stills:
-                self._stills[number] = self._colorize(shot, self.hints.get(number, []))
-            return self._stills[number]
-
-    def _colorize(self, shot: dict, hints: list[Hint]) -> bytes:
-        if not hints:
-            return (self.folder / shot["image"]).read_bytes()
-        turns = quarter_turns(self.meta["rotation"])
-        gray = np.ascontiguousarray(np.rot90(self._gray(shot), -turns))  # the stored frame
-        h, w = gray.shape
-        hints = [stored_point(x, turns, w, h) for x in hints]
-        luma = gray.astype(np.float32)[None, None] / 255.0
-        # The render's anchor frame with these hints (the still is that frame).
-        ab = anchor_frame(self.colorizer, luma, AnchorInputs(hints=tuple(hints))).ab
-        rgb = upright(render_still(self.colorizer, gray, True, self.meta["matrix"] or "bt601",
-                                   ab), self.meta["rotation"])
-        ok, png = cv2.imencode(".png", rgb[:, :, ::-1])
-        if not ok:
-            raise OutputError("could not encode the still")
-        return png.tobytes()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -227,10 +125,13 @@ class _Handler(BaseHTTPRequestHandler):
                 name, kind = STATIC[path]
                 self._send(200, (WEB / name).read_bytes(), kind)
             elif path == "/api/shots":
-                self._json(200, {**self.server.session.meta,
+                self._json(200, {**self.server.session.meta, "max_reference_bytes": MAX_BYTES,
                                  "shots": self.server.session.shot_list()})
             elif match := re.fullmatch(r"/api/still/(\d+)\.png", path):
                 self._send(200, self.server.session.still(int(match.group(1))), "image/png")
+            elif match := re.fullmatch(r"/api/reference/(\d+)\.png", path):
+                self._send(200, self.server.session.reference_picture(int(match.group(1))),
+                           "image/png")
             elif match := re.fullmatch(r"/files/([A-Za-z0-9_.:-]+\.png)", path):
                 self._file(urllib.parse.unquote(match.group(1)))
             else:
@@ -246,14 +147,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, target.read_bytes(), "image/png")
 
-    def _body(self) -> bytes | None:
-        """The request's body (at most MAX_BODY, read within the timeout); else answer, None."""
+    def _body(self, limit: int = MAX_BODY) -> bytes | None:
+        """The request's body (at most ``limit``, read within the timeout); else answer, None."""
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
-        if not 0 < length <= MAX_BODY:
-            self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "bad body size"})
+        if not 0 < length <= limit:
+            error = "bad body size" if length <= 0 or limit == MAX_BODY else \
+                f"a reference photo may be at most {limit >> 20} MB"
+            self.close_connection = True  # the body, if any, is not read
+            self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": error})
             return None
         deadline = time.monotonic() + self.server.client_timeout
         chunks: list[bytes] = []
@@ -277,6 +181,9 @@ class _Handler(BaseHTTPRequestHandler):
         admitted = self._admit(write=True)
         if admitted is None:
             return
+        if match := re.fullmatch(r"/api/reference/(\d+)", admitted[0]):
+            self._put_reference(int(match.group(1)), admitted[1])
+            return
         match = re.fullmatch(r"/api/hints/(\d+)", admitted[0])
         if match is None:
             self._json(404, {"error": "not found"})
@@ -292,6 +199,36 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._json(200, {"shot": number, "hints": [h.to_json() for h in
                                                   self.server.session.hints.get(number, [])]})
+
+    def _put_reference(self, number: int, query: dict[str, list[str]]) -> None:
+        """A reference photo dropped on shot ``number``: the file's bytes as the body."""
+        body = self._body(MAX_BYTES)
+        if body is None:
+            return
+        name = Path(query.get("name", ["the file"])[0]).name
+        name = "".join(c for c in name if c.isprintable())[:80] or "the file"
+        try:
+            saved = self.server.session.set_reference(number, body, name)
+        except InputError as e:
+            self._json(400 if number in self.server.session.shots else 404, {"error": str(e)})
+            return
+        self._json(200, {"shot": number, "reference": saved})
+
+    def do_DELETE(self) -> None:
+        admitted = self._admit(write=True)
+        if admitted is None:
+            return
+        match = re.fullmatch(r"/api/reference/(\d+)", admitted[0])
+        if match is None:
+            self._json(404, {"error": "not found"})
+            return
+        number = int(match.group(1))
+        try:
+            removed = self.server.session.drop_reference(number)
+        except InputError as e:
+            self._json(404, {"error": str(e)})
+            return
+        self._json(200, {"shot": number, "reference": None, "removed": removed})
 
 
 class HintsServer(ThreadingHTTPServer):

@@ -22,7 +22,7 @@ import numpy as np
 from vidcolor.colorize import FrameColorizer
 from vidcolor.hints import Hint, hint_prior
 from vidcolor.planes import plane_to_luma
-from vidcolor.propagate import lean, propagated_chroma, propagates
+from vidcolor.propagate import lean, propagated_chroma, propagated_lean, propagates
 from vidcolor.reference import follow
 from vidcolor.space import load_chroma, load_luma, store_chroma, store_luma
 from vidcolor.temporal import ShotState, TemporalPrior, chroma_stats, hold_stats
@@ -144,7 +144,7 @@ class Shot:
         shot.since = state.since
         shot.goal = np.asarray(state.goal, np.float64).reshape(4).copy()
         if shot._temporal is not None:
-            shot._temporal.restore(state.luma, state.ab, state.hinted)
+            shot._temporal.restore(state.luma, state.ab, state.hinted, state.lean)
         return shot
 
     def state(self) -> ShotState | None:
@@ -153,7 +153,8 @@ class Shot:
             return None
         luma, ab = self._temporal.previous
         return ShotState(luma=luma, ab=ab, anchor=self.anchor.copy(), keyed=self.keyed,
-                         since=self.since, goal=self.goal.copy(), hinted=self._temporal.hinted)
+                         since=self.since, goal=self.goal.copy(), hinted=self._temporal.hinted,
+                         lean=self._temporal.lean)
 
     def colorize(self, luma: np.ndarray) -> np.ndarray:
         """Working-size chroma ``(1, 2, h, w)`` of the shot's next frame, luma ``(1, 1, H, W)``."""
@@ -177,7 +178,7 @@ class Shot:
         small_u8 = np.round(small[0, 0] * 255.0).astype(np.uint8)
         # In a keyframe's shot the carried chroma is the user's: where the flow check fails it
         # is still a better guess than the network's, so it keeps full confidence there.
-        carry = None
+        carry, leaning = None, None
         if not self._inputs.steers:
             carry = previous.carry(small_u8, cfg.confidence if self.keyed else None)
         if carry is None:
@@ -192,16 +193,16 @@ class Shot:
         else:
             prior, carried = carry
             rest = None if carried is None else 1.0 - carried
+            blend = cfg.keyframe_blend if self.keyed else cfg.blend
+            # Smoothing along the motion: where the warped neighbour's chroma is trusted, the
+            # output leans on it, so what changes from frame to frame is only what must.
+            w = lean(blend * prior[:, 2:3], propagated_lean(previous))
             if propagates(cfg, previous, small_u8, self.since + 1):
                 ab = propagated_chroma(previous)  # no network: the neighbour's, moved
+                leaning = w[0, 0]  # what the next network frame will lean (propagate.lean)
             else:
                 ab = col.predict_small(small, prior, 1.0)
-                blend = cfg.keyframe_blend if self.keyed else cfg.blend
                 if blend > 0:
-                    # Smoothing along the motion: where the warped neighbour's chroma is
-                    # trusted, the output leans on it, so what changes from frame to frame is
-                    # only what must.
-                    w = lean(blend * prior[:, 2:3], cfg.every, self.since + 1)
                     ab = w * prior[:, :2] + (1.0 - w) * ab
             self.since += 1
             if cfg.reanchor_every and not self.keyed:
@@ -218,7 +219,7 @@ class Shot:
             if carried is not None:
                 # A hint's colour rides along the flow, as the user gave it.
                 ab = carried[None, None] * prior[:, :2] + (1.0 - carried[None, None]) * ab
-        previous.update(small_u8, ab, carried)
+        previous.update(small_u8, ab, carried, leaning)
         # The loop holds gain-1 chroma; the saturation gain applies to what leaves it.
         gain = 1.0 if self.keyed else col.tile.saturation
         if carried is not None:

@@ -111,6 +111,9 @@ class ShotState:
         goal: float64 ``(4,)``: the statistics ``anchor`` glides to (``None`` given: ``anchor``).
         hinted: float32 ``(h, w)``: how much of each pixel's chroma is a colour hint's, carried
             with it along the flow (``None``: a shot without hints).
+        lean: float32 ``(h, w)``: after a propagated frame, how much the next network frame
+            leans on its warped neighbour, from the propagated frames since the last network
+            frame (see :func:`vidcolor.propagate.lean`; ``None``: the frame ran the network).
     """
 
     luma: np.ndarray
@@ -120,6 +123,7 @@ class ShotState:
     since: int = 0
     goal: np.ndarray | None = None
     hinted: np.ndarray | None = None
+    lean: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.goal is None:  # not gliding anywhere (and states saved before re-anchoring)
@@ -131,6 +135,8 @@ class ShotState:
                "keyed": np.bool_(self.keyed), "since": np.int64(self.since), "goal": self.goal}
         if self.hinted is not None:
             out["hinted"] = self.hinted
+        if self.lean is not None:
+            out["lean"] = self.lean
         return out
 
     @classmethod
@@ -144,7 +150,8 @@ class ShotState:
                    goal=(np.asarray(arrays["goal"], np.float64).reshape(4)
                          if "goal" in arrays else None),
                    hinted=(np.asarray(arrays["hinted"], np.float32)
-                           if "hinted" in arrays else None))
+                           if "hinted" in arrays else None),
+                   lean=np.asarray(arrays["lean"], np.float32) if "lean" in arrays else None)
 
 
 class TemporalPrior:
@@ -159,6 +166,7 @@ class TemporalPrior:
         self._luma: np.ndarray | None = None
         self._ab: np.ndarray | None = None
         self._hinted: np.ndarray | None = None
+        self._lean: np.ndarray | None = None
         # Of the last carry(): the share of the frame that passed the flow check, and where
         # each of its pixels comes from in the frame before (vidcolor.propagate).
         self.reliable = 1.0
@@ -166,7 +174,7 @@ class TemporalPrior:
 
     def reset(self) -> None:
         """Forget the previous frame (a cut)."""
-        self._luma, self._ab, self._hinted = None, None, None
+        self._luma, self._ab, self._hinted, self._lean = None, None, None, None
 
     def prior(self, luma: np.ndarray, uncertain: float | None = None) -> np.ndarray | None:
         """Prior ``(1, 3, h, w)`` for a frame whose working-size uint8 luma is ``luma``.
@@ -221,18 +229,26 @@ class TemporalPrior:
         """The previous frame's hint share ``(h, w)`` (``None``: no hints in this shot)."""
         return self._hinted
 
-    def restore(self, luma: np.ndarray, ab: np.ndarray,
-                hinted: np.ndarray | None = None) -> None:
-        """Continue from a previous frame's luma, chroma and hint share (see :attr:`previous`)."""
+    @property
+    def lean(self) -> np.ndarray | None:
+        """The previous frame's lean ``(h, w)`` (:attr:`ShotState.lean`), if it was propagated."""
+        return self._lean
+
+    def restore(self, luma: np.ndarray, ab: np.ndarray, hinted: np.ndarray | None = None,
+                lean: np.ndarray | None = None) -> None:
+        """Continue from a previous frame's luma, chroma, hint share and lean."""
         self._luma = np.asarray(luma, np.uint8)
         self._ab = np.asarray(ab, np.float32)
         self._hinted = None if hinted is None else np.asarray(hinted, np.float32)
+        self._lean = None if lean is None else np.asarray(lean, np.float32)
 
-    def update(self, luma: np.ndarray, ab: np.ndarray, hinted: np.ndarray | None = None) -> None:
-        """Remember this frame: uint8 luma ``(h, w)``, chroma ``(1, 2, h, w)``, hint share."""
+    def update(self, luma: np.ndarray, ab: np.ndarray, hinted: np.ndarray | None = None,
+               lean: np.ndarray | None = None) -> None:
+        """Remember this frame: uint8 luma ``(h, w)``, chroma ``(1, 2, h, w)``, hint share, lean."""
         self._luma = luma
         self._ab = np.ascontiguousarray(ab[0].transpose(1, 2, 0), dtype=np.float32)
         self._hinted = hinted
+        self._lean = lean
 
 
 def chroma_stats(ab: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
@@ -240,13 +256,15 @@ def chroma_stats(ab: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray
 
     ``weight`` ``(h, w)``: each pixel's share (a shot's hinted pixels are left out this way).
     """
-    flat = ab[0].reshape(2, -1).astype(np.float64)
     if weight is None or float(weight.sum()) < 1.0:
-        mean, std = flat.mean(axis=1), flat.std(axis=1)
-    else:
-        w = weight.reshape(-1).astype(np.float64)
-        mean = flat @ w / w.sum()
-        std = np.sqrt(np.clip(((flat - mean[:, None]) ** 2) @ w / w.sum(), 0.0, None))
+        # OpenCV sums in float64 without a float64 copy of the frame (1.6 ms -> 0.05 ms at
+        # 224 x 398, every frame).
+        m = [cv2.meanStdDev(np.ascontiguousarray(ab[0, c])) for c in range(2)]
+        return np.array([m[0][0][0, 0], m[0][1][0, 0], m[1][0][0, 0], m[1][1][0, 0]])
+    flat = ab[0].reshape(2, -1).astype(np.float64)
+    w = weight.reshape(-1).astype(np.float64)
+    mean = flat @ w / w.sum()
+    std = np.sqrt(np.clip(((flat - mean[:, None]) ** 2) @ w / w.sum(), 0.0, None))
     return np.array([mean[0], std[0], mean[1], std[1]])
 
 

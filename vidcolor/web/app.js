@@ -7,6 +7,7 @@ let current = null; // the shot being edited
 let hints = []; // its hints: {x, y, radius, lab: [L, a, b], alike}
 let selected = -1;
 let version = 0;
+let maxReference = 32 << 20; // the server's limit on a reference photo's file
 
 // sRGB <-> CIE Lab (D65), as OpenCV computes it for floats.
 function srgbToLinear(c) { return c <= 0.04045 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); }
@@ -41,6 +42,7 @@ async function loadShots() {
     return;
   }
   shots = data.shots;
+  maxReference = data.max_reference_bytes || maxReference;
   $("title").textContent = `${data.source || "preview"}: ${shots.length} shots`;
   const sheet = $("sheet");
   sheet.textContent = "";
@@ -54,9 +56,21 @@ async function loadShots() {
     img.alt = `shot ${s.shot}`;
     const cap = document.createElement("figcaption");
     cap.textContent = `Shot ${s.shot} · ${s.start_timecode} – ${s.end_timecode} · ` +
-      `${s.hints.length} hint${s.hints.length === 1 ? "" : "s"}`;
+      `${s.hints.length} hint${s.hints.length === 1 ? "" : "s"}` +
+      (s.reference ? " · reference" : "");
     card.append(img, cap);
     card.addEventListener("click", () => openShot(s.shot));
+    acceptDrops(card, async (file) => {
+      $("message").textContent = `sending ${file.name} to shot ${s.shot}…`;
+      try {
+        await sendReference(s.shot, file);
+        $("message").textContent = "";
+        version++;
+        await loadShots();
+      } catch (err) {
+        $("message").textContent = `shot ${s.shot}: ${err.message}`;
+      }
+    });
     sheet.append(card);
   }
 }
@@ -69,13 +83,87 @@ function openShot(number) {
   $("sheet").hidden = true;
   $("editor").hidden = false;
   $("shot-title").textContent = `Shot ${number} (frame ${current.preview_frame})`;
+  $("reference-status").textContent = "";
+  showReference();
   showStill();
+}
+
+// A reference photo: dropped on a shot's card or its editor, or chosen with the file input.
+function acceptDrops(element, take) {
+  element.addEventListener("dragover", (e) => {
+    if (![...e.dataTransfer.types].includes("Files")) return;
+    e.preventDefault();
+    element.classList.add("dropping");
+  });
+  element.addEventListener("dragleave", () => element.classList.remove("dropping"));
+  element.addEventListener("drop", (e) => {
+    e.preventDefault();
+    e.stopPropagation();
+    element.classList.remove("dropping");
+    const file = e.dataTransfer.files[0];
+    if (file) take(file);
+  });
+}
+
+async function sendReference(number, file) {
+  if (file.size > maxReference) {
+    throw new Error(`${file.name} is too large: a reference may be at most ` +
+                    `${maxReference >> 20} MB`);
+  }
+  let res;
+  try {
+    res = await fetch(`/api/reference/${number}?name=${encodeURIComponent(file.name)}`, {
+      method: "PUT",
+      headers: {"Content-Type": "application/octet-stream"},
+      body: file,
+    });
+  } catch (err) {
+    throw new Error(`could not send ${file.name} (is vidcolor hints still running?)`);
+  }
+  const data = await res.json().catch(() => ({error: `the server answered ${res.status}`}));
+  if (!res.ok) throw new Error(data.error);
+  return data.reference;
+}
+
+async function takeReference(file) {
+  const number = current.shot;
+  $("reference-status").textContent = `sending ${file.name}…`;
+  try {
+    const name = await sendReference(number, file);
+    if (current.shot !== number) return;
+    current.reference = name;
+    $("reference-status").textContent = "";
+  } catch (err) {
+    $("reference-status").textContent = "error: " + err.message;
+    return;
+  } finally {
+    $("reference-file").value = "";
+  }
+  showReference();
+  showStill();
+}
+
+function showReference() {
+  const img = $("reference");
+  img.hidden = !current.reference;
+  $("remove-reference").hidden = !current.reference;
+  if (current.reference) {
+    img.src = `/api/reference/${current.shot}.png?v=${++version}`;
+    img.title = current.reference;
+  } else {
+    img.removeAttribute("src");
+  }
 }
 
 function showStill() {
   $("status").textContent = "colorizing…";
   const img = $("still");
   img.onload = () => { drawDots(); $("status").textContent = "saved"; };
+  img.onerror = async () => { // e.g. a reference put in the folder by hand that is gray
+    const res = await fetch(img.src);
+    $("status").textContent = "error: " + ((await res.json().catch(() => ({}))).error ||
+                                           `the still could not be made (${res.status})`);
+  };
   img.src = `/api/still/${current.shot}.png?v=${++version}`;
 }
 
@@ -211,6 +299,23 @@ $("back").addEventListener("click", async () => {
   $("editor").hidden = true;
   $("sheet").hidden = false;
   await loadShots();
+});
+$("reference-file").addEventListener("change", () => {
+  const file = $("reference-file").files[0];
+  if (file) takeReference(file);
+});
+acceptDrops($("reference-pane"), takeReference);
+acceptDrops($("canvas"), takeReference);
+$("remove-reference").addEventListener("click", async () => {
+  const res = await fetch(`/api/reference/${current.shot}`, {method: "DELETE"});
+  if (!res.ok) {
+    $("reference-status").textContent = "error: " + (await res.json()).error;
+    return;
+  }
+  current.reference = null;
+  $("reference-status").textContent = "reference removed";
+  showReference();
+  showStill();
 });
 window.addEventListener("resize", drawDots);
 loadShots();
