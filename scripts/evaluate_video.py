@@ -2,7 +2,8 @@
 
 Each clip (default: every .mp4 in ../shared/data/video) is turned gray (its Y' plane) and
 colorized in-process exactly as the pipeline does (same frame building, no encoding), once with
-``--no-temporal`` and once with the temporal prior. Printed per clip and on average: warp error
+``--no-temporal`` and once with the temporal prior, the network every ``--network-every`` frames
+at most (the CLI's ``--every``, 4 by default). Printed per clip and on average: warp error
 (Lai et al. 2018, x1000), CDC (TCVC), PSNR vs the true colours, and colourfulness end/start.
 ``--preview-agreement`` instead runs the preview and the render as a user would (the clips
 turned gray) and compares each shot's still with the rendered frame it shows. Also: a synthetic
@@ -343,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preview-agreement", action="store_true",
                    help="only: each clip turned gray (and samples/film.mp4), previewed and "
                         "rendered with the CLI's defaults; preview still vs rendered frame")
+    p.add_argument("--network-every", type=int, default=TemporalConfig().every, metavar="N",
+                   help="as the CLI's --every (default %(default)s; 1: every frame)")
     p.add_argument("--every", type=int, nargs="+", metavar="N",
                    help="only: propagated frames, the network every N frames at most, against "
                         "every frame (warp error, PSNR, colourfulness, network frames)")
@@ -357,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                              precision=args.precision)
     tile = TileConfig(render_size=args.render_size, saturation=args.saturation)
 
-    def make(temporal: bool, every: int = 1) -> FrameColorizer:
+    def make(temporal: bool, every: int = args.network_every) -> FrameColorizer:
         return FrameColorizer(backend, tile,
                               TemporalConfig(enabled=temporal, confidence=args.confidence,
                                              uncertain_confidence=args.uncertain_confidence,

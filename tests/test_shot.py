@@ -143,6 +143,47 @@ def test_the_hints_page_still_is_the_render_s_anchor_frame(tmp_path, random_weig
     assert still[48, 80, 0] > still[48, 80, 2] + 30  # and it shows the hint
 
 
+class _Lighter:
+    """A stand-in network whose own colour follows the frame's brightness (a = mean L / 2 - 20,
+    b = 0), leaning on the prior by its confidence."""
+
+    name = "lighter"
+    precision = "fp32"
+
+    def predict(self, lum: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        own = np.zeros_like(prior[:, :2])
+        own[:, 0] = 0.5 * float(lum.mean()) - 20.0
+        c = prior[:, 2:3]
+        return (own * (1 - c) + c * prior[:, :2]).astype(np.float32)
+
+
+def test_a_hinted_shot_follows_what_it_comes_to_show_where_no_hint_is():
+    # The background brightens through the shot, and the network's colour of it changes with
+    # it; a hint is on a dark square. Where no hint is, the hinted shot must follow the new
+    # colours as the automatic shot does (re-anchoring). Before, a hinted shot never
+    # re-anchored: its drift guard held the background to the anchor's colour to the end.
+    from vidcolor.shot import shot_chroma
+
+    yy, xx = np.mgrid[0:48, 0:64]
+    lumas = []
+    for t in range(41):
+        f = 0.5 + 0.008 * t + 0.03 * np.sin(xx / 3.0) * np.cos(yy / 4.0)
+        f[16:32, 6:22] = 0.02  # a dark square: the hint's spread does not leave it
+        lumas.append(f[None, None].astype(np.float32))
+    col = FrameColorizer(_Lighter(), TileConfig(render_size=48, saturation=1.0),
+                         TemporalConfig())
+    auto = shot_chroma(col, lumas, 0)
+    hint = Hint(frame=0, x=14, y=24, a=30.0, b=30.0, radius=3, alike=False)
+    hinted = shot_chroma(col, lumas, 0, AnchorInputs(hints=(hint,)))
+    right = np.s_[0, 0, :, 36:]  # background only
+    assert abs(hinted[0][right].mean() - auto[0][right].mean()) < 0.1
+    drift = auto[-1][right].mean() - auto[0][right].mean()
+    assert drift > 5  # the automatic shot's background changes colour (5 -> 11)
+    # The hinted one's followed it (11.1; it stayed at 5.3 before).
+    assert abs(hinted[-1][right].mean() - auto[-1][right].mean()) < 0.1 * drift
+    np.testing.assert_allclose(hinted[-1][0, :, 24, 14], [30.0, 30.0], atol=0.5)  # the hint
+
+
 def test_the_hints_page_still_with_a_reference_is_the_render_s_anchor_frame(tmp_path,
                                                                            random_weights):
     # A reference dropped on the page: its still is the frame the render then gives there.

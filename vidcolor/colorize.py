@@ -115,15 +115,23 @@ class FrameColorizer:
                    else resize_area(prior, (gh, gw)))
         return resize_bilinear(predict_padded(self.backend.predict, lum_g, prior_g), (h, w))
 
-    def own_stats(self, small: np.ndarray) -> np.ndarray:
+    def own_stats(self, small: np.ndarray, weight: np.ndarray | None = None,
+                  over: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """:func:`chroma_stats` of a working-size luma colorized on its own (gain 1).
 
         Windows are given the global pass's statistics, so where there are windows the
-        global pass alone tells them, at a fraction of the cost.
+        global pass alone tells them, at a fraction of the cost. ``weight`` ``(h, w)``: each
+        pixel's share (as for :func:`chroma_stats`); ``over``: a share ``(h, w)`` and chroma
+        ``(1, 2, h, w)`` laid over the network's own colours first (a hinted shot's hints).
         """
         if self.uses_windows(*small.shape[-2:]):
-            return chroma_stats(self._global_pass(luma_to_l(small), None))
-        return chroma_stats(self.predict_small(small, None, 1.0))
+            own = self._global_pass(luma_to_l(small), None)
+        else:
+            own = self.predict_small(small, None, 1.0)
+        if over is not None:
+            share = over[0][None, None]
+            own = share * over[1] + (1.0 - share) * own
+        return chroma_stats(own, weight)
 
     def upsample(self, ab: np.ndarray, luma: np.ndarray) -> np.ndarray:
         """Working-size ``ab`` to the size of ``luma`` (edge-aware unless turned off).

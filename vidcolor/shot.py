@@ -205,12 +205,13 @@ class Shot:
                 if blend > 0:
                     ab = w * prior[:, :2] + (1.0 - w) * ab
             self.since += 1
-            if cfg.reanchor_every and not self.keyed and carried is None:
+            if cfg.reanchor_every and not self.keyed:
                 # The guard's target follows what the shot comes to show (its own colours,
                 # seen afresh every few frames), gliding, so the loop cannot drift but the
-                # content may change, and no frame jumps.
+                # content may change, and no frame jumps. In a hinted shot, where no hint is.
                 if self.since % cfg.reanchor_every == 0:
-                    self.goal = col.own_stats(small)
+                    self.goal = col.own_stats(small, rest, None if carried is None
+                                              else (carried, prior[:, :2]))
                 self.anchor = self.anchor + cfg.reanchor_rate * (self.goal - self.anchor)
             # Drift guard: the shot's colour distribution stays within a tolerance of its
             # anchor's, however far from it the frame is.
