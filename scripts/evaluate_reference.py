@@ -8,7 +8,8 @@ also a photo of the same class from elsewhere (:func:`same_class`). Video (defau
 clips in ../shared/data/video): each one-shot clip is rendered as the pipeline does (anchored
 at the preview frame, carried by the temporal prior), automatically and with a reference: the
 true colour frame farthest from the anchor (the scene moved on), and an unrelated clip's
-middle frame. PSNR against the truth over the automatic result, and colourfulness.
+middle frame. PSNR against the truth over the automatic result, colourfulness, and (video) the
+warp error over the automatic render's (frame-to-frame stability along the motion).
 
 Two ways of taking the reference are compared: ``followed`` (what vidcolor does: the matched
 colours by their confidence over the network's own colours, :func:`vidcolor.reference.follow`)
@@ -39,6 +40,7 @@ from evaluate_video import anchor_of, colorize, read_clip
 from vidcolor.colorspace import merge_rgb, rgb_to_luma
 from vidcolor.config import JobConfig, TileConfig
 from vidcolor.lab.metrics import colorfulness, psnr
+from vidcolor.lab.video_metrics import warp_errors
 from vidcolor.planes import plane_to_luma
 from vidcolor.reference import MatchConfig, ReferenceSet, encoder_features, follow
 from vidcolor.runner import make_colorizer
@@ -172,10 +174,11 @@ def clips(colorizer, features, paths: list[Path], frames: int, match: MatchConfi
     """The video table (see the top)."""
     loaded = [read_clip(p, frames) for p in paths]
     print("\n| clip | frames | reference | taken | PSNR dB | over automatic | "
-          "colourfulness | over automatic |")
-    print("| --- | ---: | --- | --- | ---: | ---: | ---: | ---: |")
+          "colourfulness | over automatic | warp error x1000 | / automatic's |")
+    print("| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     gains: dict[tuple[str, str], list[float]] = {}
     cf_gain: dict[tuple[str, str], list[float]] = {}
+    we_ratio: dict[tuple[str, str], list[float]] = {}
     timing = []
     for k, (path, (ys, truth, full, matrix)) in enumerate(zip(paths, loaded, strict=True)):
         at = anchor_of(ys)
@@ -185,7 +188,9 @@ def clips(colorizer, features, paths: list[Path], frames: int, match: MatchConfi
         auto = colorize(colorizer, ys, full, matrix)
         a_psnr = np.mean([psnr(o, t) for o, t in zip(auto, truth, strict=True)])
         a_cf = np.mean([colorfulness(o) for o in auto])
-        print(f"| {path.stem} | {len(ys)} | none | automatic | {a_psnr:.2f} | | {a_cf:.1f} | |")
+        a_we = float(np.mean(warp_errors(auto, ys)))
+        print(f"| {path.stem} | {len(ys)} | none | automatic | {a_psnr:.2f} | | {a_cf:.1f} | | "
+              f"{1000 * a_we:.3f} | |")
         small = colorizer.working_luma(plane_to_luma(ys[at], full))
         for kind, ref in refs.items():
             t0 = time.perf_counter()
@@ -205,17 +210,21 @@ def clips(colorizer, features, paths: list[Path], frames: int, match: MatchConfi
                 out = colorize(colorizer, ys, full, matrix, **steer)
                 p = np.mean([psnr(o, t) for o, t in zip(out, truth, strict=True)])
                 cf = np.mean([colorfulness(o) for o in out])
+                we = float(np.mean(warp_errors(out, ys)))
                 gains.setdefault((kind, method), []).append(p - a_psnr)
                 cf_gain.setdefault((kind, method), []).append(cf - a_cf)
+                we_ratio.setdefault((kind, method), []).append(we / a_we)
                 what = f"frame {far}" if kind == "same scene" else "another clip"
                 print(f"| {path.stem} | {len(ys)} | {kind} ({what}) | {method} | "
-                      f"{p:.2f} | {p - a_psnr:+.2f} | {cf:.1f} | {cf - a_cf:+.1f} |", flush=True)
+                      f"{p:.2f} | {p - a_psnr:+.2f} | {cf:.1f} | {cf - a_cf:+.1f} | "
+                      f"{1000 * we:.3f} | {we / a_we:.3f} |", flush=True)
     print("\n| reference | taken | clips' mean over automatic | worst clip | colourfulness over "
-          "automatic |")
-    print("| --- | --- | ---: | ---: | ---: |")
+          "automatic | warp error / automatic's (mean, highest) |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
     for key, values in gains.items():
         print(f"| {key[0]} | {key[1]} | {np.mean(values):+.2f} | {np.min(values):+.2f} | "
-              f"{np.mean(cf_gain[key]):+.1f} |")
+              f"{np.mean(cf_gain[key]):+.1f} | {np.mean(we_ratio[key]):.3f}, "
+              f"{np.max(we_ratio[key]):.3f} |")
     t = np.array(timing)
     print(f"\ntime per reference (prepared once): median {1000 * np.median(t[:, 0]):.0f} ms; "
           f"per match of a frame (the anchor frame, and every {REFERENCE_EVERY} frames of the "
