@@ -3,9 +3,11 @@
 A shot is colorized outward from one frame, its anchor: forward to its end and backward to its
 start, each frame following the one colorized before it through the temporal prior. Everything
 a shot's frames depend on beyond their own pixels lives in one :class:`Shot`: what steers the
-anchor frame (:class:`AnchorInputs`), the chroma statistics the drift guard holds the shot to
-(and the goal re-anchoring glides them to), and the previous frame with its hints' share. Its
-snapshot, :class:`~vidcolor.temporal.ShotState`, is the value handed from segment to segment.
+anchor frame (:class:`AnchorInputs`), the reference photos matched again as the shot goes on,
+the chroma statistics the drift guard holds the shot to (and the goal re-anchoring glides them
+to), and the previous frame with its hints' share. Its snapshot,
+:class:`~vidcolor.temporal.ShotState`, is the value handed from segment to segment (the
+references are not in it: they come with each segment of the shot).
 
 The :class:`~vidcolor.colorize.FrameColorizer` a shot runs on holds no state of a shot: frame and
 prior in, chroma out. :func:`anchor_frame` is the one recipe of an anchor frame from its inputs,
@@ -53,9 +55,10 @@ class AnchorInputs:
             are confident.
         reference: the prior ``(1, 3, h, w)`` (working size) of reference photos
             (:meth:`vidcolor.reference.ReferenceSet.prior`): the anchor frame, colorized on its
-            own, takes their matched colours by their confidence, and the shot goes on as
-            without them; with hints (and no keyframe), the frame so coloured is the keyframe
-            the hints override where they are confident.
+            own, takes their matched colours by their confidence (the shot's later frames are
+            matched by the :class:`Shot`, given the references themselves); with hints (and no
+            keyframe), the frame so coloured is the keyframe the hints override where they are
+            confident.
     """
 
     keyframe: np.ndarray | None = None
