@@ -40,6 +40,7 @@ from vidcolor.hints import sample_hints
 from vidcolor.lab.metrics import colorfulness, psnr
 from vidcolor.lab.video_metrics import cdc, colorfulness_drift, warp_errors
 from vidcolor.planes import luma_plane, plane_to_luma
+from vidcolor.reference import ReferenceSet
 from vidcolor.resample import resize_area
 from vidcolor.scan import ScanResult, frame_stats, representative_frame
 from vidcolor.shot import AnchorInputs, shot_chroma
@@ -74,7 +75,8 @@ def colorize(colorizer: FrameColorizer, ys: list[np.ndarray], full: bool, matrix
              key: tuple[int, np.ndarray] | None = None,
              hinted: tuple[int, np.ndarray, int, np.ndarray | None] | None = None,
              key_ab: tuple[int, np.ndarray] | None = None,
-             reference: tuple[int, np.ndarray] | None = None) -> list[np.ndarray]:
+             reference: tuple[int, np.ndarray] | None = None,
+             references: ReferenceSet | None = None) -> list[np.ndarray]:
     """A one-shot clip colorized as the render does it (anchored, when temporal), as RGB.
 
     ``key``: a keyframe (frame index, RGB image) to anchor the shot at instead; ``hinted``:
@@ -82,7 +84,8 @@ def colorize(colorizer: FrameColorizer, ys: list[np.ndarray], full: bool, matrix
     that frame's truth anchor it, where the automatic result is most wrong when it is given
     (as a user places them), else at the largest regions of one true colour. ``key_ab``: a
     keyframe given as working-size chroma (frame index, ``(1, 2, h, w)``); ``reference``: the
-    prior of reference photos for the anchor frame (frame index, ``(1, 3, h, w)``).
+    prior of reference photos for the anchor frame (frame index, ``(1, 3, h, w)``), and
+    ``references`` the photos themselves (matched again at the shot's re-anchoring frames).
     """
     h, w = ys[0].shape
     plan = plan_pixels("libx264", w, h)
@@ -104,7 +107,7 @@ def colorize(colorizer: FrameColorizer, ys: list[np.ndarray], full: bool, matrix
         if reference is not None:
             anchor, ref_prior = reference
         chroma = list(shot_chroma(colorizer, lumas, anchor,
-                                  AnchorInputs(key_chroma, hints, ref_prior)))
+                                  AnchorInputs(key_chroma, hints, ref_prior), references))
     out = []
     for y, ab in zip(ys, chroma, strict=True):
         cb, cr = colorizer.chroma_planes(y, full, matrix, plan.subsample, ab)

@@ -266,3 +266,52 @@ def test_a_reference_changed_during_the_render_stops_it_in_one_line(tmp_path, ra
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "was changed after the render started" in err[0], err
     assert not out.exists()
+
+
+def test_a_reference_shot_is_the_same_however_split_or_resumed(tmp_path, random_weights,
+                                                              monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    from media import make_video
+
+    confidence = []
+    real = ReferenceSet.prior
+
+    def prior(self, luma):
+        out = real(self, luma)
+        confidence.append(float(out[0, 2].mean()))
+        return out
+
+    monkeypatch.setattr(ReferenceSet, "prior", prior)
+
+    # One shot, matched again every few frames after its anchor (vidcolor.shot).
+    src = make_video(tmp_path / "one.mp4", 96, 64, frames=30, shots=1)
+    gray = _planes(src)[0][:64]  # the first frame's luma (yuv420p planes stacked)
+    lab = cv2.cvtColor(cv2.merge([gray, gray, gray]), cv2.COLOR_BGR2LAB)
+    lab[..., 1], lab[..., 2] = 128 + 45, 128 - 35
+    ref = tmp_path / "ref.png"
+    cv2.imwrite(str(ref), cv2.cvtColor(lab, cv2.COLOR_LAB2BGR))
+    common = ["--weights", str(random_weights), "--render-size", "64", "-q", "--crf", "0",
+              "--reference", str(ref)]
+    outs = {}
+    for frames in ("1000", "4"):
+        outs[frames] = tmp_path / f"s{frames}.mp4"
+        assert main([str(src), "-o", str(outs[frames]), "--segment-frames", frames,
+                     *common]) == 0
+    for pa, pb in zip(_planes(outs["1000"]), _planes(outs["4"]), strict=True):
+        np.testing.assert_array_equal(pa, pb)
+    # Matched at the anchor and again on both sides of it, in every segment, and taken.
+    assert len(confidence) >= 2 * (1 + 6) and min(confidence) > 0.1
+    dst = tmp_path / "resumed.mp4"
+    env = dict(os.environ)
+    env.pop("VIDCOLOR_DEBUG", None)
+    cmd = [sys.executable, "-m", "vidcolor", str(src), "-o", str(dst), "--segment-frames", "4",
+           *common]
+    killed = subprocess.run(cmd, env={**env, "VIDCOLOR_KILL_AT": "inference:17"}, timeout=300,
+                            capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    resumed = subprocess.run(cmd, env=env, timeout=300, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert dst.read_bytes() == outs["4"].read_bytes()

@@ -95,6 +95,57 @@ def test_a_reference_prior_colours_the_anchor_frame_by_its_confidence():
                                   auto.ab)
 
 
+class _References:
+    """Stand-in reference photos: one colour, matched with full confidence everywhere."""
+
+    def prior(self, luma: np.ndarray) -> np.ndarray:
+        out = np.zeros((1, 3, *luma.shape), np.float32)
+        out[:, 0], out[:, 1], out[:, 2] = 40.0, -30.0, 1.0
+        return out
+
+
+def _reference_shot(frames, references=None, cut=None):
+    """A shot steered by ``_References`` (matched again later only if given ``references``);
+    with ``cut``, saved after that many frames and resumed."""
+    col = FrameColorizer(_Net(), TileConfig(render_size=48), TemporalConfig())
+    inputs = AnchorInputs(reference=_References().prior(col.working_luma(frames[0])[0, 0]))
+    shot = Shot(col, inputs, references)
+    out = []
+    for t, frame in enumerate(frames):
+        if t == cut:
+            state = ShotState.from_arrays(shot.state().arrays())  # as a resumed job reads it
+            shot = Shot.resume(col, state, references)
+        out.append(shot.colorize(frame))
+    return out
+
+
+def test_a_shot_s_references_steer_its_later_frames_too():
+    frames = _frames(4, 48)
+    anchored = _reference_shot(frames)  # the anchor frame alone takes their colours
+    steered = _reference_shot(frames, _References())
+    np.testing.assert_array_equal(anchored[0], steered[0])
+    np.testing.assert_array_equal(anchored[3], steered[3])  # nothing before the first match
+
+    def off(ab):  # how far the frame's mean colour is from the references'
+        return float(np.abs(ab[0].mean(axis=(1, 2)) - [40.0, -30.0]).mean())
+
+    assert off(steered[0]) < 1.0
+    # Without a new match the shot returns to the network's own colours; with one it stays.
+    assert off(anchored[-1]) > 10.0
+    assert off(steered[-1]) < off(anchored[-1]) / 3
+    # In steps, not a jump: no frame's mean colour moves by more than the anchor's neighbours'.
+    steps = [off(a) - off(b) for a, b in itertools.pairwise(steered)]
+    assert max(abs(x) for x in steps) < 5.0
+
+
+def test_a_shot_with_references_resumed_anywhere_gives_the_same_chroma():
+    frames = _frames(5, 36)
+    whole = _reference_shot(frames, _References())
+    for cut in (1, 4, 16, 17, 30):
+        for a, b in zip(whole, _reference_shot(frames, _References(), cut), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_the_hints_page_still_is_the_render_s_anchor_frame(tmp_path, random_weights,
                                                           monkeypatch):
     import vidcolor.hints_session

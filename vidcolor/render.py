@@ -38,6 +38,7 @@ from vidcolor.keyframes import keyframe_chroma
 from vidcolor.planes import luma_plane, plane_to_luma
 from vidcolor.probe import MediaInfo
 from vidcolor.progress import NullProgress, Progress
+from vidcolor.reference import ReferenceSet
 from vidcolor.shot import NO_INPUTS, AnchorInputs, Shot
 from vidcolor.space import (
     SCRATCH_CHROMA,
@@ -234,7 +235,9 @@ def _render(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorize
     writer = AsyncWriter(VideoWriter(out, info, cfg.encode, fmt), info.full_range, info.matrix)
     advanced = 0
     try:
-        shot = Shot(colorizer) if start_state is None else Shot.resume(colorizer, start_state)
+        refs = _references(seg, cfg)
+        shot = Shot(colorizer, references=refs) if start_state is None else Shot.resume(
+            colorizer, start_state, refs)
         chroma = None
         if seg.backward:
             chroma = _backward_chroma(src, info, shot, seg, timeline, scratch,
@@ -249,7 +252,8 @@ def _render(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorize
                 ab = load_chroma(chroma[index - seg.start])[None]
             elif index == seg.anchor:  # the shot starts here (start_state is None)
                 shot = Shot(colorizer, _anchor_inputs(colorizer, seg, frame, y,
-                                                      info.full_range, writer.plan.depth, cfg))
+                                                      info.full_range, writer.plan.depth, cfg),
+                            refs)
             if ab is None:
                 ab = shot.colorize(plane_to_luma(y, info.full_range, writer.plan.depth))
             if index == seg.anchor:
@@ -290,11 +294,21 @@ def _anchor_inputs(colorizer: FrameColorizer, seg: Segment, frame: av.VideoFrame
     key = None if seg.keyframe is None else keyframe_chroma(
         Path(seg.keyframe), luma_plane(frame), full_range, size)
     reference = None
-    if key is None and seg.references:  # a keyframe sets every colour: no need to match
-        refs = reference_set(seg.references, cfg.weights or default_weights_path(cfg.model),
-                             seg.reference_sha256)
+    refs = _references(seg, cfg)
+    if refs is not None:
         reference = refs.prior(colorizer.working_luma(plane_to_luma(y, full_range, depth))[0, 0])
     return AnchorInputs(keyframe=key, hints=seg.hints, reference=reference)
+
+
+def _references(seg: Segment, cfg: JobConfig) -> ReferenceSet | None:
+    """The reference photos of ``seg``'s shot, prepared (cached), if they steer it.
+
+    A keyframe sets every colour: its shot needs no match.
+    """
+    if seg.keyframe is not None or not seg.references:
+        return None
+    return reference_set(seg.references, cfg.weights or default_weights_path(cfg.model),
+                         seg.reference_sha256)
 
 
 def anchor_state(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameColorizer,
@@ -308,7 +322,7 @@ def anchor_state(src: Path, info: MediaInfo, cfg: JobConfig, colorizer: FrameCol
     frame = _checked(src, info, read_frame(src, info, timeline, seg.anchor))
     y = luma_plane(frame, depth)
     shot = Shot(colorizer, _anchor_inputs(colorizer, seg, frame, y, info.full_range, depth,
-                                          cfg))
+                                          cfg), _references(seg, cfg))
     shot.colorize(plane_to_luma(y, info.full_range, depth))
     state = shot.state()
     assert state is not None
