@@ -20,6 +20,7 @@ Example::
                                                 # stage, and its ratio to the I/O floor
     python scripts/bench.py --whole CLIP --every 1 4   # a clip of yours, two settings in turns
     python scripts/bench.py --whole A.mp4 B.mp4 C.mp4  # their gray versions joined: 3 shots
+    python scripts/bench.py --chroma-cost OUT.mkv --sizes 640x360 1920x1080  # x264 on colour
 """
 
 from __future__ import annotations
@@ -321,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
                         "multi-shot clip (one CLIP; several: their Y' planes joined, one shot "
                         "each; none: 480 frames of the looped sample film at the first --sizes, "
                         "8 shots), every stage timed, against the I/O floor in the same run")
+    p.add_argument("--chroma-cost", type=Path, metavar="CLIP",
+                   help="instead: libx264 on a colour clip's own chroma vs neutral chroma (the "
+                        "floor's), at --sizes")
     p.add_argument("--every", type=int, nargs="+", metavar="N",
                    help="with --whole: the network-frame gaps to compare (default: the default)")
     p.add_argument("--worker", choices=("pipeline", "floor", "window", "single", "whole"),
@@ -338,6 +342,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.worker == "window":
         print(json.dumps({"ms": window_ms(args.backend, args.threads, args.precision)}))
+        return 0
+    if args.chroma_cost:
+        from bench_profile import chroma_cost
+
+        chroma_cost(args.chroma_cost, args.sizes)
         return 0
     if args.worker == "whole":
         from bench_profile import whole_process

@@ -246,3 +246,57 @@ def print_whole(result: dict, total: float, floor: dict, label: str) -> None:
         print("\nbackward first passes (each backward segment, s): "
               + ", ".join(f"{s:.2f}" for s in result["backward"]))
     print(f"network calls: {result['network_calls']}\n")
+
+
+def chroma_cost(clip: Path, sizes: list[str], rounds: int = 2) -> None:
+    """libx264 (the render's settings) on a colour clip's own chroma against neutral chroma.
+
+    The I/O floor encodes neutral chroma; this says how much of the render's encoding time is
+    the colour itself. Frames are decoded and scaled beforehand, so only the encoder is timed.
+    """
+    import io
+
+    import av
+    import cv2
+    import numpy as np
+
+    with av.open(str(clip)) as src:
+        frames = [f.to_ndarray(format="yuv420p") for f in src.decode(video=0)]
+    print(f"clip: {clip}, {len(frames)} frames; libx264 crf 18 medium, mbtree=0, 2 threads")
+    print("| size | chroma | encode s (rounds) | MB |\n| --- | --- | --- | ---: |")
+    for size in sizes:
+        w, h = (int(v) // 2 * 2 for v in size.split("x"))
+        planes = []
+        for a in frames:
+            h0, w0 = a.shape[0] * 2 // 3, a.shape[1]
+            y, uv = a[:h0], a[h0:].reshape(2, h0 // 2, w0 // 2)
+            y = cv2.resize(y, (w, h), interpolation=cv2.INTER_CUBIC)
+            uv = [cv2.resize(c, (w // 2, h // 2), interpolation=cv2.INTER_CUBIC) for c in uv]
+            planes.append((y, uv))
+        times: dict[str, list[float]] = {"own": [], "neutral": []}
+        sizes_mb: dict[str, float] = {}
+        for _ in range(rounds):
+            for kind in times:
+                buf = io.BytesIO()
+                with av.open(buf, "w", format="mp4") as out:
+                    stream = out.add_stream("libx264", rate=25)
+                    stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+                    stream.codec_context.thread_count = 2
+                    stream.codec_context.options = {"crf": "18", "preset": "medium",
+                                                    "x264-params": "mbtree=0"}
+                    start = time.perf_counter()
+                    for i, (y, uv) in enumerate(planes):
+                        u, v = uv if kind == "own" else [np.full_like(uv[0], 128)] * 2
+                        frame = av.VideoFrame.from_ndarray(
+                            np.concatenate([y, u.reshape(-1, w), v.reshape(-1, w)]),
+                            format="yuv420p")
+                        frame.pts = i
+                        for packet in stream.encode(frame):
+                            out.mux(packet)
+                    for packet in stream.encode(None):
+                        out.mux(packet)
+                    times[kind].append(time.perf_counter() - start)
+                sizes_mb[kind] = len(buf.getvalue()) / 1e6
+        for kind, ts in times.items():
+            print(f"| {w}x{h} | {kind} | {min(ts):.2f} ({', '.join(f'{t:.2f}' for t in ts)}) "
+                  f"| {sizes_mb[kind]:.2f} |")
