@@ -76,3 +76,41 @@ def test_plane_to_luma_table_is_the_arithmetic(dtype, depth, full_range):
     got = plane_to_luma(plane, full_range, depth)
     assert got.shape == (1, 1, 40, 58) and got.dtype == np.float32
     np.testing.assert_array_equal(got[0, 0], want)
+
+
+@pytest.mark.parametrize("matrix", ["bt601", "bt709"])
+@pytest.mark.parametrize("full_range,depth", [(False, 8), (True, 8), (False, 10)])
+def test_chroma_codes_match_the_formulas(matrix, full_range, depth):
+    # The render's OpenCV path to Cb/Cr codes against merge_chroma's formulas, rounded the same
+    # way: within one code everywhere, and equal on nearly every sample.
+    from vidcolor.colorspace import lab_to_chroma_codes
+
+    rng = np.random.default_rng(5)
+    luma = rng.random((1, 1, 40, 60), dtype=np.float32)
+    ab = (rng.standard_normal((1, 2, 40, 60)) * 30).astype(np.float32)
+    unit = float(1 << (depth - 8))
+    scale = (255.0 * unit + unit - 1.0) if full_range else 224.0 * unit
+    top = (1 << depth) - 1
+    want = np.clip(np.round(cs.merge_chroma(luma, ab, matrix)[0] * scale + 128.0 * unit), 0, top)
+    lum = cs.luma_to_l(luma)[0, 0].astype(np.float32)
+    cb, cr = lab_to_chroma_codes(lum, np.ascontiguousarray(ab[0].transpose(1, 2, 0)), matrix,
+                                 scale, 128.0 * unit, top)
+    assert cb.dtype == (np.uint8 if depth == 8 else np.uint16) and cb.shape == (40, 60)
+    got = np.stack((cb, cr)).astype(np.int64)
+    diff = np.abs(got - want.astype(np.int64))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.02
+
+
+def test_chroma_guides_are_the_planes_block_means():
+    from vidcolor.planes import chroma_guides, plane_to_luma
+
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 256, (24, 32), dtype=np.uint8)
+    full = plane_to_luma(y, False, 8)[0, 0]
+    for shifts, (bh, bw) in (((1, 1), (2, 2)), ((1, 0), (1, 2)), ((0, 0), (1, 1))):
+        luma, lum = chroma_guides(y, False, 8, shifts)
+        assert luma.shape == (24 // bh, 32 // bw) == lum.shape
+        blocks = full.reshape(24 // bh, bh, 32 // bw, bw)
+        np.testing.assert_allclose(luma, blocks.mean(axis=(1, 3)), atol=1e-6)
+        l_blocks = cs.luma_to_l(full).reshape(24 // bh, bh, 32 // bw, bw)
+        np.testing.assert_allclose(lum, l_blocks.mean(axis=(1, 3)), atol=1e-3)

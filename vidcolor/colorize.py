@@ -11,13 +11,13 @@ import logging
 import numpy as np
 
 from vidcolor.backends import Backend
-from vidcolor.colorspace import luma_to_l, merge_chroma, ycbcr_to_rgb
+from vidcolor.colorspace import lab_to_chroma_codes, luma_to_l, merge_chroma, ycbcr_to_rgb
 from vidcolor.config import TemporalConfig, TileConfig
 from vidcolor.guided import guided_upsample
 from vidcolor.hints import look_alike
-from vidcolor.planes import plane_to_luma
+from vidcolor.planes import chroma_guides, plane_to_luma
 from vidcolor.regions import flatten_regions
-from vidcolor.resample import pool2, resize_area, resize_bilinear, shrink_area
+from vidcolor.resample import resize_area, resize_bilinear, shrink_area
 from vidcolor.temporal import chroma_stats, hold_stats
 from vidcolor.tiling import (
     GLOBAL_SIZE,
@@ -133,14 +133,20 @@ class FrameColorizer:
             own = share * over[1] + (1.0 - share) * own
         return chroma_stats(own, weight)
 
-    def upsample(self, ab: np.ndarray, luma: np.ndarray) -> np.ndarray:
+    def upsample(self, ab: np.ndarray, luma: np.ndarray, interleaved: bool = False) -> np.ndarray:
         """Working-size ``ab`` to the size of ``luma`` (edge-aware unless turned off).
 
         With ``flat_regions``, then one chroma per line-bounded region (drawn frames).
+        ``luma``: ``(1, 1, H, W)`` or ``(H, W)``; ``interleaved``: ``(H, W, 2)`` out, else
+        ``(1, 2, H, W)``.
         """
+        if self.tile.edge_aware and not self.tile.flat_regions:
+            return guided_upsample(ab, luma, interleaved=interleaved)
+        luma = luma if luma.ndim == 4 else luma[None, None]
         ab = guided_upsample(ab, luma) if self.tile.edge_aware else resize_bilinear(
             ab, luma.shape[-2:])
-        return flatten_regions(ab, luma) if self.tile.flat_regions else ab
+        ab = flatten_regions(ab, luma) if self.tile.flat_regions else ab
+        return np.ascontiguousarray(ab[0].transpose(1, 2, 0)) if interleaved else ab
 
     def steered(self, small: np.ndarray, keyframe: np.ndarray | None,
                 hints: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -267,20 +273,12 @@ class FrameColorizer:
 
         It may run in another thread (the encoder's) while the next frame is colorized.
         """
-        luma = plane_to_luma(y_plane, full_range, depth)
         shifts = (1, 1) if subsample is True else (0, 0) if subsample is False else subsample
-        if shifts == (1, 1):
-            luma = pool2(luma)
-        elif shifts == (1, 0):  # 4:2:2: pairs of columns
-            luma = 0.5 * (luma[..., 0::2] + luma[..., 1::2])
-        ab = self.upsample(ab, luma)
-        cbcr = merge_chroma(luma, ab, matrix)[0]
+        luma, lum = chroma_guides(y_plane, full_range, depth, shifts)
+        ab = self.upsample(ab, luma, interleaved=True)
         unit = float(1 << (depth - 8))
         scale = (255.0 * unit + unit - 1.0) if full_range else 224.0 * unit
-        top = (1 << depth) - 1
-        planes = np.clip(np.round(cbcr * scale + 128.0 * unit), 0, top)
-        planes = planes.astype(np.uint8 if depth <= 8 else np.uint16)
-        return planes[0], planes[1]
+        return lab_to_chroma_codes(lum, ab, matrix, scale, 128.0 * unit, (1 << depth) - 1)
 
     def colorize_luma(
         self, luma: np.ndarray, prior: np.ndarray | None = None, matrix: str = "bt601"

@@ -19,24 +19,26 @@ def _box(x: np.ndarray, radius: int) -> np.ndarray:
 
 
 def guided_upsample(ab: np.ndarray, guide: np.ndarray, radius: int = 2,
-                    eps: float = 1e-3) -> np.ndarray:
-    """Upsample ``ab`` ``(1, 2, h, w)`` to the size of ``guide`` ``(1, 1, H, W)``, edge-aware.
+                    eps: float = 1e-3, interleaved: bool = False) -> np.ndarray:
+    """Upsample ``ab`` ``(1, 2, h, w)`` to the size of ``guide`` (``(1, 1, H, W)`` or ``(H, W)``).
 
     Fast guided filter (He & Sun 2015): the linear coefficients that express the chroma as a
     local affine function of the luminance are fitted at the low resolution (``radius`` and
     ``eps`` there, luminance in 0..1), upsampled bilinearly, and applied to the full-resolution
     guide, so chroma edges snap to the source's luminance edges. OpenCV's box filters and
     resizes do the work (an order of magnitude faster than torch's pooling on a CPU).
+    ``interleaved``: return ``(H, W, 2)`` instead of ``(1, 2, H, W)``.
     """
     size = guide.shape[-2:]
     if ab.shape[-2:] == size:
-        return ab
+        return np.ascontiguousarray(ab[0].transpose(1, 2, 0)) if interleaved else ab
     h, w = ab.shape[-2:]
     big_h, big_w = size
     radius = max(1, min(radius, (min(h, w) - 1) // 2)) if min(h, w) > 2 else 0
     if radius == 0:
-        return resize_bilinear(ab, size)
-    big = np.ascontiguousarray(guide[0, 0], dtype=np.float32)
+        out = resize_bilinear(ab, size)
+        return np.ascontiguousarray(out[0].transpose(1, 2, 0)) if interleaved else out
+    big = np.ascontiguousarray(guide if guide.ndim == 2 else guide[0, 0], dtype=np.float32)
     p = np.ascontiguousarray(ab[0].transpose(1, 2, 0), dtype=np.float32)  # (h, w, 2)
     small = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)[..., None]
     mean_i = _box(small, radius)[..., None]
@@ -49,4 +51,4 @@ def guided_upsample(ab: np.ndarray, guide: np.ndarray, radius: int = 2,
     b = cv2.resize(_box(b, radius), (big_w, big_h), interpolation=cv2.INTER_LINEAR)
     out = cv2.add(cv2.multiply(a, cv2.merge((big, big))), b)
     np.clip(out, -110.0, 110.0, out=out)
-    return np.ascontiguousarray(out.transpose(2, 0, 1))[None]
+    return out if interleaved else np.ascontiguousarray(out.transpose(2, 0, 1))[None]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from vidcolor.colorspace import ycbcr_to_rgb
+from vidcolor.colorspace import luma_to_l, ycbcr_to_rgb
 
 if TYPE_CHECKING:
     import av
@@ -47,10 +47,9 @@ def plane_to_luma(y_plane: np.ndarray, full_range: bool, depth: int = 8) -> np.n
     arithmetic, about 10x faster: every frame's plane is converted twice).
     """
     y = np.asarray(y_plane)
-    if y.dtype == np.uint8:
-        return cv2.LUT(y, _luma_table(full_range, depth, 256))[None, None]
-    if y.dtype == np.uint16:
-        return np.take(_luma_table(full_range, depth, 65536), y)[None, None]
+    if y.dtype in (np.uint8, np.uint16):
+        codes = 256 if y.dtype == np.uint8 else 65536
+        return _table_lookup(y, _luma_table(full_range, depth, codes))[None, None]
     return _luma_values(y.astype(np.float32), full_range, depth)[None, None]
 
 
@@ -61,14 +60,47 @@ def _luma_values(y: np.ndarray, full_range: bool, depth: int) -> np.ndarray:
     return np.clip((y - 16.0 * unit) / (219.0 * unit), 0.0, 1.0)
 
 
-_LUMA_TABLES: dict[tuple[bool, int, int], np.ndarray] = {}
+_LUMA_TABLES: dict[tuple[bool, int, int, bool], np.ndarray] = {}
 
 
-def _luma_table(full_range: bool, depth: int, codes: int) -> np.ndarray:
-    key = (full_range, depth, codes)
+def _luma_table(full_range: bool, depth: int, codes: int, lightness: bool = False) -> np.ndarray:
+    """Every code's luma (0..1), or with ``lightness`` its Lab ``L`` (:func:`luma_to_l`)."""
+    key = (full_range, depth, codes, lightness)
     if key not in _LUMA_TABLES:
-        _LUMA_TABLES[key] = _luma_values(np.arange(codes, dtype=np.float32), full_range, depth)
+        values = _luma_values(np.arange(codes, dtype=np.float32), full_range, depth)
+        if lightness:
+            values = luma_to_l(values).astype(np.float32)
+        _LUMA_TABLES[key] = values
     return _LUMA_TABLES[key]
+
+
+def _table_lookup(y: np.ndarray, table: np.ndarray) -> np.ndarray:
+    return cv2.LUT(y, table) if y.dtype == np.uint8 else np.take(table, y)
+
+
+def chroma_guides(y_plane: np.ndarray, full_range: bool, depth: int,
+                  shifts: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The luma (0..1) and Lab ``L`` of a ``Y'`` plane, each ``(h, w)`` at its chroma's size.
+
+    ``shifts``: (1, 1) for 4:2:0, (1, 0) for 4:2:2, (0, 0) for 4:4:4. Each is the mean of
+    the codes' values over the block a chroma sample covers (OpenCV's exact box mean; ``L`` is
+    averaged, not taken of the averaged luma), both through tables.
+    """
+    y = np.asarray(y_plane)
+    if y.dtype in (np.uint8, np.uint16):
+        codes = 256 if y.dtype == np.uint8 else 65536
+        luma = _table_lookup(y, _luma_table(full_range, depth, codes))
+        lum = _table_lookup(y, _luma_table(full_range, depth, codes, lightness=True))
+    else:
+        luma = _luma_values(y.astype(np.float32), full_range, depth)
+        lum = luma_to_l(luma).astype(np.float32)
+    sx, sy = shifts
+    if (sx, sy) == (0, 0):
+        return luma, lum
+    h, w = y.shape[0] >> sy, y.shape[1] >> sx
+    luma, lum = luma[: h << sy, : w << sx], lum[: h << sy, : w << sx]
+    return (cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA),
+            cv2.resize(lum, (w, h), interpolation=cv2.INTER_AREA))
 
 
 def planes_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, full_range: bool,
