@@ -122,7 +122,6 @@ WHOLE_STAGES = (
     ("vidcolor.colorize", "plane_to_luma", "Y' to luma, working size"),
     ("vidcolor.colorize", "FrameColorizer.working_luma", "Y' to luma, working size"),
     ("vidcolor.colorize", "FrameColorizer.predict_small", "network"),
-    ("vidcolor.colorize", "FrameColorizer.predict_with_own", "network"),
     ("vidcolor.colorize", "FrameColorizer._global_pass", "network"),
     ("vidcolor.temporal", "flow_between", "optical flow (DIS, two a frame)"),
     ("vidcolor.temporal", "TemporalPrior.carry", "prior: warp, flow check"),

@@ -214,15 +214,12 @@ class _ChangingNet:
         self.free_calls = 0
 
     def predict(self, lum: np.ndarray, prior: np.ndarray) -> np.ndarray:
-        # Each item of a batch on its own (a re-anchoring frame batches its two passes).
+        if float(prior[:, 2].max()) > 0.0:
+            return prior[:, :2].copy()
+        self.free_calls += 1
         ab = np.zeros((lum.shape[0], 2, *lum.shape[2:]), np.float32)
-        for i in range(lum.shape[0]):
-            if float(prior[i, 2].max()) > 0.0:
-                ab[i] = prior[i, :2]
-                continue
-            self.free_calls += 1
-            ab[i, 0] = 0.5 * lum[i].mean()
-            ab[i, 1] = np.linspace(-5, 5, lum.shape[3], dtype=np.float32)
+        ab[:, 0] = 0.5 * lum.mean(axis=(1, 2, 3))[:, None, None]
+        ab[:, 1] = np.linspace(-5, 5, lum.shape[3], dtype=np.float32)
         return ab
 
 
@@ -284,29 +281,3 @@ def test_own_stats_are_the_full_passes_also_with_windows():
     assert col.uses_windows(*small.shape[-2:])  # the cheap path is the one tested
     full = chroma_stats(col.predict_small(small, None, 1.0))
     np.testing.assert_allclose(col.own_stats(small), full, rtol=1e-3, atol=1e-3)
-
-
-def test_a_re_anchoring_frame_runs_its_two_passes_as_one_batch():
-    # One network call a frame even where the guard re-anchors (the frame with its prior and
-    # the network's own colours batched), and the same colours as two separate calls give.
-    class Counting(_ChangingNet):
-        calls = 0
-
-        def predict(self, lum, prior):
-            self.calls += 1
-            return super().predict(lum, prior)
-
-    cfg = TemporalConfig(blend=0.5, reanchor_every=5, reanchor_rate=0.2, every=1)
-    base = texture(48, 64, 3).astype(np.float32)[None, None] / 255.0
-    frames = [np.clip(base * (0.4 + 0.015 * t), 0, 1) for t in range(20)]
-    net = Counting()
-    batched = Shot(FrameColorizer(net, TileConfig(render_size=64, saturation=1.0), cfg))
-    got = [batched.colorize(f) for f in frames]
-    assert net.calls == 20 and net.free_calls == 1 + 19 // 5
-
-    apart = FrameColorizer(Counting(), TileConfig(render_size=64, saturation=1.0), cfg)
-    apart.predict_with_own = lambda small, prior: (apart.predict_small(small, prior, 1.0), None)
-    separate = Shot(apart)
-    for f, g in zip(frames, got, strict=True):
-        np.testing.assert_array_equal(separate.colorize(f), g)
-    assert apart.backend.calls == 20 + 19 // 5

@@ -106,24 +106,6 @@ class FrameColorizer:
             gain = 1.0 + (self.tile.saturation - 1.0) * (1.0 - conf)
         return np.clip(ab * gain, -110.0, 110.0)
 
-    def predict_with_own(self, small: np.ndarray, prior: np.ndarray
-                         ) -> tuple[np.ndarray, np.ndarray | None]:
-        """:meth:`predict_small` of ``small`` with ``prior`` and without one, both at gain 1.
-
-        A re-anchoring frame needs both (the frame's colours, and the network's own for the
-        drift guard's goal): where the frame is one pass, they go through the network as one
-        batch of two (41 ms against 2 x 31 at 224x416, int8, 2 cores). Else the second is
-        ``None`` (made by :meth:`own_stats` when asked).
-        """
-        h, w = small.shape[-2:]
-        if self.uses_windows(h, w):
-            return self.predict_small(small, prior, 1.0), None
-        lum = luma_to_l(small)
-        pair = predict_padded(self.backend.predict, np.concatenate((lum, lum)),
-                              np.concatenate((prior, np.zeros_like(prior))))
-        pair = np.clip(pair, -110.0, 110.0)
-        return pair[:1], pair[1:]
-
     def _global_pass(self, lum: np.ndarray, prior: np.ndarray | None) -> np.ndarray:
         """The network's chroma of the whole frame at 224 on its short side, at ``lum``'s size."""
         h, w = lum.shape[-2:]
@@ -134,19 +116,17 @@ class FrameColorizer:
         return resize_bilinear(predict_padded(self.backend.predict, lum_g, prior_g), (h, w))
 
     def own_stats(self, small: np.ndarray, weight: np.ndarray | None = None,
-                  over: tuple[np.ndarray, np.ndarray] | None = None,
-                  own: np.ndarray | None = None) -> np.ndarray:
+                  over: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """:func:`chroma_stats` of a working-size luma colorized on its own (gain 1).
 
         Windows are given the global pass's statistics, so where there are windows the
         global pass alone tells them, at a fraction of the cost. ``weight`` ``(h, w)``: each
         pixel's share (as for :func:`chroma_stats`); ``over``: a share ``(h, w)`` and chroma
-        ``(1, 2, h, w)`` laid over the network's own colours first (a hinted shot's hints);
-        ``own``: those colours, when already made (:meth:`predict_with_own`).
+        ``(1, 2, h, w)`` laid over the network's own colours first (a hinted shot's hints).
         """
-        if own is None and self.uses_windows(*small.shape[-2:]):
+        if self.uses_windows(*small.shape[-2:]):
             own = self._global_pass(luma_to_l(small), None)
-        elif own is None:
+        else:
             own = self.predict_small(small, None, 1.0)
         if over is not None:
             share = over[0][None, None]

@@ -230,15 +230,11 @@ class Shot:
             # Smoothing along the motion: where the warped neighbour's chroma is trusted, the
             # output leans on it, so what changes from frame to frame is only what must.
             w = lean(blend * prior[:, 2:3], propagated_lean(previous))
-            own = None  # the network's own colours at a re-anchoring frame, made beside
             if propagates(cfg, previous, small_u8, self.since + 1):
                 ab = propagated_chroma(previous)  # no network: the neighbour's, moved
                 leaning = w[0, 0]  # what the next network frame will lean (propagate.lean)
             else:
-                if self._reanchors(self.since + 1):
-                    ab, own = col.predict_with_own(small, prior)
-                else:
-                    ab = col.predict_small(small, prior, 1.0)
+                ab = col.predict_small(small, prior, 1.0)
                 if blend > 0:
                     ab = w * prior[:, :2] + (1.0 - w) * ab
             self.since += 1
@@ -254,9 +250,9 @@ class Shot:
                     # colours, carried on along the flow.
                     matched = self.references.prior(small[0, 0])
                     ab = take_reference(col, ab, matched, REFERENCE_SHARE)
-                if self._reanchors(self.since):
+                if self.since % cfg.reanchor_every == 0:
                     self.goal = self._goal(small, matched, rest, None if carried is None
-                                           else (carried, prior[:, :2]), own)
+                                           else (carried, prior[:, :2]))
                 self.anchor = self.anchor + cfg.reanchor_rate * (self.goal - self.anchor)
             # Drift guard: the shot's colour distribution stays within a tolerance of its
             # anchor's, however far from it the frame is.
@@ -271,14 +267,8 @@ class Shot:
             gain = col.gain_map(carried)
         return np.clip(ab * gain, -110.0, 110.0)
 
-    def _reanchors(self, since: int) -> bool:
-        """Whether the frame ``since`` frames from the anchor re-anchors the drift guard."""
-        every = self.cfg.reanchor_every if self.cfg is not None else 0
-        return bool(every) and not self.keyed and since % every == 0
-
     def _goal(self, small: np.ndarray, prior: np.ndarray | None, rest: np.ndarray | None,
-              hinted: tuple[np.ndarray, np.ndarray] | None,
-              own: np.ndarray | None = None) -> np.ndarray:
+              hinted: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
         """The drift guard's goal at a re-anchoring frame: the frame's own colours, gain 1.
 
         With references, those colours taking theirs (``prior``: their match of the frame, if
@@ -288,12 +278,10 @@ class Shot:
         """
         col = self.colorizer
         if self.references is None or hinted is not None:
-            return col.own_stats(small, rest, hinted, own)
+            return col.own_stats(small, rest, hinted)
         if prior is None:
             prior = self.references.prior(small[0, 0])
-        if own is None:
-            own = col.predict_small(small, None, 1.0)
-        return chroma_stats(take_reference(col, own, prior))
+        return chroma_stats(take_reference(col, col.predict_small(small, None, 1.0), prior))
 
 
 def shot_chroma(colorizer: FrameColorizer, lumas: list[np.ndarray], anchor: int,
