@@ -36,7 +36,7 @@ from vidcolor.colorize import FrameColorizer
 from vidcolor.colorspace import rgb_to_lab
 from vidcolor.config import PRECISIONS, TemporalConfig, TileConfig
 from vidcolor.encode import build_frame, plan_pixels
-from vidcolor.hints import sample_hints
+from vidcolor.lab.hint_sampling import sample_hints
 from vidcolor.lab.metrics import colorfulness, psnr
 from vidcolor.lab.video_metrics import cdc, colorfulness_drift, warp_errors
 from vidcolor.planes import luma_plane, plane_to_luma

@@ -10,7 +10,8 @@ import pytest
 from media import make_video
 
 from vidcolor.cli import main
-from vidcolor.hints import Hint, hint_prior, read_hints, sample_hints, write_hints
+from vidcolor.hints import Hint, hint_prior, read_hints, write_hints
+from vidcolor.lab.hint_sampling import sample_hints
 
 BASE = ["--render-size", "64", "-q", "--crf", "0", "--segment-frames", "7"]
 

@@ -289,7 +289,7 @@ def evaluate_hints(colorizer: FrameColorizer, folder: Path, counts: list[int],
     """Colour hints on val photos: PSNR over the automatic result, colour error at the hints.
 
     For each photo, rule and K in ``counts``, K hints are taken from the truth by
-    :func:`vidcolor.hints.sample_hints`: at the largest regions of one true colour
+    :func:`vidcolor.lab.hint_sampling.sample_hints`: at the largest regions of one true colour
     (``largest``), or where the automatic result is most wrong, as a user places them
     (``worst``: area x chroma error). They are spread into a prior and followed, as in the
     render's anchor frame (:func:`vidcolor.shot.anchor_frame`). Returns a markdown table: the
@@ -298,7 +298,7 @@ def evaluate_hints(colorizer: FrameColorizer, folder: Path, counts: list[int],
     """
     import time
 
-    from vidcolor.hints import sample_hints
+    from vidcolor.lab.hint_sampling import sample_hints
     from vidcolor.shot import AnchorInputs, anchor_frame
 
     paths = list_images(folder)[: limit or None]
