@@ -220,103 +220,6 @@ def plot(path: Path, series: dict[str, tuple[list[float], list[float]]]) -> None
     cv2.imwrite(str(path), canvas[:, :, ::-1])
 
 
-def gray_copy(src: Path, dst: Path) -> Path:
-    """``src`` with its chroma dropped (its Y' plane kept), as H.264 at crf 16."""
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        vin = inp.streams.video[0]
-        vout = out.add_stream("libx264", rate=vin.average_rate)
-        vout.width, vout.height, vout.pix_fmt = vin.codec_context.width, \
-            vin.codec_context.height, "yuv420p"
-        vout.time_base = vin.time_base
-        vout.options = {"crf": "16"}
-        for frame in inp.decode(vin):
-            gray = av.VideoFrame.from_ndarray(luma_plane(frame), format="gray")
-            gray = gray.reformat(format="yuv420p")
-            gray.pts, gray.time_base = frame.pts, frame.time_base
-            out.mux(vout.encode(gray))
-        out.mux(vout.encode(None))
-    return dst
-
-
-def preview_agreement_table(clips: list[Path], work: Path) -> None:
-    """Preview stills vs the render at each shot's preview frame; untouched --keyframes."""
-    import dataclasses
-
-    from vidcolor.config import EncodeConfig, JobConfig
-    from vidcolor.lab.video_metrics import preview_agreement
-    from vidcolor.pipeline import run_job
-    from vidcolor.preview import run_preview
-
-    print("| clip | shot | frame | default render: mean | p90 | lossless render: mean | p90 |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    worst = 0.0
-    untouched = []
-    for clip in clips:
-        src = clip if "samples" in clip.parts else gray_copy(clip, work / f"{clip.stem}.mp4")
-        folder = work / f"{clip.stem}-preview"
-        cfg = JobConfig(overwrite=True)
-        run_preview(src, folder, cfg)
-        rows = {}
-        for name, crf in (("default", EncodeConfig().crf), ("lossless", 0)):
-            out = work / f"{clip.stem}-{name}.mp4"
-            run_job(src, out, dataclasses.replace(cfg, encode=EncodeConfig(crf=crf)))
-            rows[name] = preview_agreement(folder, out)
-        keyed = work / f"{clip.stem}-keyed.mp4"
-        run_job(src, keyed, dataclasses.replace(cfg, keyframes_dir=folder))
-        untouched.append((clip.stem, keyed.read_bytes() == (work / f"{clip.stem}-default.mp4")
-                          .read_bytes()))
-        for d, lossless in zip(rows["default"], rows["lossless"], strict=True):
-            worst = max(worst, d["mean"])
-            print(f"| {clip.stem} | {d['shot']} | {d['frame']} | {d['mean']:.2f} | "
-                  f"{d['p90']:.2f} | {lossless['mean']:.2f} | {lossless['p90']:.2f} |")
-    print(f"\nworst shot at the default crf: mean {worst:.2f} Lab units")
-    print("--keyframes PREVIEW with no still changed, byte-identical to the automatic render: "
-          + ", ".join(f"{name} {'yes' if same else 'NO'}" for name, same in untouched))
-
-
-def every_table(clips: list[Path], frames: int, make, settings: list[int]) -> None:
-    """Propagated frames (``--every N``) against the network on every frame, per clip.
-
-    Prints warp error, PSNR against the truth, mean colourfulness and the share of network
-    frames; then, on average over the clips, each setting's PSNR difference, warp-error ratio
-    and colourfulness ratio to ``--every 1``.
-    """
-    import vidcolor.shot
-
-    decide = vidcolor.shot.propagates
-    decisions: list[bool] = []
-
-    def counted(*args, **kwargs) -> bool:
-        decisions.append(decide(*args, **kwargs))
-        return decisions[-1]
-
-    vidcolor.shot.propagates = counted
-    print("| clip | --every | warp error x1000 | PSNR dB | colourfulness | network frames |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    rows: dict[int, list[list[float]]] = {}
-    for clip in clips:
-        ys, truth, full, matrix = read_clip(clip, frames)
-        for every in [1, *settings]:
-            decisions.clear()
-            out = colorize(make(True, every), ys, full, matrix)
-            row = [1000 * float(np.mean(warp_errors(out, ys))),
-                   float(np.mean([psnr(f, g) for f, g in zip(out, truth, strict=True)])),
-                   float(np.mean([colorfulness(f) for f in out])),
-                   1.0 - sum(decisions) / len(ys)]
-            rows.setdefault(every, []).append(row)
-            print(f"| {clip.stem} | {every} | {row[0]:.3f} | {row[1]:.2f} | {row[2]:.2f} | "
-                  f"{100 * row[3]:.0f}% |")
-    vidcolor.shot.propagates = decide
-    base = np.mean(rows[1], axis=0)
-    print("\n| --every | PSNR vs --every 1, dB | warp error / --every 1 | colourfulness / "
-          "--every 1 | network frames |")
-    print("| ---: | ---: | ---: | ---: | ---: |")
-    for every, r in rows.items():
-        m = np.mean(r, axis=0)
-        print(f"| {every} | {m[1] - base[1]:+.3f} | {m[0] / base[0]:.3f} | "
-              f"{m[2] / base[2]:.3f} | {100 * m[3]:.0f}% |")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--clips", type=Path, nargs="*",
@@ -356,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.preview_agreement:
         clips = [*args.clips, Path(__file__).resolve().parents[1] / "samples" / "film.mp4"]
         with tempfile.TemporaryDirectory() as work:
+            from video_studies import preview_agreement_table
+
             preview_agreement_table(clips, Path(work))
         return 0
     weights = verify_weights(args.weights)
@@ -373,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
                                              blend=args.blend, every=every))
 
     if args.every:
+        from video_studies import every_table
+
         every_table(args.clips, args.frames, make, args.every)
         return 0
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidcolor.resample import pool2, resize_area, resize_bilinear, shrink_area
+from vidcolor.resample import resize_area, resize_bilinear, shrink_area
 
 # (input H, W) -> (output h, w): integer and non-integer factors, down and up, one side only,
 # the sample film at the working size and at --render-size 448, sides of 1.
@@ -54,10 +54,15 @@ def test_bilinear_is_torch_bilinear(src, dst):
 
 
 @pytest.mark.parametrize("size", [(270, 480), (64, 96), (2, 2), (7, 9)])
-def test_pool2_is_avg_pool2d(size):
-    x = _random((1, 1, *size), seed=3)
-    want = F.avg_pool2d(torch.from_numpy(x), 2).numpy()
-    got = pool2(x)
+def test_the_chroma_guide_is_avg_pool2d(size):
+    # 4:2:0: the guide luma at the chroma's size is the 2x2 mean (odd sides: the last row or
+    # column left out, as avg_pool2d does).
+    from vidcolor.planes import chroma_guides
+
+    y = np.random.default_rng(3).integers(0, 256, size, dtype=np.uint8)
+    x = y.astype(np.float32)[None, None] / 255.0
+    want = F.avg_pool2d(torch.from_numpy(x), 2).numpy()[0, 0]
+    got, _ = chroma_guides(y, True, 8, (1, 1))
     assert got.shape == want.shape and got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-5)
 
