@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import evaluate_video as ev
+from video_studies import propagation_decisions
 
-import vidcolor.shot
 from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import TemporalConfig
@@ -100,24 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     backend = create_backend("auto", weights.load, "cpu", weights.digest)
     ys, _, full, matrix = ev.read_clip(args.clip, args.frames)
     anchor = ev.anchor_of(ys)
-    decide = vidcolor.shot.propagates
-    decisions: list[bool] = []
-
-    def counted(*a, **k) -> bool:
-        decisions.append(decide(*a, **k))
-        return decisions[-1]
-
-    vidcolor.shot.propagates = counted
     curves, marks = {}, []
     for every in (1, args.every):
-        decisions.clear()
-        out = ev.colorize(FrameColorizer(backend, None, TemporalConfig(every=every)), ys, full,
-                          matrix)
+        with propagation_decisions() as decisions:
+            out = ev.colorize(FrameColorizer(backend, None, TemporalConfig(every=every)), ys,
+                              full, matrix)
         curves[str(every)] = ([colorfulness(f) for f in out],
                               [1000 * e for e in warp_errors(out, ys)])
         if every == args.every:
             marks = network_frames(decisions, len(ys), anchor)
-    vidcolor.shot.propagates = decide
     draw(args.out, args.clip.stem, curves, marks, anchor, args.every)
     c1, cn = (np.mean(curves[k][0]) for k in ("1", str(args.every)))
     w1, wn = (np.mean(curves[k][1]) for k in ("1", str(args.every)))

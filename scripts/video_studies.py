@@ -6,6 +6,8 @@ Preview stills against the render at each shot's preview frame, and propagated f
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -71,13 +73,9 @@ def preview_agreement_table(clips: list[Path], work: Path) -> None:
           + ", ".join(f"{name} {'yes' if same else 'NO'}" for name, same in untouched))
 
 
-def every_table(clips: list[Path], frames: int, make, settings: list[int]) -> None:
-    """Propagated frames (``--every N``) against the network on every frame, per clip.
-
-    Prints warp error, PSNR against the truth, mean colourfulness and the share of network
-    frames; then, on average over the clips, each setting's PSNR difference, warp-error ratio
-    and colourfulness ratio to ``--every 1``.
-    """
+@contextlib.contextmanager
+def propagation_decisions() -> Iterator[list[bool]]:
+    """Within: each decision of ``vidcolor.shot.propagates`` (True: propagated), in order."""
     import vidcolor.shot
 
     decide = vidcolor.shot.propagates
@@ -88,14 +86,27 @@ def every_table(clips: list[Path], frames: int, make, settings: list[int]) -> No
         return decisions[-1]
 
     vidcolor.shot.propagates = counted
+    try:
+        yield decisions
+    finally:
+        vidcolor.shot.propagates = decide
+
+
+def every_table(clips: list[Path], frames: int, make, settings: list[int]) -> None:
+    """Propagated frames (``--every N``) against the network on every frame, per clip.
+
+    Prints warp error, PSNR against the truth, mean colourfulness and the share of network
+    frames; then, on average over the clips, each setting's PSNR difference, warp-error ratio
+    and colourfulness ratio to ``--every 1``.
+    """
     print("| clip | --every | warp error x1000 | PSNR dB | colourfulness | network frames |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     rows: dict[int, list[list[float]]] = {}
     for clip in clips:
         ys, truth, full, matrix = read_clip(clip, frames)
         for every in [1, *settings]:
-            decisions.clear()
-            out = colorize(make(True, every), ys, full, matrix)
+            with propagation_decisions() as decisions:
+                out = colorize(make(True, every), ys, full, matrix)
             row = [1000 * float(np.mean(warp_errors(out, ys))),
                    float(np.mean([psnr(f, g) for f, g in zip(out, truth, strict=True)])),
                    float(np.mean([colorfulness(f) for f in out])),
@@ -103,7 +114,6 @@ def every_table(clips: list[Path], frames: int, make, settings: list[int]) -> No
             rows.setdefault(every, []).append(row)
             print(f"| {clip.stem} | {every} | {row[0]:.3f} | {row[1]:.2f} | {row[2]:.2f} | "
                   f"{100 * row[3]:.0f}% |")
-    vidcolor.shot.propagates = decide
     base = np.mean(rows[1], axis=0)
     print("\n| --every | PSNR vs --every 1, dB | warp error / --every 1 | colourfulness / "
           "--every 1 | network frames |")
