@@ -204,39 +204,13 @@ def preview_vs_render(lengths: list[float], repeat: int = 3) -> int:
     return 0
 
 
-def join_gray(clips: list[Path], out: Path, rate: int = 25) -> None:
-    """The Y' planes of ``clips`` joined end to end at ``rate`` fps (libx264 crf 18 veryfast)."""
-    import av
-
-    with av.open(str(out), "w") as dst:
-        stream = dst.add_stream("libx264", rate=rate)
-        first = True
-        n = 0
-        for clip in clips:
-            with av.open(str(clip)) as c:
-                for f in c.decode(video=0):
-                    if first:
-                        stream.width, stream.height, stream.pix_fmt = f.width, f.height, \
-                            "yuv420p"
-                        stream.codec_context.options = {"crf": "18", "preset": "veryfast"}
-                        first = False
-                    g = av.VideoFrame.from_ndarray(f.to_ndarray(format="gray"), format="gray")
-                    g = g.reformat(format="yuv420p")
-                    g.pts = n
-                    n += 1
-                    for p in stream.encode(g):
-                        dst.mux(p)
-        for p in stream.encode(None):
-            dst.mux(p)
-
-
 def whole_vs_floor(args: argparse.Namespace, run) -> int:
     """The whole process on a multi-shot clip, every stage timed, and the I/O floor, in turns.
 
     ``--runs`` rounds of the floor and of each ``--every``; prints each setting's median-round
     profile and the ratios (the floor's seconds over the whole process's, start-up included).
     """
-    from bench_profile import print_whole
+    from bench_profile import join_gray, print_whole
 
     settings = args.every or [None]
     with tempfile.TemporaryDirectory() as tmp:
