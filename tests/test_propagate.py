@@ -45,7 +45,7 @@ def _decision(before: np.ndarray, after: np.ndarray, since: int = 1, every: int 
     cfg = TemporalConfig(every=every)
     prior = TemporalPrior(cfg)
     prior.update(before, np.zeros((1, 2, H, W), np.float32))
-    assert prior.prior(after) is not None
+    assert prior.carry(after) is not None
     return propagates(cfg, prior, after, since)
 
 

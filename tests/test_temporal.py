@@ -53,9 +53,9 @@ def test_prior_carries_chroma_along_the_motion():
     prev, cur = big[10:106, 10:138], big[10:106, 16:144]
     ab = np.zeros((1, 2, 96, 128), np.float32)
     ab[:, 0, :, 60:70] = 50.0  # a red stripe at x = 60..69 in the previous frame
-    assert tp.prior(prev) is None
+    assert tp.carry(prev) is None
     tp.update(prev, ab)
-    prior = tp.prior(cur)
+    prior = tp.carry(cur)[0]
     assert prior is not None and prior.shape == (1, 3, 96, 128) and prior.dtype == np.float32
     stripe = prior[0, 0, 20:76].mean(0)
     assert stripe[54:64].mean() > 40 and np.abs(stripe[70:80]).mean() < 5  # moved 6 px left
@@ -70,7 +70,7 @@ def test_prior_carries_chroma_along_the_motion():
         ~consistent(flow_between(tp._dis, cur, prev), flow_between(tp._dis, prev, cur))
         & (prior[0, 2] > 0)))
     tp.reset()
-    assert tp.prior(cur) is None
+    assert tp.carry(cur) is None
 
 
 def _colorizer(temporal: bool, **cfg) -> FrameColorizer:

@@ -176,20 +176,14 @@ class TemporalPrior:
         """Forget the previous frame (a cut)."""
         self._luma, self._ab, self._hinted, self._lean = None, None, None, None
 
-    def prior(self, luma: np.ndarray, uncertain: float | None = None) -> np.ndarray | None:
-        """Prior ``(1, 3, h, w)`` for a frame whose working-size uint8 luma is ``luma``.
-
-        ``None`` when there is no previous frame of the same shot. ``uncertain`` overrides
-        ``TemporalConfig.uncertain_confidence`` (the confidence where the flow check fails).
-        """
-        carried = self.carry(luma, uncertain)
-        return None if carried is None else carried[0]
-
     def carry(self, luma: np.ndarray, uncertain: float | None = None,
               ) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """:meth:`prior`, and the hints' share ``(h, w)`` carried onto the frame with it.
+        """The prior ``(1, 3, h, w)`` of a frame, and the hints' share carried onto it.
 
-        The share is ``None`` in a shot without hints.
+        ``luma``: the frame's working-size uint8 luma; the share ``(h, w)`` is ``None`` in a
+        shot without hints. ``None`` when there is no previous frame of the same shot.
+        ``uncertain`` overrides ``TemporalConfig.uncertain_confidence`` (the confidence where
+        the flow check fails).
         """
         if self._luma is None or self._ab is None or self._luma.shape != luma.shape:
             return None
