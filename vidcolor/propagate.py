@@ -78,7 +78,7 @@ def propagates(cfg: TemporalConfig, temporal: TemporalPrior, luma: np.ndarray,
 def propagated_chroma(temporal: TemporalPrior) -> np.ndarray:
     """The neighbour's chroma moved onto the frame ``(1, 2, h, w)`` along the flow.
 
-    Sampled where :meth:`TemporalPrior.prior` just found each pixel's origin, edges replicated.
+    Sampled where :meth:`TemporalPrior.carry` just found each pixel's origin, edges replicated.
     """
     assert temporal.target is not None and temporal.previous is not None
     # Bilinear, as the prior's (bicubic, measured on pedestrians_street: the same colourfulness).
