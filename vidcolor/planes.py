@@ -46,11 +46,21 @@ def plane_to_luma(y_plane: np.ndarray, full_range: bool, depth: int = 8) -> np.n
     uint8 and uint16 planes go through a table of every code's value (the same numbers as the
     arithmetic, about 10x faster: every frame's plane is converted twice).
     """
-    y = np.asarray(y_plane)
-    if y.dtype in (np.uint8, np.uint16):
-        codes = 256 if y.dtype == np.uint8 else 65536
-        return _table_lookup(y, _luma_table(full_range, depth, codes))[None, None]
-    return _luma_values(y.astype(np.float32), full_range, depth)[None, None]
+    return _plane_values(np.asarray(y_plane), full_range, depth)[None, None]
+
+
+def _plane_values(y: np.ndarray, full_range: bool, depth: int,
+                  lightness: bool = False) -> np.ndarray:
+    """Each sample's luma ``(H, W)`` (0..1), or with ``lightness`` its Lab ``L``.
+
+    uint8 and uint16 planes through a table of every code's value, others by the arithmetic.
+    """
+    if y.dtype == np.uint8:
+        return cv2.LUT(y, _luma_table(full_range, depth, 256, lightness))
+    if y.dtype == np.uint16:
+        return np.take(_luma_table(full_range, depth, 65536, lightness), y)
+    luma = _luma_values(y.astype(np.float32), full_range, depth)
+    return luma_to_l(luma).astype(np.float32) if lightness else luma
 
 
 def _luma_values(y: np.ndarray, full_range: bool, depth: int) -> np.ndarray:
@@ -74,10 +84,6 @@ def _luma_table(full_range: bool, depth: int, codes: int, lightness: bool = Fals
     return _LUMA_TABLES[key]
 
 
-def _table_lookup(y: np.ndarray, table: np.ndarray) -> np.ndarray:
-    return cv2.LUT(y, table) if y.dtype == np.uint8 else np.take(table, y)
-
-
 def chroma_guides(y_plane: np.ndarray, full_range: bool, depth: int,
                   shifts: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """The luma (0..1) and Lab ``L`` of a ``Y'`` plane, each ``(h, w)`` at its chroma's size.
@@ -87,13 +93,8 @@ def chroma_guides(y_plane: np.ndarray, full_range: bool, depth: int,
     averaged, not taken of the averaged luma), both through tables.
     """
     y = np.asarray(y_plane)
-    if y.dtype in (np.uint8, np.uint16):
-        codes = 256 if y.dtype == np.uint8 else 65536
-        luma = _table_lookup(y, _luma_table(full_range, depth, codes))
-        lum = _table_lookup(y, _luma_table(full_range, depth, codes, lightness=True))
-    else:
-        luma = _luma_values(y.astype(np.float32), full_range, depth)
-        lum = luma_to_l(luma).astype(np.float32)
+    luma = _plane_values(y, full_range, depth)
+    lum = _plane_values(y, full_range, depth, lightness=True)
     sx, sy = shifts
     if (sx, sy) == (0, 0):
         return luma, lum
