@@ -215,10 +215,8 @@ def lab_to_chroma_codes(lum: np.ndarray, ab: np.ndarray, matrix: str, scale: flo
     """
     import cv2
 
-    kr, kb = LUMA_COEFFS[matrix]
-    luma_row = np.array([kr, 1.0 - kr - kb, kb])
-    rows = np.stack(((np.array([0.0, 0.0, 1.0]) - luma_row) / (2.0 * (1.0 - kb)),
-                     (np.array([1.0, 0.0, 0.0]) - luma_row) / (2.0 * (1.0 - kr))))
+    # rgb_to_chroma is linear: its matrix is its output for pure R, G and B.
+    rows = rgb_to_chroma(np.eye(3)[:, :, None, None], matrix)[:, :, 0, 0].T
     m = np.zeros((3, 4), np.float32)  # a third (unused) output row: OpenCV's fast 3x4 kernel
     m[:2, :3], m[:2, 3] = rows * scale, offset
     rgb = cv2.cvtColor(cv2.merge((lum, ab)), cv2.COLOR_Lab2RGB)
