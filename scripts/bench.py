@@ -210,7 +210,9 @@ def whole_vs_floor(args: argparse.Namespace, run) -> int:
     ``--runs`` rounds of the floor and of each ``--every``; prints each setting's median-round
     profile and the ratios (the floor's seconds over the whole process's, start-up included).
     """
-    from bench_profile import join_gray, print_whole
+    from bench_profile import print_whole
+
+    from vidcolor.lab.clips import gray_video
 
     settings = args.every or [None]
     with tempfile.TemporaryDirectory() as tmp:
@@ -218,7 +220,7 @@ def whole_vs_floor(args: argparse.Namespace, run) -> int:
             src = args.whole[0]
         elif args.whole:
             src = Path(tmp) / "joined.mp4"
-            join_gray(args.whole, src)
+            gray_video(args.whole, src, crf=18, preset="veryfast", rate=25)
         else:
             w, h = (int(v) for v in args.sizes[0].split("x"))
             src = Path(tmp) / f"multi_{w}x{h}.mp4"

@@ -300,29 +300,3 @@ def chroma_cost(clip: Path, sizes: list[str], rounds: int = 2) -> None:
         for kind, ts in times.items():
             print(f"| {w}x{h} | {kind} | {min(ts):.2f} ({', '.join(f'{t:.2f}' for t in ts)}) "
                   f"| {sizes_mb[kind]:.2f} |")
-
-
-def join_gray(clips: list[Path], out: Path, rate: int = 25) -> None:
-    """The Y' planes of ``clips`` joined end to end at ``rate`` fps (libx264 crf 18 veryfast)."""
-    import av
-
-    with av.open(str(out), "w") as dst:
-        stream = dst.add_stream("libx264", rate=rate)
-        first = True
-        n = 0
-        for clip in clips:
-            with av.open(str(clip)) as c:
-                for f in c.decode(video=0):
-                    if first:
-                        stream.width, stream.height, stream.pix_fmt = f.width, f.height, \
-                            "yuv420p"
-                        stream.codec_context.options = {"crf": "18", "preset": "veryfast"}
-                        first = False
-                    g = av.VideoFrame.from_ndarray(f.to_ndarray(format="gray"), format="gray")
-                    g = g.reformat(format="yuv420p")
-                    g.pts = n
-                    n += 1
-                    for p in stream.encode(g):
-                        dst.mux(p)
-        for p in stream.encode(None):
-            dst.mux(p)

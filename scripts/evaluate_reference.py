@@ -35,10 +35,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from evaluate_video import anchor_of, colorize, read_clip
 
 from vidcolor.colorspace import merge_rgb, rgb_to_luma
 from vidcolor.config import JobConfig, TileConfig
+from vidcolor.lab.clips import anchor_of, colorize, read_clip
 from vidcolor.lab.metrics import colorfulness, psnr
 from vidcolor.lab.video_metrics import warp_errors
 from vidcolor.planes import plane_to_luma

@@ -25,94 +25,23 @@ import sys
 import tempfile
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from video_studies import every_table, preview_agreement_table
+
 from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
-from vidcolor.colorspace import rgb_to_lab
 from vidcolor.config import PRECISIONS, TemporalConfig, TileConfig
-from vidcolor.encode import build_frame, plan_pixels
-from vidcolor.lab.hint_sampling import sample_hints
+from vidcolor.lab.clips import anchor_of, colorize, read_clip
 from vidcolor.lab.metrics import colorfulness, psnr
 from vidcolor.lab.video_metrics import cdc, colorfulness_drift, warp_errors
-from vidcolor.planes import luma_plane, plane_to_luma
-from vidcolor.reference import ReferenceSet
-from vidcolor.resample import resize_area
-from vidcolor.scan import ScanResult, frame_stats, representative_frame
-from vidcolor.shot import AnchorInputs, shot_chroma
 from vidcolor.shots import ShotDetector, thumbnail
 from vidcolor.weights import verify_weights
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def read_clip(path: Path, limit: int) -> tuple[list[np.ndarray], list[np.ndarray], bool, str]:
-    """Y' planes and true RGB frames of a clip, plus its range and matrix."""
-    ys, rgbs = [], []
-    with av.open(str(path)) as c:
-        for frame in c.decode(video=0):
-            ys.append(luma_plane(frame))
-            rgbs.append(frame.to_ndarray(format="rgb24"))
-            if len(ys) == limit:
-                break
-        full = int(frame.color_range) == 2
-    return ys, rgbs, full, "bt709" if frame.height >= 720 else "bt601"
-
-
-def anchor_of(ys: list[np.ndarray]) -> int:
-    """The frame a one-shot clip is anchored at: the render's (and the preview's) choice."""
-    stats = np.array([frame_stats(y) for y in ys], np.float32)
-    scan = ScanResult(cuts=[], frames=len(ys), times=np.arange(len(ys), dtype=np.float64),
-                      mean=stats[:, 0], std=stats[:, 1], sharpness=stats[:, 2])
-    return representative_frame(scan, 0, len(ys) - 1)
-
-
-def colorize(colorizer: FrameColorizer, ys: list[np.ndarray], full: bool, matrix: str,
-             key: tuple[int, np.ndarray] | None = None,
-             hinted: tuple[int, np.ndarray, int, np.ndarray | None] | None = None,
-             key_ab: tuple[int, np.ndarray] | None = None,
-             reference: tuple[int, np.ndarray] | None = None,
-             references: ReferenceSet | None = None) -> list[np.ndarray]:
-    """A one-shot clip colorized as the render does it (anchored, when temporal), as RGB.
-
-    ``key``: a keyframe (frame index, RGB image) to anchor the shot at instead; ``hinted``:
-    (frame index, its true RGB, K, the automatic RGB of that frame or None): K hints taken from
-    that frame's truth anchor it, where the automatic result is most wrong when it is given
-    (as a user places them), else at the largest regions of one true colour. ``key_ab``: a
-    keyframe given as working-size chroma (frame index, ``(1, 2, h, w)``); ``reference``: the
-    prior of reference photos for the anchor frame (frame index, ``(1, 3, h, w)``), and
-    ``references`` the photos themselves (matched again at the shot's re-anchoring frames).
-    """
-    h, w = ys[0].shape
-    plan = plan_pixels("libx264", w, h)
-    chroma: list[np.ndarray | None] = [None] * len(ys)
-    if colorizer.temporal is not None:
-        lumas = [plane_to_luma(y, full) for y in ys]
-        anchor, key_chroma, hints = anchor_of(ys), None, ()
-        if hinted is not None:
-            anchor = hinted[0]
-            hints = tuple(sample_hints(hinted[1], hinted[2], auto=hinted[3]))
-        if key is not None:
-            anchor = key[0]
-            small = colorizer.working_luma(lumas[anchor])
-            rgb = key[1].astype(np.float32).transpose(2, 0, 1)[None] / 255.0
-            key_chroma = resize_area(rgb_to_lab(rgb)[:, 1:], small.shape[-2:])
-        if key_ab is not None:
-            anchor, key_chroma = key_ab
-        ref_prior = None
-        if reference is not None:
-            anchor, ref_prior = reference
-        chroma = list(shot_chroma(colorizer, lumas, anchor,
-                                  AnchorInputs(key_chroma, hints, ref_prior), references))
-    out = []
-    for y, ab in zip(ys, chroma, strict=True):
-        cb, cr = colorizer.chroma_planes(y, full, matrix, plan.subsample, ab)
-        out.append(build_frame(y, cb, cr, plan, full, matrix).to_ndarray(format="rgb24"))
-    return out
 
 
 def hinted_study(clip: str, rule: str, hinted: list[np.ndarray], auto: list[np.ndarray],
@@ -259,8 +188,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.preview_agreement:
         clips = [*args.clips, Path(__file__).resolve().parents[1] / "samples" / "film.mp4"]
         with tempfile.TemporaryDirectory() as work:
-            from video_studies import preview_agreement_table
-
             preview_agreement_table(clips, Path(work))
         return 0
     weights = verify_weights(args.weights)
@@ -278,8 +205,6 @@ def main(argv: list[str] | None = None) -> int:
                                              blend=args.blend, every=every))
 
     if args.every:
-        from video_studies import every_table
-
         every_table(args.clips, args.frames, make, args.every)
         return 0
 

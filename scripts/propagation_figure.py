@@ -1,7 +1,7 @@
 """``docs/propagation.png``: per-frame colourfulness and warp error, ``--every N`` against 1.
 
 One real clip (default: the dashcam clip of ../shared/data/video, turned gray) colorized
-in-process as the render does it (:func:`evaluate_video.colorize`), once with the network on
+in-process as the render does it (:func:`vidcolor.lab.clips.colorize`), once with the network on
 every frame and once with propagated frames (``--every N``); its network frames are marked
 under each panel (the anchor in black). Drawn with OpenCV (no plotting library among the
 dependencies).
@@ -23,16 +23,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import evaluate_video as ev
 from video_studies import propagation_decisions
 
 from vidcolor.backends import create_backend
 from vidcolor.colorize import FrameColorizer
 from vidcolor.config import TemporalConfig
+from vidcolor.lab.clips import anchor_of, colorize, read_clip
 from vidcolor.lab.metrics import colorfulness
 from vidcolor.lab.video_metrics import warp_errors
 from vidcolor.weights import verify_weights
 
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 W, PANEL, LEFT, RIGHT, TOP = 1100, 250, 80, 30, 60
 GREY, BLUE, RED, BLACK = (150, 150, 150), (200, 90, 20), (30, 30, 210), (20, 20, 20)
 
@@ -91,19 +92,19 @@ def draw(path: Path, name: str, curves: dict[str, tuple[list[float], list[float]
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--clip", type=Path, default=ev.SHARED / "video" / "highway_dashcam.mp4")
+    p.add_argument("--clip", type=Path, default=SHARED / "video" / "highway_dashcam.mp4")
     p.add_argument("--every", type=int, default=4)
     p.add_argument("--frames", type=int, default=0, help="first N frames (0: all)")
     p.add_argument("--out", type=Path, default=Path("docs/propagation.png"))
     args = p.parse_args(argv)
     weights = verify_weights(None)
     backend = create_backend("auto", weights.load, "cpu", weights.digest)
-    ys, _, full, matrix = ev.read_clip(args.clip, args.frames)
-    anchor = ev.anchor_of(ys)
+    ys, _, full, matrix = read_clip(args.clip, args.frames)
+    anchor = anchor_of(ys)
     curves, marks = {}, []
     for every in (1, args.every):
         with propagation_decisions() as decisions:
-            out = ev.colorize(FrameColorizer(backend, None, TemporalConfig(every=every)), ys,
+            out = colorize(FrameColorizer(backend, None, TemporalConfig(every=every)), ys,
                               full, matrix)
         curves[str(every)] = ([colorfulness(f) for f in out],
                               [1000 * e for e in warp_errors(out, ys)])

@@ -23,10 +23,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from evaluate_video import anchor_of
 
 from vidcolor.colorspace import rgb_to_luma
 from vidcolor.config import JobConfig
+from vidcolor.lab.clips import anchor_of
 from vidcolor.lab.metrics import psnr
 from vidcolor.reference import ReferenceSet, encoder_features
 from vidcolor.runner import make_colorizer

@@ -10,31 +10,11 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import numpy as np
-from evaluate_video import colorize, read_clip
 
+from vidcolor.lab.clips import colorize, gray_video, read_clip
 from vidcolor.lab.metrics import colorfulness, psnr
 from vidcolor.lab.video_metrics import warp_errors
-from vidcolor.planes import luma_plane
-
-
-def gray_copy(src: Path, dst: Path) -> Path:
-    """``src`` with its chroma dropped (its Y' plane kept), as H.264 at crf 16."""
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        vin = inp.streams.video[0]
-        vout = out.add_stream("libx264", rate=vin.average_rate)
-        vout.width, vout.height, vout.pix_fmt = vin.codec_context.width, \
-            vin.codec_context.height, "yuv420p"
-        vout.time_base = vin.time_base
-        vout.options = {"crf": "16"}
-        for frame in inp.decode(vin):
-            gray = av.VideoFrame.from_ndarray(luma_plane(frame), format="gray")
-            gray = gray.reformat(format="yuv420p")
-            gray.pts, gray.time_base = frame.pts, frame.time_base
-            out.mux(vout.encode(gray))
-        out.mux(vout.encode(None))
-    return dst
 
 
 def preview_agreement_table(clips: list[Path], work: Path) -> None:
@@ -51,7 +31,8 @@ def preview_agreement_table(clips: list[Path], work: Path) -> None:
     worst = 0.0
     untouched = []
     for clip in clips:
-        src = clip if "samples" in clip.parts else gray_copy(clip, work / f"{clip.stem}.mp4")
+        src = clip if "samples" in clip.parts else gray_video(
+            [clip], work / f"{clip.stem}.mp4", crf=16)
         folder = work / f"{clip.stem}-preview"
         cfg = JobConfig(overwrite=True)
         run_preview(src, folder, cfg)
