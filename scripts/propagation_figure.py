@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     for every in (1, args.every):
         with propagation_decisions() as decisions:
             out = colorize(FrameColorizer(backend, None, TemporalConfig(every=every)), ys,
-                              full, matrix)
+                           full, matrix)
         curves[str(every)] = ([colorfulness(f) for f in out],
                               [1000 * e for e in warp_errors(out, ys)])
         if every == args.every:

@@ -21,8 +21,6 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 
 from vidcolor.colorspace import rgb_to_luma
 from vidcolor.config import JobConfig
