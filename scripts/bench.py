@@ -92,7 +92,8 @@ def io_floor(src: Path, dst: Path) -> None:
     from vidcolor.assemble import assemble
     from vidcolor.config import EncodeConfig
     from vidcolor.decode import iter_frames
-    from vidcolor.encode import VideoWriter, build_frame
+    from vidcolor.encode import VideoWriter
+    from vidcolor.lab.clips import gray_frame
     from vidcolor.planes import luma_plane
     from vidcolor.probe import read_media_info
 
@@ -100,12 +101,7 @@ def io_floor(src: Path, dst: Path) -> None:
     part = dst.with_name("floor-part.mp4")
     writer = VideoWriter(part, info, EncodeConfig(), "mp4")
     for frame in iter_frames(src):
-        y = luma_plane(frame)
-        h, w = y.shape
-        import numpy as np
-
-        c = np.full(((h + 1) // 2, (w + 1) // 2), 128, np.uint8)
-        out = build_frame(y, c, c, writer.plan, info.full_range, info.matrix)
+        out = gray_frame(luma_plane(frame), writer.plan, info.full_range, info.matrix)
         out.pts, out.time_base = frame.pts, info.time_base
         writer.write(out)
     writer.close()

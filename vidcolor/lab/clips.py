@@ -4,7 +4,8 @@ Shared by ``scripts/evaluate_video.py``, ``scripts/video_studies.py``,
 ``scripts/evaluate_reference.py``, ``scripts/propagation_figure.py`` and ``scripts/bench.py``:
 a clip's ``Y'`` planes and true frames (:func:`read_clip`), the frame its shot is anchored at
 (:func:`anchor_of`), the shot colorized in-process with the render's frame building
-(:func:`colorize`), and gray copies of real clips for the CLI (:func:`gray_video`).
+(:func:`colorize`), and gray copies of real clips for the CLI (:func:`gray_video`,
+:func:`gray_frame`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from vidcolor.colorize import FrameColorizer
 from vidcolor.colorspace import rgb_to_lab
-from vidcolor.encode import build_frame, plan_pixels
+from vidcolor.encode import PixelPlan, build_frame, plan_pixels
 from vidcolor.lab.hint_sampling import sample_hints
 from vidcolor.planes import luma_plane, plane_to_luma
 from vidcolor.reference import ReferenceSet
@@ -115,7 +116,8 @@ def gray_video(clips: list[Path], out: Path, crf: int, preset: str = "medium",
                         if rate is None:
                             stream.time_base = vin.time_base
                         stream.codec_context.options = {"crf": str(crf), "preset": preset}
-                    g = _gray_frame(luma_plane(frame), int(frame.color_range) == 2)
+                        plan = plan_pixels("libx264", frame.width, frame.height)
+                    g = gray_frame(luma_plane(frame), plan, int(frame.color_range) == 2)
                     if rate is None:
                         g.pts, g.time_base = frame.pts, frame.time_base
                     else:
@@ -127,10 +129,13 @@ def gray_video(clips: list[Path], out: Path, crf: int, preset: str = "medium",
     return out
 
 
-def _gray_frame(y: np.ndarray, full_range: bool) -> av.VideoFrame:
-    """A 4:2:0 frame (4:4:4 at odd sizes) of ``Y'`` plane ``y`` with neutral chroma."""
+def gray_frame(y: np.ndarray, plan: PixelPlan, full_range: bool,
+               matrix: str = "bt601") -> av.VideoFrame:
+    """An encoder-ready frame of 8-bit ``Y'`` plane ``y`` with neutral chroma, built by ``plan``.
+
+    What a gray copy is made of, and what the I/O floor of ``scripts/bench.py`` encodes.
+    """
     h, w = y.shape
-    plan = plan_pixels("libx264", w, h)
     sx, sy = plan.subsample
     neutral = np.full(((h + sy) >> sy, (w + sx) >> sx), 128, np.uint8)
-    return build_frame(y, neutral, neutral, plan, full_range, "bt601")
+    return build_frame(y, neutral, neutral, plan, full_range, matrix)
